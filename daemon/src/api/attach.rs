@@ -1,0 +1,244 @@
+//! The `Attach` stream: reads the app's `Hello`, opens its session, then feeds
+//! every later message to the session or the dispatcher until the stream ends,
+//! when the app is unregistered and its calls in flight fail at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lymph_proto::v1 as pb;
+use lymph_proto::v1::app_message::Kind as In;
+use lymph_proto::v1::daemon_message::Kind as Out;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
+
+use super::{BoxStream, convert};
+use crate::attach::{AppSession, SessionLimits};
+use crate::daemon::State;
+use crate::dispatch::{Call, CallError, ErrorKind};
+use crate::trace;
+
+/// Starts serving one app's stream; returns the daemon's half at once.
+pub fn open(
+    state: Arc<State>,
+    inbound: Streaming<pb::AppMessage>,
+) -> Result<BoxStream<pb::DaemonMessage>, Status> {
+    if state.draining.is_cancelled() {
+        return Err(Status::unavailable("lymphd is shutting down"));
+    }
+    let (tx, rx) = mpsc::channel(state.config.apps.outbox_capacity);
+    let closed = CancellationToken::new();
+    let stream = ReceiverStream::new(rx).take_until(closed.clone().cancelled_owned());
+    let tracker = state.tasks.clone();
+    tracker.spawn(serve(state, inbound, tx, closed));
+    Ok(Box::pin(stream))
+}
+
+async fn serve(
+    state: Arc<State>,
+    mut inbound: Streaming<pb::AppMessage>,
+    tx: crate::attach::Outbox,
+    closed: CancellationToken,
+) {
+    let hello_timeout = state.config.apps.hello_timeout;
+    let hello = match tokio::time::timeout(hello_timeout, inbound.message()).await {
+        Ok(Ok(Some(pb::AppMessage {
+            kind: Some(In::Hello(hello)),
+        }))) => hello,
+        Ok(Ok(None)) | Ok(Err(_)) => return,
+        Ok(Ok(Some(_))) => {
+            reject(&tx, ErrorKind::Invalid, "the first message on Attach must be Hello").await;
+            return;
+        }
+        Err(_) => {
+            reject(&tx, ErrorKind::Invalid, "no Hello within the hello timeout").await;
+            return;
+        }
+    };
+    let spec = convert::spec_from_hello(hello);
+    if let Err(e) = spec.validate() {
+        warn!(app = %spec.app_name, error = %e, "refused an app");
+        reject(&tx, ErrorKind::Invalid, &e.to_string()).await;
+        return;
+    }
+    let apps = &state.config.apps;
+    let max_concurrency = match spec.max_concurrency {
+        0 => apps.default_concurrency,
+        asked => asked.min(apps.max_concurrency),
+    };
+    let limits = SessionLimits {
+        max_concurrency,
+        max_outgoing: apps.max_outgoing,
+    };
+    let identity = trace::new_id();
+    let session = Arc::new(AppSession::new(identity.clone(), spec, limits, tx, closed));
+    state.sessions.insert(session.clone());
+    session.push(Out::Welcome(pb::Welcome {
+        identity: identity.clone(),
+        endpoint: state.me.endpoint.clone(),
+        daemon_version: crate::VERSION.to_owned(),
+        max_concurrency,
+        max_body_bytes: state.config.rpc.max_body_bytes as u64,
+    }));
+    let names: Vec<&str> = session.spec.interfaces.iter().map(|i| i.name.as_str()).collect();
+    info!(app = %session.spec.app_name, identity = %identity, pid = session.spec.pid,
+          interfaces = ?names, "app attached");
+
+    loop {
+        let message = tokio::select! {
+            m = inbound.message() => m,
+            () = session.closed.cancelled() => break,
+        };
+        match message {
+            Ok(Some(pb::AppMessage { kind: Some(kind) })) => {
+                if let Err(e) = handle(&state, &session, kind).await {
+                    warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
+                    session.send(Out::Rejected(pb::Rejected {
+                        error: Some(convert::error_to_pb(e)),
+                    }))
+                    .await;
+                    break;
+                }
+            }
+            Ok(Some(pb::AppMessage { kind: None })) => {}
+            Ok(None) => break,
+            Err(status) => {
+                // An app that dies mid-stream is normal life for a sidecar.
+                debug!(app = %session.spec.app_name, %status, "app stream ended with an error");
+                break;
+            }
+        }
+    }
+    detach(&state, &session).await;
+}
+
+async fn reject(tx: &crate::attach::Outbox, kind: ErrorKind, message: &str) {
+    let error = convert::error_to_pb(CallError::new(kind, message));
+    let rejected = pb::DaemonMessage {
+        kind: Some(Out::Rejected(pb::Rejected { error: Some(error) })),
+    };
+    // Bounded: the app may already be gone.
+    let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Ok(rejected))).await;
+}
+
+/// Handles one message of an attached app. An error closes the stream.
+async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Result<(), CallError> {
+    match kind {
+        In::Hello(_) => {
+            return Err(CallError::new(ErrorKind::Invalid, "Hello sent twice on one stream"));
+        }
+        In::Ready(_) => {
+            if session.mark_ready() {
+                state
+                    .register_app(session)
+                    .await
+                    .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))?;
+            }
+        }
+        In::Reply(reply) => {
+            let outcome = match reply.outcome {
+                Some(pb::reply::Outcome::Body(body))
+                    if body.len() > state.config.rpc.max_body_bytes =>
+                {
+                    Err(CallError::new(
+                        ErrorKind::TooLarge,
+                        format!(
+                            "reply body is {} bytes, the limit is {} (rpc.max_body_bytes)",
+                            body.len(),
+                            state.config.rpc.max_body_bytes
+                        ),
+                    ))
+                }
+                Some(pb::reply::Outcome::Body(body)) => Ok(body),
+                Some(pb::reply::Outcome::Error(e)) => Err(convert::error_from_pb(e)),
+                None => Ok(bytes::Bytes::new()),
+            };
+            if !session.complete(reply.id, outcome) {
+                debug!(app = %session.spec.app_name, id = reply.id, "reply to no request in flight (late or unknown)");
+            }
+        }
+        In::Call(call) => outgoing_call(state, session, call),
+        In::Emit(emit) => {
+            let error = CallError::new(
+                ErrorKind::Unavailable,
+                "this lymphd has no event bus yet: events arrive with the next release",
+            );
+            session
+                .send(Out::EmitResult(pb::EmitResult {
+                    id: emit.id,
+                    error: Some(convert::error_to_pb(error)),
+                    event_id: String::new(),
+                }))
+                .await;
+        }
+        In::Ack(_) | In::Fail(_) | In::HttpResponse(_) | In::Log(_) => {
+            debug!(app = %session.spec.app_name, "message for a feature this daemon does not have yet");
+        }
+        In::Goodbye(_) => {
+            info!(app = %session.spec.app_name, "app is stopping; unregistering it");
+            session.mark_not_ready();
+            state.unregister_app(session).await;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one of the app's own calls in its own task; the result goes back on the stream.
+fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::OutgoingCall) {
+    let Ok(permit) = session.outgoing.clone().try_acquire_owned() else {
+        let error = CallError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "too many calls in flight from this app (apps.max_outgoing = {})",
+                session.limits.max_outgoing
+            ),
+        );
+        session.push(Out::CallResult(pb::CallResult {
+            id: call.id,
+            outcome: Some(pb::call_result::Outcome::Error(convert::error_to_pb(error))),
+            trace_id: call.trace_id,
+        }));
+        return;
+    };
+    let state = state.clone();
+    let session = session.clone();
+    state.tasks.clone().spawn(async move {
+        let _permit = permit;
+        let trace_id = trace::or_new(&call.trace_id);
+        let result = state
+            .dispatcher
+            .call(Call {
+                service: call.service,
+                method: call.method,
+                body: call.body,
+                trace_id: trace_id.clone(),
+                timeout: Some(Duration::from_millis(u64::from(call.timeout_ms))),
+                version: Some(call.version).filter(|v| !v.is_empty()),
+            })
+            .await;
+        let outcome = match result {
+            Ok(answer) => pb::call_result::Outcome::Body(answer.body),
+            Err(e) => pb::call_result::Outcome::Error(convert::error_to_pb(e)),
+        };
+        session
+            .send(Out::CallResult(pb::CallResult {
+                id: call.id,
+                outcome: Some(outcome),
+                trace_id,
+            }))
+            .await;
+    });
+}
+
+async fn detach(state: &Arc<State>, session: &Arc<AppSession>) {
+    state.sessions.remove(&session.identity);
+    // Unregister first so nobody routes to the app, then fail what is in flight.
+    state.unregister_app(session).await;
+    let in_flight = session.in_flight();
+    session.close();
+    info!(app = %session.spec.app_name, identity = %session.identity,
+          failed_in_flight = in_flight, "app detached");
+}

@@ -1,0 +1,149 @@
+//! The tonic facade of the local API: validates requests, hands them to the
+//! dispatcher, registry or sessions, and maps results back. Holds no state of
+//! its own beyond the shared `State`.
+
+mod attach;
+pub(crate) mod convert;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use lymph_proto::v1 as pb;
+use lymph_proto::v1::lymph_server::{Lymph, LymphServer};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::daemon::State;
+use crate::dispatch::Call;
+use crate::trace;
+
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+pub struct Api {
+    state: Arc<State>,
+}
+
+impl Api {
+    pub fn server(state: Arc<State>) -> LymphServer<Api> {
+        LymphServer::new(Api { state })
+            .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+    }
+}
+
+fn optional(text: String) -> Option<String> {
+    Some(text).filter(|t| !t.is_empty())
+}
+
+#[tonic::async_trait]
+impl Lymph for Api {
+    type AttachStream = BoxStream<pb::DaemonMessage>;
+    type SubscribeStream = BoxStream<pb::Event>;
+
+    async fn attach(
+        &self,
+        request: Request<Streaming<pb::AppMessage>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        attach::open(self.state.clone(), request.into_inner()).map(Response::new)
+    }
+
+    async fn call(&self, request: Request<pb::CallRequest>) -> Result<Response<pb::CallReply>, Status> {
+        let req = request.into_inner();
+        let trace_id = trace::or_new(&req.trace_id);
+        let call = Call {
+            service: req.service,
+            method: req.method,
+            body: req.body,
+            trace_id: trace_id.clone(),
+            timeout: Some(Duration::from_millis(u64::from(req.timeout_ms))),
+            version: optional(req.version),
+        };
+        let reply = match self.state.dispatcher.call(call).await {
+            Ok(answer) => pb::CallReply {
+                outcome: Some(pb::call_reply::Outcome::Body(answer.body)),
+                trace_id,
+                identity: answer.identity,
+                version: answer.version.unwrap_or_default(),
+            },
+            Err(e) => pb::CallReply {
+                outcome: Some(pb::call_reply::Outcome::Error(convert::error_to_pb(e))),
+                trace_id,
+                identity: String::new(),
+                version: String::new(),
+            },
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn emit(&self, _request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitReply>, Status> {
+        Err(Status::unimplemented(
+            "this lymphd has no event bus yet: events arrive with the next release",
+        ))
+    }
+
+    async fn discover(
+        &self,
+        request: Request<pb::DiscoverRequest>,
+    ) -> Result<Response<pb::DiscoverReply>, Status> {
+        let wanted = request.into_inner().service;
+        let registry = &self.state.registry;
+        let names = registry
+            .services()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut services = Vec::new();
+        for name in names.into_iter().filter(|n| wanted.is_empty() || *n == wanted) {
+            let rx = registry
+                .watch(&name)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let instances: Vec<pb::InstanceInfo> = rx
+                .borrow()
+                .iter()
+                .map(|i| pb::InstanceInfo {
+                    id: i.id.clone(),
+                    identity: i.identity.clone(),
+                    endpoint: i.endpoint.clone(),
+                    version: i.version.clone().unwrap_or_default(),
+                    app_name: i.app_name.clone().unwrap_or_default(),
+                    local: i.endpoint == self.state.me.endpoint,
+                    ip: i.ip.clone().unwrap_or_default(),
+                    log_endpoint: i.log_endpoint.clone().unwrap_or_default(),
+                })
+                .collect();
+            if !instances.is_empty() {
+                services.push(pb::ServiceInfo { name, instances });
+            }
+        }
+        Ok(Response::new(pb::DiscoverReply { services }))
+    }
+
+    async fn inspect(
+        &self,
+        request: Request<pb::InspectRequest>,
+    ) -> Result<Response<pb::InspectReply>, Status> {
+        let req = request.into_inner();
+        let version = optional(req.version);
+        match self.state.dispatcher.inspect(&req.service, version.as_deref()).await {
+            Ok((identity, methods)) => Ok(Response::new(pb::InspectReply {
+                methods: methods.into_iter().map(convert::method_to_pb).collect(),
+                identity,
+            })),
+            Err(e) => Err(Status::not_found(e.message)),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        _request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        Err(Status::unimplemented(
+            "this lymphd has no event bus yet: events arrive with the next release",
+        ))
+    }
+
+    async fn status(&self, _request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+        Ok(Response::new(self.state.status()))
+    }
+}

@@ -1,0 +1,230 @@
+//! One attached app: its outbox (the daemon's half of the `Attach` stream),
+//! its requests in flight, its concurrency permits.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use lymph_proto::v1::{Cancel, DaemonMessage, Request, daemon_message::Kind};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::AppSpec;
+use crate::dispatch::{CallError, ErrorKind};
+
+/// The daemon's half of an app's stream. Bounded: a stuck app fills it and
+/// then gets overload errors instead of growing the daemon's memory.
+pub type Outbox = mpsc::Sender<Result<DaemonMessage, tonic::Status>>;
+
+type Pending = HashMap<u64, (oneshot::Sender<Result<Bytes, CallError>>, OwnedSemaphorePermit)>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub max_concurrency: u32,
+    pub max_outgoing: u32,
+}
+
+pub struct AppSession {
+    pub identity: String,
+    pub spec: AppSpec,
+    pub limits: SessionLimits,
+    outbox: Outbox,
+    /// `None` once the session closed: requests after that fail at once.
+    pending: Mutex<Option<Pending>>,
+    next_id: AtomicU64,
+    permits: Arc<Semaphore>,
+    /// Bounds the app's own calls and emits in flight.
+    pub outgoing: Arc<Semaphore>,
+    ready: AtomicBool,
+    handled: AtomicU64,
+    /// Cancelled when the session ends; ends the response stream too.
+    pub closed: CancellationToken,
+    /// Registrations made for this app: (service, instance id).
+    pub registrations: Mutex<Vec<(String, String)>>,
+}
+
+impl AppSession {
+    pub fn new(
+        identity: String,
+        spec: AppSpec,
+        limits: SessionLimits,
+        outbox: Outbox,
+        closed: CancellationToken,
+    ) -> Self {
+        AppSession {
+            identity,
+            spec,
+            limits,
+            outbox,
+            pending: Mutex::new(Some(HashMap::new())),
+            next_id: AtomicU64::new(1),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+            outgoing: Arc::new(Semaphore::new(limits.max_outgoing as usize)),
+            ready: AtomicBool::new(false),
+            handled: AtomicU64::new(0),
+            closed,
+            registrations: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn mark_ready(&self) -> bool {
+        !self.ready.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn mark_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.pending().as_ref().map_or(0, |p| p.len() as u32)
+    }
+
+    pub fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    /// Queues a message to the app without waiting; `false` when the app is
+    /// gone or its outbox is full.
+    pub fn push(&self, kind: Kind) -> bool {
+        self.outbox
+            .try_send(Ok(DaemonMessage { kind: Some(kind) }))
+            .is_ok()
+    }
+
+    /// Queues a message to the app, waiting while its outbox is full; `false`
+    /// when the app is gone.
+    pub async fn send(&self, kind: Kind) -> bool {
+        let message = Ok(DaemonMessage { kind: Some(kind) });
+        tokio::select! {
+            sent = self.outbox.send(message) => sent.is_ok(),
+            () = self.closed.cancelled() => false,
+        }
+    }
+
+    /// Sends a request to the app and waits for its reply until `deadline`.
+    pub async fn request(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return Err(CallError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "{} is at its concurrency limit ({} requests in flight)",
+                    self.spec.app_name, self.limits.max_concurrency
+                ),
+            ));
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        match self.pending().as_mut() {
+            Some(pending) => pending.insert(id, (tx, permit)),
+            None => return Err(CallError::app_gone()),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = Request {
+            id,
+            interface: interface.to_owned(),
+            method: method.to_owned(),
+            body,
+            trace_id: trace_id.to_owned(),
+            deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+        };
+        // try_send: the permit above bounds requests, so a full outbox means
+        // the app stopped reading; fail now rather than queue without bound.
+        if !self.push(Kind::Request(request)) {
+            self.take(id);
+            return Err(if self.closed.is_cancelled() {
+                CallError::app_gone()
+            } else {
+                CallError::new(
+                    ErrorKind::Overloaded,
+                    format!("{} is not reading its stream", self.spec.app_name),
+                )
+            });
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(outcome)) => {
+                self.handled.fetch_add(1, Ordering::Relaxed);
+                outcome
+            }
+            Ok(Err(_)) => Err(CallError::app_gone()),
+            Err(_) => {
+                if self.take(id).is_some() {
+                    self.push(Kind::Cancel(Cancel {
+                        id,
+                        reason: "deadline exceeded".to_owned(),
+                    }));
+                }
+                Err(CallError::deadline(timeout))
+            }
+        }
+    }
+
+    fn take(
+        &self,
+        id: u64,
+    ) -> Option<(oneshot::Sender<Result<Bytes, CallError>>, OwnedSemaphorePermit)> {
+        self.pending().as_mut().and_then(|p| p.remove(&id))
+    }
+
+    /// Completes a request with the app's reply. `false` for an unknown id
+    /// (late reply after the deadline, or a confused app).
+    pub fn complete(&self, id: u64, outcome: Result<Bytes, CallError>) -> bool {
+        match self.take(id) {
+            Some((tx, _permit)) => {
+                // The caller may have given up in the same instant; nothing to do then.
+                let _ = tx.send(outcome);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the session: every request in flight fails at once with
+    /// "disconnected", new ones are refused, and the response stream ends.
+    pub fn close(&self) {
+        // Dropping the senders wakes every waiter with `app_gone`.
+        self.pending().take();
+        self.closed.cancel();
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::dispatch::LocalApp for AppSession {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn spec(&self) -> &AppSpec {
+        &self.spec
+    }
+
+    async fn request(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        AppSession::request(self, interface, method, body, trace_id, deadline, timeout).await
+    }
+}

@@ -1,0 +1,89 @@
+//! `lymphd`: tracing → config (exit 64 when bad) → runtime → serve until
+//! SIGTERM/SIGINT → drain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lymphd::Config;
+use lymphd::config::LogFormat;
+
+/// The lymph sidecar: apps on this host attach to it over a Unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "lymphd", version, about)]
+struct Args {
+    /// YAML config file (every setting and its default: conf/lymphd.yml).
+    #[arg(short, long, env = "LYMPHD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Unix socket to listen on [default: $LYMPH_SOCKET, the config's `socket`,
+    /// $XDG_RUNTIME_DIR/lymph/lymphd.sock, else /tmp/lymph-<uid>/lymphd.sock].
+    #[arg(short, long)]
+    socket: Option<PathBuf>,
+    /// Log filter, overriding the config's `log.level` (e.g. debug, lymphd=trace).
+    #[arg(long)]
+    log: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lymphd: {}", error_chain(&e));
+            return ExitCode::from(64);
+        }
+    };
+    if let Some(level) = args.log {
+        config.log.level = level;
+        if let Err(e) = config.validate() {
+            eprintln!("lymphd: {e}");
+            return ExitCode::from(64);
+        }
+    }
+    init_tracing(&config);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.workers > 0 {
+        runtime.worker_threads(config.runtime.workers);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lymphd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(lymphd::serve(
+        config,
+        args.socket,
+        lymphd::shutdown::signal_received(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lymphd: {}", error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,52 @@
+//! Environment overrides of the config: `LYMPHD_<SECTION>_<KEY>` for the
+//! settings an operator changes per host without editing the file.
+
+use std::time::Duration;
+
+use super::{Config, ConfigError};
+
+/// Applies the overrides found by `lookup` (the process environment in
+/// production, a map in tests).
+pub fn apply_env(
+    config: &mut Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = lookup("LYMPHD_LOG") {
+        config.log.level = v;
+    }
+    if let Some(v) = lookup("LYMPHD_RUNTIME_WORKERS") {
+        config.runtime.workers = parse("LYMPHD_RUNTIME_WORKERS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_DEFAULT_TIMEOUT") {
+        config.rpc.default_timeout = duration("LYMPHD_RPC_DEFAULT_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_MAX_BODY_BYTES") {
+        config.rpc.max_body_bytes = parse("LYMPHD_RPC_MAX_BODY_BYTES", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_APPS_DEFAULT_CONCURRENCY") {
+        config.apps.default_concurrency = parse("LYMPHD_APPS_DEFAULT_CONCURRENCY", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_SHUTDOWN_GRACE_PERIOD") {
+        config.shutdown.grace_period = duration("LYMPHD_SHUTDOWN_GRACE_PERIOD", &v)?;
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name,
+        value: value.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn duration(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|e| ConfigError::Env {
+        name,
+        value: value.to_owned(),
+        message: format!("{e} (write durations like 3s or 500ms)"),
+    })
+}

@@ -1,0 +1,282 @@
+//! The daemon's one typed config: YAML file, then environment overrides, then
+//! validation. Owns the defaults (and `conf/lymphd.yml` lists them); knows
+//! nothing about how the parts it configures are built.
+
+mod env;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use env::apply_env;
+
+/// Everything `lymphd` can be told. Every field has a default, so an empty file
+/// (or no file) is a valid config: a fully embedded daemon.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The Unix socket apps and tools attach to; unset means the default rule
+    /// (`$XDG_RUNTIME_DIR/lymph/lymphd.sock`, else `/tmp/lymph-<uid>/lymphd.sock`).
+    pub socket: Option<PathBuf>,
+    pub registry: RegistryConfig,
+    pub events: EventsConfig,
+    pub rpc: RpcConfig,
+    pub apps: AppsConfig,
+    pub runtime: RuntimeConfig,
+    pub shutdown: ShutdownConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket: None,
+            registry: RegistryConfig::default(),
+            events: EventsConfig::default(),
+            rpc: RpcConfig::default(),
+            apps: AppsConfig::default(),
+            runtime: RuntimeConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Which registry backend holds the service instances.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RegistryConfig {
+    /// Inside the daemon: this host only.
+    #[default]
+    Embedded,
+}
+
+/// Which event bus carries events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EventsConfig {
+    /// Inside the daemon: this host only, in memory, bounded.
+    Embedded {
+        /// Events held per queue (per subscribed service, or per broadcast
+        /// instance) before an emit fails with an overload error.
+        #[serde(default = "default_queue_limit")]
+        queue_limit: usize,
+    },
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig::Embedded {
+            queue_limit: default_queue_limit(),
+        }
+    }
+}
+
+fn default_queue_limit() -> usize {
+    10_000
+}
+
+/// Calls: deadlines and sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Deadline of a call that names none (lymph's proxies wait 3 s).
+    #[serde(with = "humantime_serde")]
+    pub default_timeout: Duration,
+    /// Longest deadline a caller may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// Largest request or reply body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            default_timeout: Duration::from_secs(3),
+            max_timeout: Duration::from_secs(300),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Attached apps: limits that protect the daemon and the apps.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppsConfig {
+    /// Requests one app handles at once when it does not say.
+    pub default_concurrency: u32,
+    /// The most an app may ask for.
+    pub max_concurrency: u32,
+    /// Calls and emits one app may have in flight through the daemon.
+    pub max_outgoing: u32,
+    /// Messages queued towards one app before the daemon treats it as stuck.
+    pub outbox_capacity: usize,
+    /// Time an app has to send its `Hello` after opening the stream.
+    #[serde(with = "humantime_serde")]
+    pub hello_timeout: Duration,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig {
+            default_concurrency: 64,
+            max_concurrency: 10_000,
+            max_outgoing: 10_000,
+            outbox_capacity: 4_096,
+            hello_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The async runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+/// Graceful stop on SIGTERM/SIGINT.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long in-flight work may take to finish before the daemon exits anyway.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            grace_period: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The daemon's own log.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `lymphd=debug,info`, ...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}={value:?}: {message}")]
+    Env {
+        name: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the file (if given), applies `LYMPHD_*` environment overrides, validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Config::from_yaml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        apply_env(&mut config, |name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.rpc.default_timeout.is_zero() {
+            return invalid("rpc.default_timeout must be above zero");
+        }
+        if self.rpc.default_timeout > self.rpc.max_timeout {
+            return invalid("rpc.default_timeout must not exceed rpc.max_timeout");
+        }
+        if self.rpc.max_body_bytes == 0 {
+            return invalid("rpc.max_body_bytes must be above zero");
+        }
+        if self.apps.default_concurrency == 0 || self.apps.max_concurrency == 0 {
+            return invalid("apps.default_concurrency and apps.max_concurrency must be above zero");
+        }
+        if self.apps.default_concurrency > self.apps.max_concurrency {
+            return invalid("apps.default_concurrency must not exceed apps.max_concurrency");
+        }
+        if self.apps.outbox_capacity == 0 || self.apps.max_outgoing == 0 {
+            return invalid("apps.outbox_capacity and apps.max_outgoing must be above zero");
+        }
+        let EventsConfig::Embedded { queue_limit } = &self.events;
+        if *queue_limit == 0 {
+            return invalid("events.queue_limit must be above zero");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "log.level {:?} is not a valid filter (try info, debug, or lymphd=debug,info)",
+                self.log.level
+            )));
+        }
+        Ok(())
+    }
+
+    /// A short name of the registry backend, for status and logs.
+    pub fn registry_name(&self) -> &'static str {
+        match self.registry {
+            RegistryConfig::Embedded => "embedded",
+        }
+    }
+
+    /// A short name of the event backend, for status and logs.
+    pub fn events_name(&self) -> &'static str {
+        match self.events {
+            EventsConfig::Embedded { .. } => "embedded",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn conf_lymphd_yml_is_exactly_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/lymphd.yml");
+    let text = std::fs::read_to_string(&path).expect("conf/lymphd.yml exists");
+    let parsed = Config::from_yaml(&text, &path).expect("conf/lymphd.yml parses");
+    assert_eq!(parsed, Config::default());
+}
+
+#[test]
+fn empty_file_is_the_defaults() {
+    let parsed = Config::from_yaml("\n# nothing\n", Path::new("x.yml")).expect("parses");
+    assert_eq!(parsed, Config::default());
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name() {
+    let err = Config::from_yaml("rpc:\n  default_timout: 3s\n", Path::new("x.yml"))
+        .expect_err("typo must be refused");
+    assert!(err.to_string().contains("default_timout"), "{err}");
+}
+
+#[test]
+fn durations_are_humane() {
+    let parsed =
+        Config::from_yaml("rpc:\n  default_timeout: 250ms\n", Path::new("x.yml")).expect("ok");
+    assert_eq!(parsed.rpc.default_timeout, Duration::from_millis(250));
+}
+
+#[test]
+fn bad_yaml_names_the_file() {
+    let err = Config::from_yaml("rpc: [unclosed\n", Path::new("/etc/x.yml")).expect_err("bad");
+    assert!(err.to_string().contains("/etc/x.yml"), "{err}");
+}
+
+#[test]
+fn env_overrides_and_rejects_garbage() {
+    let env: HashMap<&str, &str> = [
+        ("LYMPHD_RPC_DEFAULT_TIMEOUT", "1s"),
+        ("LYMPHD_APPS_DEFAULT_CONCURRENCY", "8"),
+    ]
+    .into();
+    let mut config = Config::default();
+    apply_env(&mut config, |k| env.get(k).map(|v| (*v).to_owned())).expect("valid");
+    assert_eq!(config.rpc.default_timeout, Duration::from_secs(1));
+    assert_eq!(config.apps.default_concurrency, 8);
+
+    let err = apply_env(&mut config, |k| {
+        (k == "LYMPHD_RUNTIME_WORKERS").then(|| "many".to_owned())
+    })
+    .expect_err("not a number");
+    assert!(err.to_string().contains("LYMPHD_RUNTIME_WORKERS"), "{err}");
+}
+
+#[test]
+fn validation_catches_inconsistent_limits() {
+    let mut config = Config::default();
+    config.apps.default_concurrency = config.apps.max_concurrency + 1;
+    assert!(config.validate().is_err());
+}

@@ -1,0 +1,253 @@
+//! Wiring: builds the daemon's parts from the config, registers its own
+//! `lymph` instance, serves the API on a Unix listener, and stops in order:
+//! stop accepting → tell apps to drain → unregister → finish in flight →
+//! close app streams → close the registry session.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lymph_proto::v1 as pb;
+use lymph_proto::v1::daemon_message::Kind as Out;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::api::Api;
+use crate::attach::{AppSession, SessionTable};
+use crate::config::{Config, RegistryConfig};
+use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
+use crate::metrics::Metrics;
+use crate::registry::{EmbeddedStore, Instance, Registry, RegistryError};
+use crate::trace;
+
+/// What every part of the running daemon shares.
+pub struct State {
+    pub config: Config,
+    pub socket: PathBuf,
+    pub me: Me,
+    pub started: Instant,
+    pub registry: Arc<dyn Registry>,
+    pub sessions: Arc<SessionTable>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the daemon starts stopping.
+    pub draining: CancellationToken,
+    /// Every task the daemon spawns, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    hostname: Option<String>,
+}
+
+pub struct Daemon {
+    state: Arc<State>,
+}
+
+impl Daemon {
+    /// Builds the parts; connects to nothing yet.
+    pub async fn build(config: Config, socket: PathBuf) -> anyhow::Result<Daemon> {
+        let registry: Arc<dyn Registry> = match &config.registry {
+            RegistryConfig::Embedded => Arc::new(EmbeddedStore::new().session()),
+        };
+        let me = Me {
+            identity: trace::new_id(),
+            endpoint: format!("unix://{}", socket.display()),
+        };
+        let sessions = Arc::new(SessionTable::default());
+        let metrics = Arc::new(Metrics::default());
+        let dispatcher = Arc::new(Dispatcher::new(
+            registry.clone(),
+            sessions.clone(),
+            me.clone(),
+            config.rpc.clone(),
+            metrics.clone(),
+        ));
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok());
+        let state = Arc::new(State {
+            config,
+            socket,
+            me,
+            started: Instant::now(),
+            registry,
+            sessions,
+            dispatcher,
+            metrics,
+            draining: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            hostname,
+        });
+        state.registry.register(state.own_instance()).await?;
+        Ok(Daemon { state })
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops.
+    pub async fn run(
+        self,
+        listener: UnixListener,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        info!(socket = %state.socket.display(), identity = %state.me.identity,
+              registry = state.registry.backend(), version = crate::VERSION, "lymphd ready");
+        // Stop accepting new connections as soon as draining starts.
+        let incoming =
+            UnixListenerStream::new(listener).take_until(state.draining.clone().cancelled_owned());
+        let served = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .add_service(Api::server(state.clone()))
+            .serve_with_incoming_shutdown(incoming, served.clone().cancelled_owned());
+        let server = tokio::spawn(server);
+
+        shutdown.await;
+        drain(&state).await;
+        served.cancel();
+        // Open connections end once their streams have; don't wait forever.
+        match tokio::time::timeout(Duration::from_secs(2), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "api server stopped with an error"),
+            Ok(Err(e)) => warn!(error = %e, "api server task failed"),
+            Err(_) => warn!("api connections still open after shutdown; exiting anyway"),
+        }
+        state.registry.close().await;
+        info!("lymphd stopped");
+        Ok(())
+    }
+}
+
+async fn drain(state: &Arc<State>) {
+    let grace = state.config.shutdown.grace_period;
+    info!(grace = %humantime::format_duration(grace), "stopping: draining apps");
+    state.draining.cancel();
+    state.dispatcher.start_draining();
+    let sessions = state.sessions.all();
+    for session in &sessions {
+        session.push(Out::Drain(pb::Drain {
+            grace_ms: u32::try_from(grace.as_millis()).unwrap_or(u32::MAX),
+        }));
+        state.unregister_app(session).await;
+    }
+    let _ = state
+        .registry
+        .unregister("lymph", &own_instance_id(&state.me))
+        .await;
+    let deadline = tokio::time::Instant::now() + grace;
+    while state.sessions.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = state.sessions.in_flight();
+    if left > 0 {
+        warn!(in_flight = left, "grace period over; failing what is still in flight");
+    }
+    for session in &sessions {
+        session.close();
+    }
+    state.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(1), state.tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("some tasks did not finish in time");
+    }
+}
+
+fn own_instance_id(me: &Me) -> String {
+    // Stable per daemon: derived from its identity, distinct from app ids.
+    format!("{}-lymph", me.identity)
+}
+
+impl State {
+    fn own_instance(&self) -> Instance {
+        Instance {
+            service: "lymph".to_owned(),
+            id: own_instance_id(&self.me),
+            identity: self.me.identity.clone(),
+            endpoint: self.me.endpoint.clone(),
+            version: Some(BUILTIN_VERSION.to_owned()),
+            ip: None,
+            hostname: self.hostname.clone(),
+            log_endpoint: None,
+            app_name: Some("lymphd".to_owned()),
+        }
+    }
+
+    /// Registers one instance per interface of a ready app.
+    pub async fn register_app(&self, session: &AppSession) -> Result<(), RegistryError> {
+        for iface in &session.spec.interfaces {
+            let instance = Instance {
+                service: iface.name.clone(),
+                id: trace::new_id(),
+                identity: session.identity.clone(),
+                endpoint: self.me.endpoint.clone(),
+                version: iface.version.clone(),
+                ip: None,
+                hostname: self.hostname.clone(),
+                log_endpoint: None,
+                app_name: Some(session.spec.app_name.clone()),
+            };
+            let key = (instance.service.clone(), instance.id.clone());
+            self.registry.register(instance).await?;
+            session
+                .registrations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key);
+        }
+        Ok(())
+    }
+
+    /// Removes every registration of an app. Idempotent.
+    pub async fn unregister_app(&self, session: &AppSession) {
+        let keys: Vec<(String, String)> = std::mem::take(
+            &mut *session
+                .registrations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for (service, id) in keys {
+            if let Err(e) = self.registry.unregister(&service, &id).await {
+                warn!(%service, %id, error = %e, "could not unregister an instance");
+            }
+        }
+    }
+
+    pub fn status(&self) -> pb::StatusReply {
+        use std::sync::atomic::Ordering::Relaxed;
+        let apps = self
+            .sessions
+            .all()
+            .iter()
+            .map(|s| pb::AppStatus {
+                identity: s.identity.clone(),
+                app_name: s.spec.app_name.clone(),
+                interfaces: s.spec.interfaces.iter().map(|i| i.name.clone()).collect(),
+                pid: s.spec.pid,
+                sdk: s.spec.sdk.clone(),
+                ready: s.is_ready(),
+                in_flight: s.in_flight(),
+                max_concurrency: s.limits.max_concurrency,
+                handled: s.handled(),
+            })
+            .collect();
+        pb::StatusReply {
+            version: crate::VERSION.to_owned(),
+            socket: self.socket.display().to_string(),
+            endpoint: self.me.endpoint.clone(),
+            identity: self.me.identity.clone(),
+            registry: self.config.registry_name().to_owned(),
+            events: self.config.events_name().to_owned(),
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            apps,
+            calls_total: self.metrics.calls_total.load(Relaxed),
+            calls_failed: self.metrics.calls_failed.load(Relaxed),
+            calls_in_flight: self.metrics.in_flight.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The built-in `lymph` interface (version 0.15.0, as lymph registers it),
+//! answered by the daemon itself: `lymph.ping`, `lymph.status`,
+//! `lymph.inspect`, `lymph.get_metrics`. Bodies are MessagePack, shaped as
+//! lymph shapes them.
+
+use bytes::Bytes;
+use rmpv::Value;
+
+use super::{CallError, ErrorKind, Me};
+use crate::metrics::Metrics;
+use crate::spec::AppSpec;
+
+/// The version lymph 0.15 gives its built-in interface.
+pub const BUILTIN_VERSION: &str = "0.15.0";
+
+/// One method as `inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodDesc {
+    /// `Interface.method`
+    pub name: String,
+    pub version: Option<String>,
+    pub params: Vec<String>,
+    pub help: String,
+}
+
+fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
+    MethodDesc {
+        name: format!("lymph.{name}"),
+        version: Some(BUILTIN_VERSION.to_owned()),
+        params: params.iter().map(|p| (*p).to_owned()).collect(),
+        help: help.to_owned(),
+    }
+}
+
+/// Every method of an app (or of the daemon alone), `lymph.*` included, sorted by name.
+pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
+    let mut out = vec![
+        builtin("get_metrics", &[], "Returns the daemon's metrics as [name, value, tags] triples"),
+        builtin(
+            "inspect",
+            &[],
+            "Returns a description of all available rpc methods of this service",
+        ),
+        builtin("ping", &["payload"], "Returns the payload"),
+        builtin("status", &[], "Returns the endpoint and identity of this instance"),
+    ];
+    for iface in spec.map(|s| s.interfaces.as_slice()).unwrap_or_default() {
+        for m in &iface.methods {
+            out.push(MethodDesc {
+                name: format!("{}.{}", iface.name, m.name),
+                version: iface.version.clone(),
+                params: m.params.clone(),
+                help: m.help.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+    out
+}
+
+/// Answers `lymph.<method>` addressed to the daemon's own instance.
+pub fn answer_for_daemon(
+    interface: &str,
+    method: &str,
+    body: &[u8],
+    me: &Me,
+    metrics: &Metrics,
+) -> Result<Bytes, CallError> {
+    if interface != "lymph" {
+        return Err(CallError::new(
+            ErrorKind::UnknownMethod,
+            format!("the daemon's lymph instance has no interface {interface:?}"),
+        ));
+    }
+    answer(method, body, &me.identity, me, None, metrics)
+}
+
+/// Answers `lymph.<method>` addressed to an app's instance, on its behalf.
+pub fn answer_for_app(
+    method: &str,
+    body: &[u8],
+    identity: &str,
+    me: &Me,
+    spec: &AppSpec,
+    metrics: &Metrics,
+) -> Result<Bytes, CallError> {
+    answer(method, body, identity, me, Some(spec), metrics)
+}
+
+fn answer(
+    method: &str,
+    body: &[u8],
+    identity: &str,
+    me: &Me,
+    spec: Option<&AppSpec>,
+    metrics: &Metrics,
+) -> Result<Bytes, CallError> {
+    let args = decode_args(method, body)?;
+    let reply = match method {
+        "ping" => arg(&args, "payload").cloned().unwrap_or(Value::Nil),
+        "status" => map(vec![
+            ("endpoint", Value::from(me.endpoint.as_str())),
+            ("identity", Value::from(identity)),
+        ]),
+        "inspect" => map(vec![(
+            "methods",
+            Value::Array(describe(spec).into_iter().map(method_value).collect()),
+        )]),
+        "get_metrics" => Value::Array(
+            metrics
+                .samples()
+                .into_iter()
+                .map(|s| {
+                    let mut tags = vec![("identity", Value::from(identity))];
+                    if let Some(subject) = s.subject {
+                        tags.push(("subject", Value::from(subject)));
+                    }
+                    Value::Array(vec![Value::from(s.name), number(s.value), map(tags)])
+                })
+                .collect(),
+        ),
+        other => {
+            return Err(CallError::new(
+                ErrorKind::UnknownMethod,
+                format!("lymph has no method {other:?} (it has: get_metrics, inspect, ping, status)"),
+            ));
+        }
+    };
+    encode(&reply)
+}
+
+fn method_value(m: MethodDesc) -> Value {
+    map(vec![
+        ("name", Value::from(m.name)),
+        // lymph sends str(version), which is the text "None" when unversioned.
+        (
+            "version",
+            Value::from(m.version.unwrap_or_else(|| "None".to_owned())),
+        ),
+        (
+            "params",
+            Value::Array(m.params.into_iter().map(Value::from).collect()),
+        ),
+        ("help", Value::from(m.help)),
+    ])
+}
+
+/// Counts go out as integers, as lymph sends them; the rest as floats.
+fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && (0.0..9.0e15).contains(&value) {
+        Value::from(value as u64)
+    } else {
+        Value::from(value)
+    }
+}
+
+fn map(entries: Vec<(&str, Value)>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect(),
+    )
+}
+
+/// The arguments map; an empty body counts as no arguments.
+fn decode_args(method: &str, body: &[u8]) -> Result<Vec<(Value, Value)>, CallError> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = |why: String| {
+        CallError::new(
+            ErrorKind::BadRequest,
+            format!("lymph.{method}: {why}"),
+        )
+    };
+    let mut reader = body;
+    match rmpv::decode::read_value(&mut reader) {
+        Ok(Value::Map(entries)) => Ok(entries),
+        Ok(Value::Nil) => Ok(Vec::new()),
+        Ok(other) => Err(bad(format!("arguments must be a map, got {other}"))),
+        Err(e) => Err(bad(format!("body is not MessagePack: {e}"))),
+    }
+}
+
+/// A map value by key; keys may be msgpack str or bin (Python 2 peers send bin).
+fn arg<'a>(args: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
+    args.iter().find_map(|(k, v)| {
+        let matches = match k {
+            Value::String(s) => s.as_str() == Some(key),
+            Value::Binary(b) => b.as_slice() == key.as_bytes(),
+            _ => false,
+        };
+        matches.then_some(v)
+    })
+}
+
+fn encode(value: &Value) -> Result<Bytes, CallError> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, value)
+        .map_err(|e| CallError::new(ErrorKind::Internal, format!("encoding reply: {e}")))?;
+    Ok(Bytes::from(out))
+}

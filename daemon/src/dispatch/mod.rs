@@ -1,0 +1,349 @@
+//! Routing of calls: subject → service instances (from the registry's cached
+//! watch) → round-robin over the live ones → the local app, the daemon's own
+//! `lymph.*` methods, or (in fleet mode) another daemon. Knows apps only through
+//! the `LocalApps` trait, and nothing of the API.
+
+mod builtin;
+mod error;
+mod local;
+mod version;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
+pub use error::{CallError, ErrorKind};
+pub use local::{LocalApp, LocalApps};
+pub use version::VersionReq;
+
+use crate::config::RpcConfig;
+use crate::metrics::Metrics;
+use crate::registry::{Instance, Instances, Registry};
+
+/// This daemon as an instance of the built-in `lymph` interface.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub identity: String,
+    pub endpoint: String,
+}
+
+/// A call to route.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The service to look up (lymph's "address").
+    pub service: String,
+    /// The method, or a whole `Interface.method` subject to call on an
+    /// instance of `service` (how `lymph.inspect` reaches a Greeting instance).
+    pub method: String,
+    pub body: Bytes,
+    pub trace_id: String,
+    pub timeout: Option<Duration>,
+    /// A semver requirement on the instance, e.g. "1.2".
+    pub version: Option<String>,
+}
+
+/// A successful reply and who gave it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Bytes,
+    pub identity: String,
+    pub version: Option<String>,
+}
+
+struct Route {
+    rx: watch::Receiver<Instances>,
+    next: Arc<AtomicUsize>,
+}
+
+pub struct Dispatcher {
+    registry: Arc<dyn Registry>,
+    apps: Arc<dyn LocalApps>,
+    me: Me,
+    rpc: RpcConfig,
+    metrics: Arc<Metrics>,
+    routes: Mutex<HashMap<String, Route>>,
+    draining: AtomicBool,
+}
+
+/// What a call resolved to.
+enum Target {
+    Daemon,
+    App(Arc<dyn LocalApp>),
+}
+
+impl Dispatcher {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        apps: Arc<dyn LocalApps>,
+        me: Me,
+        rpc: RpcConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Dispatcher {
+            registry,
+            apps,
+            me,
+            rpc,
+            metrics,
+            routes: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    pub fn me(&self) -> &Me {
+        &self.me
+    }
+
+    /// From now on every call fails with "shutting down".
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Routes one call and waits for its reply.
+    pub async fn call(&self, call: Call) -> Result<Answer, CallError> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(CallError::shutting_down());
+        }
+        let (interface, method) = split_subject(&call.service, &call.method)?;
+        if call.body.len() > self.rpc.max_body_bytes {
+            return Err(CallError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "request body is {} bytes, the limit is {} (rpc.max_body_bytes)",
+                    call.body.len(),
+                    self.rpc.max_body_bytes
+                ),
+            ));
+        }
+        let timeout = self.timeout(call.timeout);
+        let deadline = Instant::now() + timeout;
+        let started = std::time::Instant::now();
+        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .route(&call, &interface, &method, deadline, timeout)
+            .await;
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        // Only subjects that reached an instance get a series: a caller
+        // inventing names must not grow the daemon's memory.
+        let reached = !matches!(
+            result,
+            Err(CallError {
+                kind: ErrorKind::UnknownService | ErrorKind::UnknownMethod | ErrorKind::Invalid,
+                ..
+            })
+        );
+        if reached {
+            let subject = format!("{interface}.{method}");
+            self.metrics
+                .record(&subject, started.elapsed(), result.is_err());
+        }
+        result
+    }
+
+    fn timeout(&self, asked: Option<Duration>) -> Duration {
+        match asked {
+            Some(t) if !t.is_zero() => t.min(self.rpc.max_timeout),
+            _ => self.rpc.default_timeout,
+        }
+    }
+
+    async fn route(
+        &self,
+        call: &Call,
+        interface: &str,
+        method: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Answer, CallError> {
+        let (instance, target) = self.pick(&call.service, call.version.as_deref()).await?;
+        let body = match target {
+            Target::Daemon => builtin::answer_for_daemon(
+                interface,
+                method,
+                &call.body,
+                &self.me,
+                &self.metrics,
+            )?,
+            Target::App(app) => {
+                self.call_app(app.as_ref(), &instance, interface, method, call, deadline, timeout)
+                    .await?
+            }
+        };
+        Ok(Answer {
+            body,
+            identity: instance.identity,
+            version: instance.version,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_app(
+        &self,
+        app: &dyn LocalApp,
+        instance: &Instance,
+        interface: &str,
+        method: &str,
+        call: &Call,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        if interface == "lymph" {
+            return builtin::answer_for_app(
+                method,
+                &call.body,
+                app.identity(),
+                &self.me,
+                app.spec(),
+                &self.metrics,
+            );
+        }
+        let spec = app.spec();
+        // The looked-up registration names the version; a subject naming
+        // another interface of the same app takes that one's default version.
+        let def = if interface == instance.service {
+            spec.interfaces
+                .iter()
+                .find(|i| i.name == interface && i.version == instance.version)
+        } else {
+            spec.interface(interface)
+        };
+        let Some(def) = def else {
+            return Err(CallError::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{} (an instance of {}) has no interface {interface:?}",
+                    spec.app_name, instance.service
+                ),
+            ));
+        };
+        if def.method(method).is_none() {
+            return Err(CallError::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{interface} has no method {method:?} (it has: {})",
+                    def.method_names()
+                ),
+            ));
+        }
+        app.request(interface, method, call.body.clone(), &call.trace_id, deadline, timeout)
+            .await
+    }
+
+    /// The next live instance of `service`, round-robin, and where it lives.
+    async fn pick(
+        &self,
+        service: &str,
+        version: Option<&str>,
+    ) -> Result<(Instance, Target), CallError> {
+        let requirement = match version.filter(|v| !v.is_empty()) {
+            Some(v) => Some(VersionReq::parse(v)?),
+            None => None,
+        };
+        let (list, next) = self.instances(service).await?;
+        let candidates: Vec<&Instance> = list
+            .iter()
+            .filter(|i| requirement.as_ref().is_none_or(|r| r.matches(i.version.as_deref())))
+            .collect();
+        if candidates.is_empty() {
+            return Err(match (list.is_empty(), version) {
+                (false, Some(v)) => CallError::new(
+                    ErrorKind::UnknownService,
+                    format!("no instance of service {service:?} matches version {v}"),
+                ),
+                _ => CallError::unknown_service(service),
+            });
+        }
+        let start = next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..candidates.len() {
+            let instance = candidates[(start + k) % candidates.len()];
+            if instance.endpoint != self.me.endpoint {
+                // Another host's instance: the fleet transport comes with fleet mode.
+                continue;
+            }
+            if instance.identity == self.me.identity {
+                return Ok((instance.clone(), Target::Daemon));
+            }
+            if let Some(app) = self.apps.app(&instance.identity) {
+                return Ok((instance.clone(), Target::App(app)));
+            }
+        }
+        Err(CallError::new(
+            ErrorKind::Unavailable,
+            format!("no live instance of service {service:?} can take the call"),
+        ))
+    }
+
+    /// The cached instance list of a service and its round-robin counter.
+    async fn instances(
+        &self,
+        service: &str,
+    ) -> Result<(Instances, Arc<AtomicUsize>), CallError> {
+        {
+            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(route) = routes.get(service) {
+                return Ok((route.rx.borrow().clone(), route.next.clone()));
+            }
+        }
+        // Unknown names are not cached: a caller inventing names must not grow memory.
+        let known = self
+            .registry
+            .services()
+            .await
+            .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))?;
+        if !known.iter().any(|s| s == service) {
+            return Err(CallError::unknown_service(service));
+        }
+        let rx = self
+            .registry
+            .watch(service)
+            .await
+            .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))?;
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let route = routes.entry(service.to_owned()).or_insert(Route {
+            rx,
+            next: Arc::new(AtomicUsize::new(0)),
+        });
+        Ok((route.rx.borrow().clone(), route.next.clone()))
+    }
+
+    /// Describes the methods of the next instance of `service`.
+    pub async fn inspect(
+        &self,
+        service: &str,
+        version: Option<&str>,
+    ) -> Result<(String, Vec<MethodDesc>), CallError> {
+        let (instance, target) = self.pick(service, version).await?;
+        Ok(match target {
+            Target::Daemon => (instance.identity, describe(None)),
+            Target::App(app) => (instance.identity, describe(Some(app.spec()))),
+        })
+    }
+}
+
+/// Splits lymph's subject: `method` may be a whole `Interface.method` (split
+/// at the last dot), else the interface is the service itself.
+fn split_subject(service: &str, method: &str) -> Result<(String, String), CallError> {
+    if service.is_empty() {
+        return Err(CallError::new(ErrorKind::Invalid, "the service name is empty"));
+    }
+    let (interface, method) = match method.rsplit_once('.') {
+        Some((interface, method)) => (interface, method),
+        None => (service, method),
+    };
+    if method.is_empty() || interface.is_empty() {
+        return Err(CallError::new(
+            ErrorKind::Invalid,
+            format!("invalid subject {service:?} / {method:?}: write Service.method"),
+        ));
+    }
+    Ok((interface.to_owned(), method.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;

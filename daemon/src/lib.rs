@@ -1,0 +1,38 @@
+//! lymphd: the per-host sidecar of lymph services. Apps attach over gRPC on a
+//! Unix socket; the daemon owns the registry, the routing of calls and (in
+//! fleet mode) the network. `main.rs` of `lymphd` only wires these together.
+
+pub mod api;
+pub mod attach;
+pub mod config;
+pub mod daemon;
+pub mod dispatch;
+pub mod metrics;
+pub mod registry;
+pub mod server;
+pub mod shutdown;
+pub mod spec;
+pub mod trace;
+
+pub use config::Config;
+pub use daemon::Daemon;
+
+/// The daemon's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Resolves the socket, binds it, builds the daemon and serves until
+/// `shutdown` resolves. The entry point of `lymphd` and of in-process test daemons.
+pub async fn serve(
+    config: Config,
+    socket_flag: Option<std::path::PathBuf>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (socket, source) = lymph_proto::resolve_socket(socket_flag, config.socket.clone());
+    let bound = server::bind(&socket)
+        .await
+        .with_context(|| format!("socket path from {source}"))?;
+    let (listener, _guard) = bound.into_parts();
+    let daemon = Daemon::build(config, socket).await?;
+    daemon.run(listener, shutdown).await
+}

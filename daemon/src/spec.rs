@@ -1,0 +1,207 @@
+//! What an app declares in its `Hello` (interfaces, methods, subscriptions), validated once into plain types. Pure data: no IO.
+
+use std::collections::HashSet;
+
+/// Everything an app serves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppSpec {
+    pub app_name: String,
+    pub interfaces: Vec<InterfaceDef>,
+    /// 0 = the daemon's default.
+    pub max_concurrency: u32,
+    pub http_port: u16,
+    pub sdk: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceDef {
+    pub name: String,
+    pub version: Option<String>,
+    pub methods: Vec<MethodDef>,
+    pub subscriptions: Vec<SubscriptionDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodDef {
+    pub name: String,
+    pub params: Vec<String>,
+    pub help: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionDef {
+    pub event_type: String,
+    pub broadcast: bool,
+    pub retry: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+/// A name lymph can route: letters, digits, `_` and `-`, no dots (the subject
+/// is split at its last dot).
+fn check_name(what: &str, name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError(format!(
+            "invalid {what} {name:?}: use 1 to 128 letters, digits, '_' or '-'"
+        )))
+    }
+}
+
+/// lymph parses versions with strict semver: `X.Y.Z[-pre][+build]`.
+pub fn check_version(version: &str) -> Result<(), SpecError> {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    if parts.len() == 3 && parts.iter().all(numeric) {
+        Ok(())
+    } else {
+        Err(SpecError(format!(
+            "invalid version {version:?}: lymph needs strict semver like 1.2.0"
+        )))
+    }
+}
+
+impl AppSpec {
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let mut seen = HashSet::new();
+        for iface in &self.interfaces {
+            check_name("interface name", &iface.name)?;
+            if iface.name == "lymph" {
+                return Err(SpecError(
+                    "the interface name \"lymph\" is reserved for the daemon".to_owned(),
+                ));
+            }
+            if let Some(v) = &iface.version {
+                check_version(v)?;
+            }
+            if !seen.insert((iface.name.as_str(), iface.version.as_deref())) {
+                return Err(SpecError(format!(
+                    "interface {} is declared twice",
+                    iface.name
+                )));
+            }
+            let mut methods = HashSet::new();
+            for m in &iface.methods {
+                check_name("method name", &m.name)?;
+                if !methods.insert(m.name.as_str()) {
+                    return Err(SpecError(format!(
+                        "method {}.{} is declared twice",
+                        iface.name, m.name
+                    )));
+                }
+            }
+            for s in &iface.subscriptions {
+                if s.event_type.is_empty() {
+                    return Err(SpecError(format!(
+                        "interface {} subscribes to an empty event type",
+                        iface.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The interface serving `name` (unversioned preferred, else the highest version).
+    pub fn interface(&self, name: &str) -> Option<&InterfaceDef> {
+        let mut candidates: Vec<&InterfaceDef> =
+            self.interfaces.iter().filter(|i| i.name == name).collect();
+        candidates.sort_by_key(|i| i.version.as_deref().map(version_key));
+        if let Some(unversioned) = candidates.iter().find(|i| i.version.is_none()) {
+            return Some(unversioned);
+        }
+        candidates.last().copied()
+    }
+}
+
+/// Orders strict semver versions numerically (pre-release tags ignored).
+pub fn version_key(version: &str) -> (u64, u64, u64) {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let mut it = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+impl InterfaceDef {
+    pub fn method(&self, name: &str) -> Option<&MethodDef> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    pub fn method_names(&self) -> String {
+        let names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str, version: Option<&str>) -> InterfaceDef {
+        InterfaceDef {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+            methods: vec![MethodDef {
+                name: "greet".to_owned(),
+                params: vec!["name".to_owned()],
+                help: String::new(),
+            }],
+            subscriptions: vec![],
+        }
+    }
+
+    #[test]
+    fn accepts_a_plain_spec() {
+        let spec = AppSpec {
+            interfaces: vec![iface("Greeting", None), iface("Greeting", Some("1.2.0"))],
+            ..AppSpec::default()
+        };
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_bad_names_versions_and_duplicates() {
+        for bad in [
+            iface("Gree.ting", None),
+            iface("", None),
+            iface("lymph", None),
+            iface("Greeting", Some("1.0")),
+        ] {
+            let spec = AppSpec {
+                interfaces: vec![bad.clone()],
+                ..AppSpec::default()
+            };
+            assert!(spec.validate().is_err(), "{bad:?} must be refused");
+        }
+        let twice = AppSpec {
+            interfaces: vec![iface("A", None), iface("A", None)],
+            ..AppSpec::default()
+        };
+        assert!(twice.validate().is_err());
+    }
+
+    #[test]
+    fn picks_unversioned_else_highest() {
+        let spec = AppSpec {
+            interfaces: vec![iface("A", Some("1.10.0")), iface("A", Some("1.9.0"))],
+            ..AppSpec::default()
+        };
+        assert_eq!(
+            spec.interface("A").and_then(|i| i.version.as_deref()),
+            Some("1.10.0")
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! lymphd's local API: the generated gRPC types, the socket path rule shared by
+//! `lymphd`, `lymphctl` and the SDKs, and a connector for the Unix socket.
+
+pub mod connect;
+pub mod socket;
+
+/// The generated types and services of `lymph.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("lymph.v1");
+}
+
+pub use connect::{ConnectError, connect};
+pub use socket::{SocketSource, resolve_socket};

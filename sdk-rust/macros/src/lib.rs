@@ -1,0 +1,2 @@
+//! macros
+use proc_macro as _;
