@@ -7,6 +7,7 @@ pub mod attach;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod events;
 pub mod metrics;
 pub mod registry;
 pub mod server;

@@ -1,1 +1,10 @@
-//! it
+//! Integration tests across real processes: `lymphd`, `lymphctl`, the example
+//! apps and the test app, talking over real Unix sockets. One test binary
+//! (each extra one relinks tonic); one module per topic.
+
+mod harness;
+
+mod cli;
+mod daemon_lifecycle;
+mod failures;
+mod routing;

@@ -1,0 +1,94 @@
+//! `trait EventBus`: events emitted by anyone reach one instance of each
+//! subscribed service (or every instance, for broadcast subscriptions),
+//! possibly after a delay. A delivery is the subscriber's until it acks; a
+//! failed one is retried up to the subscription's retry count, then dropped;
+//! a consumer that goes away hands its unacked deliveries back. Backends:
+//! `embedded` (in memory, this daemon) and, in fleet mode, RabbitMQ. Knows
+//! nothing of apps or the API.
+
+pub mod conformance;
+mod embedded;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use embedded::EmbeddedBus;
+
+/// One emitted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Unique per emit (32 hex).
+    pub id: String,
+    pub event_type: String,
+    /// MessagePack, passed through untouched.
+    pub body: Bytes,
+    pub trace_id: String,
+}
+
+/// What a consumer subscribes to. Consumers of one `service` and
+/// `event_type` share a queue (each event goes to one of them) unless
+/// `broadcast`, where each consumer (each `instance`) has its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub service: String,
+    pub instance: String,
+    pub event_type: String,
+    pub broadcast: bool,
+    /// Times a failed delivery is retried before it is dropped.
+    pub retry: u32,
+    /// Deliveries a consumer holds unacked at once (at least 1).
+    pub prefetch: u32,
+}
+
+/// One event handed to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Unique within the consumer; acked or failed by it.
+    pub tag: u64,
+    pub event: Event,
+    /// 1 on the first delivery, 2 on the first retry, ...
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("queue {queue} is full ({limit} events); the subscriber is not keeping up")]
+    QueueFull { queue: String, limit: usize },
+    #[error("too many delayed events waiting ({0}); try again later")]
+    TooManyDelayed(usize),
+    #[error("invalid event: {0}")]
+    Invalid(String),
+    #[error("event bus is closed")]
+    Closed,
+    #[error("event bus failed: {0}")]
+    Backend(String),
+}
+
+/// What a consumer tells the bus about a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    Ack(u64),
+    Fail { tag: u64, reason: String },
+}
+
+/// A consumer's two halves: deliveries in, acks and fails out. Dropping
+/// `settle` (or the whole consumer) ends it: unacked deliveries go back.
+pub struct Consumer {
+    pub deliveries: mpsc::Receiver<Delivery>,
+    pub settle: mpsc::UnboundedSender<Settle>,
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+
+    /// Publishes an event to every queue bound to its type, now or after
+    /// `delay`. Fails (and publishes nothing) when a queue is full.
+    async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError>;
+
+    /// Starts a consumer.
+    async fn consume(&self, subscription: Subscription) -> Result<Consumer, EventError>;
+}

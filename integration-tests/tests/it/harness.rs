@@ -1,0 +1,275 @@
+//! The test harness: starts real daemons and apps as child processes, each
+//! daemon on its own socket in a temp dir, and kills them all on drop. Every
+//! wait has a deadline.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lymph_proto::v1 as pb;
+use lymph_proto::v1::lymph_client::LymphClient;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tonic::transport::Channel;
+
+/// Generous: CI machines are slow and shared.
+pub const STARTUP: Duration = Duration::from_secs(20);
+
+/// A binary of the workspace, built by `cargo build --workspace --bins`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/it-<hash> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run scripts/test (it runs `cargo build --workspace --bins` first)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `cond` until it holds or `within` passes; panics naming `what`.
+pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {within:?} waiting for {what}");
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Proc {
+        let stdout = dir.join(format!("{name}.out"));
+        let stderr = dir.join(format!("{name}.err"));
+        cmd.stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("stdout file"))
+            .stderr(File::create(&stderr).expect("stderr file"));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        let child = self.child.as_ref().expect("running");
+        Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("send signal");
+    }
+
+    /// Waits for the process to exit, up to `within`.
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {within:?}; stderr:\n{}",
+                self.name,
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A real `lymphd` on its own socket.
+pub struct TestDaemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub proc: Proc,
+}
+
+impl TestDaemon {
+    pub fn start() -> TestDaemon {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra arguments (e.g. `--config FILE`).
+    pub fn start_with(args: &[&str]) -> TestDaemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("lymphd.sock");
+        let mut cmd = Command::new(bin("lymphd"));
+        cmd.arg("--socket").arg(&socket).args(args).env("LYMPHD_LOG", "info");
+        let proc = Proc::spawn("lymphd", cmd, dir.path());
+        let daemon = TestDaemon { dir, socket, proc };
+        daemon.wait_listening();
+        daemon
+    }
+
+    fn wait_listening(&self) {
+        wait_until("lymphd to listen", STARTUP, || {
+            std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        });
+    }
+
+    /// Starts an app binary attached to this daemon.
+    pub fn app(&self, name: &str, binary: &str, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(bin(binary));
+        cmd.args(args)
+            .current_dir(workspace_root())
+            .env("LYMPH_SOCKET", &self.socket)
+            .env("RUST_LOG", "info");
+        Proc::spawn(name, cmd, self.dir.path())
+    }
+
+    /// Runs `lymphctl --socket <this daemon> args...` to completion.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin("lymphctl"));
+        cmd.arg("--socket").arg(&self.socket).args(args);
+        run_bounded(cmd, Duration::from_secs(60))
+    }
+
+    /// A gRPC client of the local API.
+    pub async fn client(&self) -> LymphClient<Channel> {
+        lymph_proto::connect(&self.socket).await.expect("connect")
+    }
+
+    /// How many instances of `service` are registered (0 when none).
+    pub async fn count(&self, service: &str) -> usize {
+        let reply = self
+            .client()
+            .await
+            .discover(pb::DiscoverRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("discover")
+            .into_inner();
+        reply
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .map_or(0, |s| s.instances.len())
+    }
+
+    /// Waits until `service` has exactly `n` instances.
+    pub async fn wait_for_instances(&self, service: &str, n: usize) {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let seen = self.count(service).await;
+            if seen == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service} has {seen} instances, expected {n}; daemon log:\n{}",
+                self.proc.stderr_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A unary call with a JSON body, as a tool would make it.
+    pub async fn call(
+        &self,
+        service: &str,
+        method: &str,
+        args: serde_json::Value,
+        timeout_ms: u32,
+    ) -> pb::CallReply {
+        self.client()
+            .await
+            .call(pb::CallRequest {
+                service: service.to_owned(),
+                method: method.to_owned(),
+                body: rmp_serde::to_vec_named(&args).expect("msgpack").into(),
+                trace_id: String::new(),
+                timeout_ms,
+                version: String::new(),
+            })
+            .await
+            .expect("call rpc")
+            .into_inner()
+    }
+}
+
+/// The reply's body decoded as JSON, or its error.
+pub fn outcome(reply: &pb::CallReply) -> Result<serde_json::Value, pb::CallError> {
+    match &reply.outcome {
+        Some(pb::call_reply::Outcome::Body(body)) => {
+            Ok(rmp_serde::from_slice(body).expect("reply is msgpack"))
+        }
+        Some(pb::call_reply::Outcome::Error(e)) => Err(e.clone()),
+        None => panic!("reply without outcome"),
+    }
+}
+
+pub fn kind(e: &pb::CallError) -> pb::ErrorKind {
+    pb::ErrorKind::try_from(e.kind).expect("known kind")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Runs a command with a deadline; kills it if it overstays.
+pub fn run_bounded(mut cmd: Command, within: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            let _ = kill(pid, Signal::SIGKILL);
+            panic!("{cmd:?} did not finish within {within:?}");
+        }
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
