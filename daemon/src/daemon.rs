@@ -18,7 +18,8 @@ use tracing::{info, warn};
 
 use crate::api::Api;
 use crate::attach::{AppSession, SessionTable};
-use crate::config::{Config, RegistryConfig};
+use crate::config::{Config, EventsConfig, RegistryConfig};
+use crate::events::{EmbeddedBus, EventBus};
 use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
 use crate::metrics::Metrics;
 use crate::registry::{EmbeddedStore, Instance, Registry, RegistryError};
@@ -31,6 +32,7 @@ pub struct State {
     pub me: Me,
     pub started: Instant,
     pub registry: Arc<dyn Registry>,
+    pub bus: Arc<dyn EventBus>,
     pub sessions: Arc<SessionTable>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
@@ -50,6 +52,9 @@ impl Daemon {
     pub async fn build(config: Config, socket: PathBuf) -> anyhow::Result<Daemon> {
         let registry: Arc<dyn Registry> = match &config.registry {
             RegistryConfig::Embedded => Arc::new(EmbeddedStore::new().session()),
+        };
+        let bus: Arc<dyn EventBus> = match &config.events {
+            EventsConfig::Embedded { queue_limit } => Arc::new(EmbeddedBus::spawn(*queue_limit)),
         };
         let me = Me {
             identity: trace::new_id(),
@@ -73,6 +78,7 @@ impl Daemon {
             me,
             started: Instant::now(),
             registry,
+            bus,
             sessions,
             dispatcher,
             metrics,
@@ -129,6 +135,7 @@ async fn drain(state: &Arc<State>) {
     state.dispatcher.start_draining();
     let sessions = state.sessions.all();
     for session in &sessions {
+        session.stop_consuming.cancel();
         session.push(Out::Drain(pb::Drain {
             grace_ms: u32::try_from(grace.as_millis()).unwrap_or(u32::MAX),
         }));

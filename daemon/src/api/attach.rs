@@ -132,6 +132,9 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
         }
         In::Ready(_) => {
             if session.mark_ready() {
+                crate::attach::consume::start(&state.bus, session, &state.tasks)
+                    .await
+                    .map_err(super::events::event_error)?;
                 state
                     .register_app(session)
                     .await
@@ -161,25 +164,25 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
             }
         }
         In::Call(call) => outgoing_call(state, session, call),
-        In::Emit(emit) => {
-            let error = CallError::new(
-                ErrorKind::Unavailable,
-                "this lymphd has no event bus yet: events arrive with the next release",
-            );
-            session
-                .send(Out::EmitResult(pb::EmitResult {
-                    id: emit.id,
-                    error: Some(convert::error_to_pb(error)),
-                    event_id: String::new(),
-                }))
-                .await;
+        In::Emit(emit) => outgoing_emit(state, session, emit),
+        In::Ack(ack) => {
+            if !session.settle(ack.delivery_id, None) {
+                debug!(app = %session.spec.app_name, id = ack.delivery_id, "ack of no delivery held");
+            }
         }
-        In::Ack(_) | In::Fail(_) | In::HttpResponse(_) | In::Log(_) => {
+        In::Fail(fail) => {
+            debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %fail.reason, "delivery failed");
+            if !session.settle(fail.delivery_id, Some(fail.reason)) {
+                debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held");
+            }
+        }
+        In::HttpResponse(_) | In::Log(_) => {
             debug!(app = %session.spec.app_name, "message for a feature this daemon does not have yet");
         }
         In::Goodbye(_) => {
             info!(app = %session.spec.app_name, "app is stopping; unregistering it");
             session.mark_not_ready();
+            session.stop_consuming.cancel();
             state.unregister_app(session).await;
         }
     }
@@ -228,6 +231,43 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
                 id: call.id,
                 outcome: Some(outcome),
                 trace_id,
+            }))
+            .await;
+    });
+}
+
+/// Publishes one of the app's emits in its own task; the result goes back on the stream.
+fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::OutgoingEmit) {
+    let Ok(permit) = session.outgoing.clone().try_acquire_owned() else {
+        let error = CallError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "too many calls and emits in flight from this app (apps.max_outgoing = {})",
+                session.limits.max_outgoing
+            ),
+        );
+        session.push(Out::EmitResult(pb::EmitResult {
+            id: emit.id,
+            error: Some(convert::error_to_pb(error)),
+            event_id: String::new(),
+        }));
+        return;
+    };
+    let state = state.clone();
+    let session = session.clone();
+    state.tasks.clone().spawn(async move {
+        let _permit = permit;
+        let trace_id = trace::or_new(&emit.trace_id);
+        let result = super::events::emit(&state, emit.event_type, emit.body, trace_id, emit.delay_ms).await;
+        let (error, event_id) = match result {
+            Ok(event_id) => (None, event_id),
+            Err(e) => (Some(convert::error_to_pb(e)), String::new()),
+        };
+        session
+            .send(Out::EmitResult(pb::EmitResult {
+                id: emit.id,
+                error,
+                event_id,
             }))
             .await;
     });

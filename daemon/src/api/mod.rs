@@ -4,6 +4,7 @@
 
 mod attach;
 pub(crate) mod convert;
+mod events;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +30,21 @@ impl Api {
         LymphServer::new(Api { state })
             .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
             .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+    }
+}
+
+/// The one mapping of call errors to gRPC status, for the unary calls that
+/// answer with a status rather than an error in the reply.
+fn status_of(e: crate::dispatch::CallError) -> Status {
+    use crate::dispatch::ErrorKind as K;
+    let message = e.message;
+    match e.kind {
+        K::UnknownService | K::UnknownMethod => Status::not_found(message),
+        K::BadRequest | K::Invalid => Status::invalid_argument(message),
+        K::TooLarge | K::Overloaded => Status::resource_exhausted(message),
+        K::DeadlineExceeded => Status::deadline_exceeded(message),
+        K::Unavailable | K::ShuttingDown => Status::unavailable(message),
+        K::RemoteError | K::HandlerFailed | K::Internal => Status::internal(message),
     }
 }
 
@@ -76,10 +92,13 @@ impl Lymph for Api {
         Ok(Response::new(reply))
     }
 
-    async fn emit(&self, _request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitReply>, Status> {
-        Err(Status::unimplemented(
-            "this lymphd has no event bus yet: events arrive with the next release",
-        ))
+    async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitReply>, Status> {
+        let req = request.into_inner();
+        let trace_id = trace::or_new(&req.trace_id);
+        match events::emit(&self.state, req.event_type, req.body, trace_id.clone(), req.delay_ms).await {
+            Ok(event_id) => Ok(Response::new(pb::EmitReply { trace_id, event_id })),
+            Err(e) => Err(status_of(e)),
+        }
     }
 
     async fn discover(
@@ -130,17 +149,16 @@ impl Lymph for Api {
                 methods: methods.into_iter().map(convert::method_to_pb).collect(),
                 identity,
             })),
-            Err(e) => Err(Status::not_found(e.message)),
+            Err(e) => Err(status_of(e)),
         }
     }
 
     async fn subscribe(
         &self,
-        _request: Request<pb::SubscribeRequest>,
+        request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Err(Status::unimplemented(
-            "this lymphd has no event bus yet: events arrive with the next release",
-        ))
+        let types = request.into_inner().event_types;
+        events::subscribe(self.state.clone(), types).await.map(Response::new)
     }
 
     async fn status(&self, _request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {

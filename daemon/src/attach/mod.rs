@@ -3,6 +3,7 @@
 //! from the app's stream; the dispatcher reaches sessions through the
 //! `dispatch::LocalApps` trait. Knows nothing of the registry or of routing.
 
+pub mod consume;
 mod session;
 mod table;
 

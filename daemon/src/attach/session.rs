@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::spec::AppSpec;
 use crate::dispatch::{CallError, ErrorKind};
+use crate::events::Settle;
 
 /// The daemon's half of an app's stream. Bounded: a stuck app fills it and
 /// then gets overload errors instead of growing the daemon's memory.
@@ -44,6 +45,12 @@ pub struct AppSession {
     pub closed: CancellationToken,
     /// Registrations made for this app: (service, instance id).
     pub registrations: Mutex<Vec<(String, String)>>,
+    /// Event deliveries the app holds: delivery id -> (its consumer's settle
+    /// channel, the bus's tag).
+    deliveries: Mutex<HashMap<u64, (mpsc::UnboundedSender<Settle>, u64)>>,
+    next_delivery: AtomicU64,
+    /// Cancelled when the app says Goodbye or the daemon drains: no new deliveries.
+    pub stop_consuming: CancellationToken,
 }
 
 impl AppSession {
@@ -67,6 +74,9 @@ impl AppSession {
             handled: AtomicU64::new(0),
             closed,
             registrations: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(HashMap::new()),
+            next_delivery: AtomicU64::new(1),
+            stop_consuming: CancellationToken::new(),
         }
     }
 
@@ -197,11 +207,46 @@ impl AppSession {
         }
     }
 
+    /// Remembers a delivery handed to the app; returns its delivery id.
+    pub fn track_delivery(&self, settle: &mpsc::UnboundedSender<Settle>, tag: u64) -> u64 {
+        let id = self.next_delivery.fetch_add(1, Ordering::Relaxed);
+        self.deliveries_map().insert(id, (settle.clone(), tag));
+        id
+    }
+
+    /// Passes the app's ack or fail of a delivery to the bus. `false` for an
+    /// unknown delivery id.
+    pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> bool {
+        let Some((settle, tag)) = self.deliveries_map().remove(&delivery_id) else {
+            return false;
+        };
+        let message = match fail {
+            None => Settle::Ack(tag),
+            Some(reason) => Settle::Fail { tag, reason },
+        };
+        // The consumer may be gone already; then the bus has taken the event back.
+        let _ = settle.send(message);
+        true
+    }
+
+    pub fn deliveries_held(&self) -> usize {
+        self.deliveries_map().len()
+    }
+
+    fn deliveries_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, (mpsc::UnboundedSender<Settle>, u64)>> {
+        self.deliveries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Ends the session: every request in flight fails at once with
-    /// "disconnected", new ones are refused, and the response stream ends.
+    /// "disconnected", new ones are refused, held event deliveries go back to
+    /// the bus for another instance, and the response stream ends.
     pub fn close(&self) {
         // Dropping the senders wakes every waiter with `app_gone`.
         self.pending().take();
+        self.deliveries_map().clear();
+        self.stop_consuming.cancel();
         self.closed.cancel();
     }
 }

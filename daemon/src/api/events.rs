@@ -1,0 +1,111 @@
+//! Emits (unary and on the stream) and tool subscriptions, on top of the event bus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lymph_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::BoxStream;
+use crate::daemon::State;
+use crate::dispatch::{CallError, ErrorKind};
+use crate::events::{Event, EventError, Settle, Subscription};
+use crate::trace;
+
+/// Events a `Subscribe` stream buffers for a slow tool before the bus holds back.
+const SUBSCRIBE_PREFETCH: u32 = 64;
+
+/// Validates and publishes one event; returns its id.
+pub async fn emit(
+    state: &State,
+    event_type: String,
+    body: Bytes,
+    trace_id: String,
+    delay_ms: u64,
+) -> Result<String, CallError> {
+    if state.draining.is_cancelled() {
+        return Err(CallError::shutting_down());
+    }
+    if event_type.is_empty() {
+        return Err(CallError::new(ErrorKind::Invalid, "the event type is empty"));
+    }
+    if body.len() > state.config.rpc.max_body_bytes {
+        return Err(CallError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "event body is {} bytes, the limit is {} (rpc.max_body_bytes)",
+                body.len(),
+                state.config.rpc.max_body_bytes
+            ),
+        ));
+    }
+    let id = trace::new_id();
+    let event = Event {
+        id: id.clone(),
+        event_type,
+        body,
+        trace_id,
+    };
+    state
+        .bus
+        .emit(event, Duration::from_millis(delay_ms))
+        .await
+        .map_err(event_error)?;
+    Ok(id)
+}
+
+pub fn event_error(e: EventError) -> CallError {
+    let kind = match e {
+        EventError::QueueFull { .. } | EventError::TooManyDelayed(_) => ErrorKind::Overloaded,
+        EventError::Invalid(_) => ErrorKind::Invalid,
+        EventError::Closed => ErrorKind::ShuttingDown,
+        EventError::Backend(_) => ErrorKind::Unavailable,
+    };
+    CallError::new(kind, e.to_string())
+}
+
+/// A tool's subscription: every event of the given types, as it arrives,
+/// through private queues that vanish when the tool disconnects.
+pub async fn subscribe(state: Arc<State>, event_types: Vec<String>) -> Result<BoxStream<pb::Event>, Status> {
+    if event_types.is_empty() || event_types.iter().any(String::is_empty) {
+        return Err(Status::invalid_argument("name at least one event type"));
+    }
+    let (tx, rx) = mpsc::channel(SUBSCRIBE_PREFETCH as usize);
+    let instance = trace::new_id();
+    for event_type in event_types {
+        let subscription = Subscription {
+            service: "_subscribe".to_owned(),
+            instance: instance.clone(),
+            event_type,
+            broadcast: true,
+            retry: 0,
+            prefetch: SUBSCRIBE_PREFETCH,
+        };
+        let mut consumer = state
+            .bus
+            .consume(subscription)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let tx = tx.clone();
+        state.tasks.spawn(async move {
+            while let Some(d) = consumer.deliveries.recv().await {
+                let event = pb::Event {
+                    event_type: d.event.event_type,
+                    body: d.event.body,
+                    trace_id: d.event.trace_id,
+                    event_id: d.event.id,
+                };
+                // Waits while the tool is slow (bounded by the channel); ends
+                // when it disconnects, which drops the consumer and its queue.
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
+                let _ = consumer.settle.send(Settle::Ack(d.tag));
+            }
+        });
+    }
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
