@@ -19,8 +19,8 @@ use tracing::{info, warn};
 use crate::api::Api;
 use crate::attach::{AppSession, SessionTable};
 use crate::config::{Config, EventsConfig, RegistryConfig};
-use crate::events::{EmbeddedBus, EventBus};
 use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
+use crate::events::{EmbeddedBus, EventBus};
 use crate::metrics::Metrics;
 use crate::registry::{EmbeddedStore, Instance, Registry, RegistryError};
 use crate::trace;
@@ -151,7 +151,10 @@ async fn drain(state: &Arc<State>) {
     }
     let left = state.sessions.in_flight();
     if left > 0 {
-        warn!(in_flight = left, "grace period over; failing what is still in flight");
+        warn!(
+            in_flight = left,
+            "grace period over; failing what is still in flight"
+        );
     }
     for session in &sessions {
         session.close();

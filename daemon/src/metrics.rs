@@ -59,7 +59,10 @@ impl SubjectStats {
 
     pub fn mean_us(&self) -> u64 {
         let calls = self.calls.load(Ordering::Relaxed);
-        self.total_us.load(Ordering::Relaxed).checked_div(calls).unwrap_or(0)
+        self.total_us
+            .load(Ordering::Relaxed)
+            .checked_div(calls)
+            .unwrap_or(0)
     }
 }
 

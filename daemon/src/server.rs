@@ -10,7 +10,9 @@ use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("another lymphd is already listening on {0} (stop it first, or pick another path with --socket)")]
+    #[error(
+        "another lymphd is already listening on {0} (stop it first, or pick another path with --socket)"
+    )]
     AlreadyRunning(PathBuf),
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),

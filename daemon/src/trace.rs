@@ -26,7 +26,10 @@ mod tests {
     fn trace_ids_are_32_hex_and_kept_when_given() {
         let id = super::new_trace_id();
         assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(super::or_new("abc"), "abc");
         assert_ne!(super::or_new(""), super::or_new(""));
     }

@@ -50,7 +50,12 @@ async fn serve(
         }))) => hello,
         Ok(Ok(None)) | Ok(Err(_)) => return,
         Ok(Ok(Some(_))) => {
-            reject(&tx, ErrorKind::Invalid, "the first message on Attach must be Hello").await;
+            reject(
+                &tx,
+                ErrorKind::Invalid,
+                "the first message on Attach must be Hello",
+            )
+            .await;
             return;
         }
         Err(_) => {
@@ -83,7 +88,12 @@ async fn serve(
         max_concurrency,
         max_body_bytes: state.config.rpc.max_body_bytes as u64,
     }));
-    let names: Vec<&str> = session.spec.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = session
+        .spec
+        .interfaces
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     info!(app = %session.spec.app_name, identity = %identity, pid = session.spec.pid,
           interfaces = ?names, "app attached");
 
@@ -96,10 +106,11 @@ async fn serve(
             Ok(Some(pb::AppMessage { kind: Some(kind) })) => {
                 if let Err(e) = handle(&state, &session, kind).await {
                     warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
-                    session.send(Out::Rejected(pb::Rejected {
-                        error: Some(convert::error_to_pb(e)),
-                    }))
-                    .await;
+                    session
+                        .send(Out::Rejected(pb::Rejected {
+                            error: Some(convert::error_to_pb(e)),
+                        }))
+                        .await;
                     break;
                 }
             }
@@ -128,7 +139,10 @@ async fn reject(tx: &crate::attach::Outbox, kind: ErrorKind, message: &str) {
 async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Result<(), CallError> {
     match kind {
         In::Hello(_) => {
-            return Err(CallError::new(ErrorKind::Invalid, "Hello sent twice on one stream"));
+            return Err(CallError::new(
+                ErrorKind::Invalid,
+                "Hello sent twice on one stream",
+            ));
         }
         In::Ready(_) => {
             if session.mark_ready() {
@@ -258,7 +272,8 @@ fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::Outgoi
     state.tasks.clone().spawn(async move {
         let _permit = permit;
         let trace_id = trace::or_new(&emit.trace_id);
-        let result = super::events::emit(&state, emit.event_type, emit.body, trace_id, emit.delay_ms).await;
+        let result =
+            super::events::emit(&state, emit.event_type, emit.body, trace_id, emit.delay_ms).await;
         let (error, event_id) = match result {
             Ok(event_id) => (None, event_id),
             Err(e) => (Some(convert::error_to_pb(e)), String::new()),

@@ -129,6 +129,9 @@ mod tests {
         ] {
             assert_eq!(kind_from_pb(kind_to_pb(kind)), kind);
         }
-        assert_eq!(kind_from_pb(pb::ErrorKind::Unspecified), ErrorKind::HandlerFailed);
+        assert_eq!(
+            kind_from_pb(pb::ErrorKind::Unspecified),
+            ErrorKind::HandlerFailed
+        );
     }
 }

@@ -30,7 +30,10 @@ pub async fn emit(
         return Err(CallError::shutting_down());
     }
     if event_type.is_empty() {
-        return Err(CallError::new(ErrorKind::Invalid, "the event type is empty"));
+        return Err(CallError::new(
+            ErrorKind::Invalid,
+            "the event type is empty",
+        ));
     }
     if body.len() > state.config.rpc.max_body_bytes {
         return Err(CallError::new(
@@ -69,7 +72,10 @@ pub fn event_error(e: EventError) -> CallError {
 
 /// A tool's subscription: every event of the given types, as it arrives,
 /// through private queues that vanish when the tool disconnects.
-pub async fn subscribe(state: Arc<State>, event_types: Vec<String>) -> Result<BoxStream<pb::Event>, Status> {
+pub async fn subscribe(
+    state: Arc<State>,
+    event_types: Vec<String>,
+) -> Result<BoxStream<pb::Event>, Status> {
     if event_types.is_empty() || event_types.iter().any(String::is_empty) {
         return Err(Status::invalid_argument("name at least one event type"));
     }

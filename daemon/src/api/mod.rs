@@ -64,7 +64,10 @@ impl Lymph for Api {
         attach::open(self.state.clone(), request.into_inner()).map(Response::new)
     }
 
-    async fn call(&self, request: Request<pb::CallRequest>) -> Result<Response<pb::CallReply>, Status> {
+    async fn call(
+        &self,
+        request: Request<pb::CallRequest>,
+    ) -> Result<Response<pb::CallReply>, Status> {
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
         let call = Call {
@@ -92,10 +95,21 @@ impl Lymph for Api {
         Ok(Response::new(reply))
     }
 
-    async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitReply>, Status> {
+    async fn emit(
+        &self,
+        request: Request<pb::EmitRequest>,
+    ) -> Result<Response<pb::EmitReply>, Status> {
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
-        match events::emit(&self.state, req.event_type, req.body, trace_id.clone(), req.delay_ms).await {
+        match events::emit(
+            &self.state,
+            req.event_type,
+            req.body,
+            trace_id.clone(),
+            req.delay_ms,
+        )
+        .await
+        {
             Ok(event_id) => Ok(Response::new(pb::EmitReply { trace_id, event_id })),
             Err(e) => Err(status_of(e)),
         }
@@ -112,7 +126,10 @@ impl Lymph for Api {
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let mut services = Vec::new();
-        for name in names.into_iter().filter(|n| wanted.is_empty() || *n == wanted) {
+        for name in names
+            .into_iter()
+            .filter(|n| wanted.is_empty() || *n == wanted)
+        {
             let rx = registry
                 .watch(&name)
                 .await
@@ -144,7 +161,12 @@ impl Lymph for Api {
     ) -> Result<Response<pb::InspectReply>, Status> {
         let req = request.into_inner();
         let version = optional(req.version);
-        match self.state.dispatcher.inspect(&req.service, version.as_deref()).await {
+        match self
+            .state
+            .dispatcher
+            .inspect(&req.service, version.as_deref())
+            .await
+        {
             Ok((identity, methods)) => Ok(Response::new(pb::InspectReply {
                 methods: methods.into_iter().map(convert::method_to_pb).collect(),
                 identity,
@@ -158,10 +180,15 @@ impl Lymph for Api {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let types = request.into_inner().event_types;
-        events::subscribe(self.state.clone(), types).await.map(Response::new)
+        events::subscribe(self.state.clone(), types)
+            .await
+            .map(Response::new)
     }
 
-    async fn status(&self, _request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
         Ok(Response::new(self.state.status()))
     }
 }

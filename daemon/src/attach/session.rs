@@ -12,15 +12,21 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::AppSpec;
 use crate::dispatch::{CallError, ErrorKind};
 use crate::events::Settle;
+use crate::spec::AppSpec;
 
 /// The daemon's half of an app's stream. Bounded: a stuck app fills it and
 /// then gets overload errors instead of growing the daemon's memory.
 pub type Outbox = mpsc::Sender<Result<DaemonMessage, tonic::Status>>;
 
-type Pending = HashMap<u64, (oneshot::Sender<Result<Bytes, CallError>>, OwnedSemaphorePermit)>;
+type Pending = HashMap<
+    u64,
+    (
+        oneshot::Sender<Result<Bytes, CallError>>,
+        OwnedSemaphorePermit,
+    ),
+>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
@@ -190,7 +196,10 @@ impl AppSession {
     fn take(
         &self,
         id: u64,
-    ) -> Option<(oneshot::Sender<Result<Bytes, CallError>>, OwnedSemaphorePermit)> {
+    ) -> Option<(
+        oneshot::Sender<Result<Bytes, CallError>>,
+        OwnedSemaphorePermit,
+    )> {
         self.pending().as_mut().and_then(|p| p.remove(&id))
     }
 

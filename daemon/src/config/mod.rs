@@ -13,7 +13,7 @@ pub use env::apply_env;
 
 /// Everything `lymphd` can be told. Every field has a default, so an empty file
 /// (or no file) is a valid config: a fully embedded daemon.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The Unix socket apps and tools attach to; unset means the default rule
@@ -26,21 +26,6 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            socket: None,
-            registry: RegistryConfig::default(),
-            events: EventsConfig::default(),
-            rpc: RpcConfig::default(),
-            apps: AppsConfig::default(),
-            runtime: RuntimeConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 /// Which registry backend holds the service instances.

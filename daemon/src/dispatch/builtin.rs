@@ -35,14 +35,22 @@ fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
 /// Every method of an app (or of the daemon alone), `lymph.*` included, sorted by name.
 pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
     let mut out = vec![
-        builtin("get_metrics", &[], "Returns the daemon's metrics as [name, value, tags] triples"),
+        builtin(
+            "get_metrics",
+            &[],
+            "Returns the daemon's metrics as [name, value, tags] triples",
+        ),
         builtin(
             "inspect",
             &[],
             "Returns a description of all available rpc methods of this service",
         ),
         builtin("ping", &["payload"], "Returns the payload"),
-        builtin("status", &[], "Returns the endpoint and identity of this instance"),
+        builtin(
+            "status",
+            &[],
+            "Returns the endpoint and identity of this instance",
+        ),
     ];
     for iface in spec.map(|s| s.interfaces.as_slice()).unwrap_or_default() {
         for m in &iface.methods {
@@ -122,7 +130,9 @@ fn answer(
         other => {
             return Err(CallError::new(
                 ErrorKind::UnknownMethod,
-                format!("lymph has no method {other:?} (it has: get_metrics, inspect, ping, status)"),
+                format!(
+                    "lymph has no method {other:?} (it has: get_metrics, inspect, ping, status)"
+                ),
             ));
         }
     };
@@ -168,12 +178,7 @@ fn decode_args(method: &str, body: &[u8]) -> Result<Vec<(Value, Value)>, CallErr
     if body.is_empty() {
         return Ok(Vec::new());
     }
-    let bad = |why: String| {
-        CallError::new(
-            ErrorKind::BadRequest,
-            format!("lymph.{method}: {why}"),
-        )
-    };
+    let bad = |why: String| CallError::new(ErrorKind::BadRequest, format!("lymph.{method}: {why}"));
     let mut reader = body;
     match rmpv::decode::read_value(&mut reader) {
         Ok(Value::Map(entries)) => Ok(entries),

@@ -163,16 +163,20 @@ impl Dispatcher {
     ) -> Result<Answer, CallError> {
         let (instance, target) = self.pick(&call.service, call.version.as_deref()).await?;
         let body = match target {
-            Target::Daemon => builtin::answer_for_daemon(
-                interface,
-                method,
-                &call.body,
-                &self.me,
-                &self.metrics,
-            )?,
+            Target::Daemon => {
+                builtin::answer_for_daemon(interface, method, &call.body, &self.me, &self.metrics)?
+            }
             Target::App(app) => {
-                self.call_app(app.as_ref(), &instance, interface, method, call, deadline, timeout)
-                    .await?
+                self.call_app(
+                    app.as_ref(),
+                    &instance,
+                    interface,
+                    method,
+                    call,
+                    deadline,
+                    timeout,
+                )
+                .await?
             }
         };
         Ok(Answer {
@@ -231,8 +235,15 @@ impl Dispatcher {
                 ),
             ));
         }
-        app.request(interface, method, call.body.clone(), &call.trace_id, deadline, timeout)
-            .await
+        app.request(
+            interface,
+            method,
+            call.body.clone(),
+            &call.trace_id,
+            deadline,
+            timeout,
+        )
+        .await
     }
 
     /// The next live instance of `service`, round-robin, and where it lives.
@@ -248,7 +259,11 @@ impl Dispatcher {
         let (list, next) = self.instances(service).await?;
         let candidates: Vec<&Instance> = list
             .iter()
-            .filter(|i| requirement.as_ref().is_none_or(|r| r.matches(i.version.as_deref())))
+            .filter(|i| {
+                requirement
+                    .as_ref()
+                    .is_none_or(|r| r.matches(i.version.as_deref()))
+            })
             .collect();
         if candidates.is_empty() {
             return Err(match (list.is_empty(), version) {
@@ -280,10 +295,7 @@ impl Dispatcher {
     }
 
     /// The cached instance list of a service and its round-robin counter.
-    async fn instances(
-        &self,
-        service: &str,
-    ) -> Result<(Instances, Arc<AtomicUsize>), CallError> {
+    async fn instances(&self, service: &str) -> Result<(Instances, Arc<AtomicUsize>), CallError> {
         {
             let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(route) = routes.get(service) {
@@ -330,7 +342,10 @@ impl Dispatcher {
 /// at the last dot), else the interface is the service itself.
 fn split_subject(service: &str, method: &str) -> Result<(String, String), CallError> {
     if service.is_empty() {
-        return Err(CallError::new(ErrorKind::Invalid, "the service name is empty"));
+        return Err(CallError::new(
+            ErrorKind::Invalid,
+            "the service name is empty",
+        ));
     }
     let (interface, method) = match method.rsplit_once('.') {
         Some((interface, method)) => (interface, method),

@@ -133,9 +133,15 @@ async fn round_robin_over_instances() {
 #[tokio::test]
 async fn distinct_errors_for_unknown_service_and_method() {
     let d = dispatcher(vec![echo("a")]).await;
-    let err = d.call(call("Nope", "x")).await.expect_err("unknown service");
+    let err = d
+        .call(call("Nope", "x"))
+        .await
+        .expect_err("unknown service");
     assert_eq!(err.kind, ErrorKind::UnknownService);
-    let err = d.call(call("Echo", "nope")).await.expect_err("unknown method");
+    let err = d
+        .call(call("Echo", "nope"))
+        .await
+        .expect_err("unknown method");
     assert_eq!(err.kind, ErrorKind::UnknownMethod);
     assert!(err.message.contains("echo"), "lists the methods: {err}");
     let err = d.call(call("Echo", "")).await.expect_err("empty method");
@@ -146,7 +152,10 @@ async fn distinct_errors_for_unknown_service_and_method() {
 async fn oversize_body_is_refused() {
     let d = dispatcher(vec![echo("a")]).await;
     let mut big = call("Echo", "echo");
-    big.body = Bytes::from(vec![0u8; crate::config::RpcConfig::default().max_body_bytes + 1]);
+    big.body = Bytes::from(vec![
+        0u8;
+        crate::config::RpcConfig::default().max_body_bytes + 1
+    ]);
     let err = d.call(big).await.expect_err("too large");
     assert_eq!(err.kind, ErrorKind::TooLarge);
 }
@@ -179,7 +188,13 @@ async fn builtins_answer_ping_status_inspect() {
     let names: Vec<&str> = methods.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Echo.echo", "lymph.get_metrics", "lymph.inspect", "lymph.ping", "lymph.status"]
+        [
+            "Echo.echo",
+            "lymph.get_metrics",
+            "lymph.inspect",
+            "lymph.ping",
+            "lymph.status"
+        ]
     );
 }
 

@@ -14,7 +14,9 @@ impl VersionReq {
         let parts: Vec<&str> = text.split('.').collect();
         let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse::<u64>().ok()).collect();
         match nums.as_deref() {
-            Some([major]) => Ok(VersionReq { min: (*major, 0, 0) }),
+            Some([major]) => Ok(VersionReq {
+                min: (*major, 0, 0),
+            }),
             Some([major, minor]) => Ok(VersionReq {
                 min: (*major, *minor, 0),
             }),

@@ -87,7 +87,10 @@ async fn collect(consumers: Vec<Consumer>, total: usize) -> (HashMap<String, usi
     while by_id.values().sum::<usize>() < total {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(Some((index, id))) = tokio::time::timeout(left, rx.recv()).await else {
-            panic!("only {} of {total} deliveries arrived", by_id.values().sum::<usize>());
+            panic!(
+                "only {} of {total} deliveries arrived",
+                by_id.values().sum::<usize>()
+            );
         };
         *by_id.entry(id).or_insert(0) += 1;
         per_consumer[index] += 1;
@@ -119,8 +122,16 @@ pub async fn once_per_service(bus: &dyn EventBus) {
     let (listen_ids, per_instance) = collect(listen, events).await;
     let (audit_ids, _) = collect(audit, events).await;
     for id in &ids {
-        assert_eq!(listen_ids.get(id), Some(&1), "Listen handles {id} exactly once");
-        assert_eq!(audit_ids.get(id), Some(&1), "Audit handles {id} exactly once");
+        assert_eq!(
+            listen_ids.get(id),
+            Some(&1),
+            "Listen handles {id} exactly once"
+        );
+        assert_eq!(
+            audit_ids.get(id),
+            Some(&1),
+            "Audit handles {id} exactly once"
+        );
     }
     assert!(
         per_instance.iter().all(|n| *n > 0),
@@ -142,7 +153,10 @@ pub async fn broadcast_reaches_every_instance(bus: &dyn EventBus) {
     }
     let (by_id, per_instance) = collect(consumers, events * 3).await;
     assert_eq!(by_id.len(), events);
-    assert!(by_id.values().all(|n| *n == 3), "each event to each instance: {by_id:?}");
+    assert!(
+        by_id.values().all(|n| *n == 3),
+        "each event to each instance: {by_id:?}"
+    );
     assert_eq!(per_instance, vec![events; 3]);
 }
 
@@ -150,15 +164,25 @@ pub async fn delay_is_respected(bus: &dyn EventBus) {
     let ty = unique("later");
     let mut consumer = consume(bus, subscription("Later", "l0", &ty)).await;
     let started = Instant::now();
-    bus.emit(event(&ty, 1), Duration::from_millis(1500)).await.expect("emit delayed");
-    bus.emit(event(&ty, 2), Duration::ZERO).await.expect("emit now");
+    bus.emit(event(&ty, 1), Duration::from_millis(1500))
+        .await
+        .expect("emit delayed");
+    bus.emit(event(&ty, 2), Duration::ZERO)
+        .await
+        .expect("emit now");
     let first = next(&mut consumer).await;
-    assert!(first.event.id.starts_with("00000002"), "the undelayed one first");
+    assert!(
+        first.event.id.starts_with("00000002"),
+        "the undelayed one first"
+    );
     ack(&consumer, &first);
     let second = next(&mut consumer).await;
     let waited = started.elapsed();
     assert!(second.event.id.starts_with("00000001"));
-    assert!(waited >= Duration::from_millis(1500), "arrived after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "arrived after {waited:?}"
+    );
     ack(&consumer, &second);
     nothing_more(&mut consumer).await;
 }
@@ -211,7 +235,9 @@ pub async fn unacked_go_to_another_consumer(bus: &dyn EventBus) {
 
 pub async fn no_subscriber_drops(bus: &dyn EventBus) {
     let ty = unique("nobody");
-    bus.emit(event(&ty, 1), Duration::ZERO).await.expect("emit with no subscriber is fine");
+    bus.emit(event(&ty, 1), Duration::ZERO)
+        .await
+        .expect("emit with no subscriber is fine");
     let mut late = consume(bus, subscription("Late", "l0", &ty)).await;
     nothing_more(&mut late).await;
 }
@@ -224,7 +250,9 @@ pub async fn full_queue_refuses_emit(bus: &dyn EventBus, limit: usize) {
     let mut consumer = consume(bus, sub).await;
     // One is held by the consumer, `limit` wait in the queue.
     for n in 0..=limit {
-        bus.emit(event(&ty, n), Duration::ZERO).await.expect("within the bound");
+        bus.emit(event(&ty, n), Duration::ZERO)
+            .await
+            .expect("within the bound");
     }
     let err = bus
         .emit(event(&ty, limit + 1), Duration::ZERO)
@@ -236,5 +264,7 @@ pub async fn full_queue_refuses_emit(bus: &dyn EventBus, limit: usize) {
     ack(&consumer, &d);
     let d = next(&mut consumer).await;
     ack(&consumer, &d);
-    bus.emit(event(&ty, limit + 2), Duration::ZERO).await.expect("room again");
+    bus.emit(event(&ty, limit + 2), Duration::ZERO)
+        .await
+        .expect("room again");
 }

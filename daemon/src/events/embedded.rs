@@ -166,7 +166,11 @@ impl Actor {
         };
         let names: Vec<String> = names.iter().cloned().collect();
         for name in &names {
-            if self.queues.get(name).is_some_and(|q| q.ready.len() >= self.limit) {
+            if self
+                .queues
+                .get(name)
+                .is_some_and(|q| q.ready.len() >= self.limit)
+            {
                 return Err(EventError::QueueFull {
                     queue: name.clone(),
                     limit: self.limit,
@@ -302,13 +306,11 @@ impl Actor {
         let mut gone = Vec::new();
         while !queue.ready.is_empty() && !queue.consumers.is_empty() {
             let n = queue.consumers.len();
-            let pick = (0..n)
-                .map(|k| (queue.next + k) % n)
-                .find(|&i| {
-                    self.consumers
-                        .get(&queue.consumers[i])
-                        .is_some_and(|c| c.held.len() < c.prefetch && !gone.contains(&queue.consumers[i]))
-                });
+            let pick = (0..n).map(|k| (queue.next + k) % n).find(|&i| {
+                self.consumers.get(&queue.consumers[i]).is_some_and(|c| {
+                    c.held.len() < c.prefetch && !gone.contains(&queue.consumers[i])
+                })
+            });
             let Some(index) = pick else {
                 break;
             };

@@ -66,7 +66,9 @@ pub async fn register_lookup_unregister(new_session: impl Fn() -> Arc<dyn Regist
     let mut rx = reg.watch(&svc).await.expect("watch");
     assert!(rx.borrow().is_empty(), "a new service has no instances");
 
-    reg.register(instance(&svc, "a1", "ident-a")).await.expect("register");
+    reg.register(instance(&svc, "a1", "ident-a"))
+        .await
+        .expect("register");
     wait_for(&mut rx, "the registered instance", |l| ids(l) == ["a1"]).await;
     let seen = rx.borrow().first().cloned().expect("one instance");
     assert_eq!(seen.identity, "ident-a");
@@ -76,15 +78,21 @@ pub async fn register_lookup_unregister(new_session: impl Fn() -> Arc<dyn Regist
     reg.unregister(&svc, "a1").await.expect("unregister");
     wait_for(&mut rx, "no instances", |l| l.is_empty()).await;
     assert!(!reg.services().await.expect("services").contains(&svc));
-    reg.unregister(&svc, "a1").await.expect("unregistering twice is fine");
+    reg.unregister(&svc, "a1")
+        .await
+        .expect("unregistering twice is fine");
     reg.close().await;
 }
 
 pub async fn sessions_see_each_other(new_session: impl Fn() -> Arc<dyn Registry>) {
     let (one, two) = (new_session(), new_session());
     let svc = unique("Pair");
-    one.register(instance(&svc, "p1", "ident-1")).await.expect("register 1");
-    two.register(instance(&svc, "p2", "ident-2")).await.expect("register 2");
+    one.register(instance(&svc, "p1", "ident-1"))
+        .await
+        .expect("register 1");
+    two.register(instance(&svc, "p2", "ident-2"))
+        .await
+        .expect("register 2");
     let mut from_one = one.watch(&svc).await.expect("watch");
     let mut from_two = two.watch(&svc).await.expect("watch");
     wait_for(&mut from_one, "both instances", |l| ids(l) == ["p1", "p2"]).await;
@@ -96,15 +104,27 @@ pub async fn sessions_see_each_other(new_session: impl Fn() -> Arc<dyn Registry>
 pub async fn closed_session_loses_its_instances(new_session: impl Fn() -> Arc<dyn Registry>) {
     let (observer, doomed) = (new_session(), new_session());
     let svc = unique("Gone");
-    doomed.register(instance(&svc, "g1", "ident-g")).await.expect("register");
-    observer.register(instance(&svc, "o1", "ident-o")).await.expect("register");
+    doomed
+        .register(instance(&svc, "g1", "ident-g"))
+        .await
+        .expect("register");
+    observer
+        .register(instance(&svc, "o1", "ident-o"))
+        .await
+        .expect("register");
     let mut rx = observer.watch(&svc).await.expect("watch");
     wait_for(&mut rx, "both instances", |l| l.len() == 2).await;
 
     doomed.close().await;
-    wait_for(&mut rx, "only the surviving session's instance", |l| ids(l) == ["o1"]).await;
+    wait_for(&mut rx, "only the surviving session's instance", |l| {
+        ids(l) == ["o1"]
+    })
+    .await;
     assert!(
-        doomed.register(instance(&svc, "g2", "ident-g")).await.is_err(),
+        doomed
+            .register(instance(&svc, "g2", "ident-g"))
+            .await
+            .is_err(),
         "a closed session refuses to register"
     );
     observer.close().await;
@@ -128,7 +148,10 @@ pub async fn watch_follows_changes(new_session: impl Fn() -> Arc<dyn Registry>) 
     })
     .await;
     writer.close().await;
-    wait_for(&mut rx, "no instances after the writer closed", |l| l.is_empty()).await;
+    wait_for(&mut rx, "no instances after the writer closed", |l| {
+        l.is_empty()
+    })
+    .await;
     watcher.close().await;
 }
 
@@ -136,7 +159,9 @@ pub async fn reregister_replaces(new_session: impl Fn() -> Arc<dyn Registry>) {
     let reg = new_session();
     let svc = unique("Again");
     let mut rx = reg.watch(&svc).await.expect("watch");
-    reg.register(instance(&svc, "r1", "old")).await.expect("register");
+    reg.register(instance(&svc, "r1", "old"))
+        .await
+        .expect("register");
     let mut newer = instance(&svc, "r1", "new");
     newer.version = Some("1.2.0".to_owned());
     reg.register(newer).await.expect("register again");

@@ -59,7 +59,9 @@ impl EmbeddedStore {
 
     fn lock(&self) -> MutexGuard<'_, Table> {
         // A panic while holding the lock leaves plain maps behind; keep serving.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn remove_session(&self, session: u64) {

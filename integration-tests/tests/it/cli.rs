@@ -26,11 +26,18 @@ async fn inspect_shows_methods_params_and_help() {
     let out = daemon.ctl(&["inspect", "Greeting"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("RPC interface of Greeting\n\n"), "{stdout}");
-    let greet = stdout.find("rpc Greeting.greet(name)\n").expect("greet listed");
+    assert!(
+        stdout.starts_with("RPC interface of Greeting\n\n"),
+        "{stdout}"
+    );
+    let greet = stdout
+        .find("rpc Greeting.greet(name)\n")
+        .expect("greet listed");
     let help = &stdout[greet..];
     assert!(
-        help.lines().nth(1).is_some_and(|l| l.starts_with("         ") && !l.trim().is_empty()),
+        help.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("         ") && !l.trim().is_empty()),
         "help text under greet: {stdout}"
     );
     for builtin in [
@@ -63,7 +70,10 @@ async fn request_errors_are_one_line_and_distinct() {
     let cases = [
         (vec!["request", "Greeting.nope", "{}"], "unknown method"),
         (vec!["request", "Nobody.greet", "{}"], "unknown service"),
-        (vec!["request", "Greeting.greet", r#"{"nom": "x"}"#], "bad request"),
+        (
+            vec!["request", "Greeting.greet", r#"{"nom": "x"}"#],
+            "bad request",
+        ),
         (vec!["request", "Greeting.greet", "[1]"], "JSON object"),
         (vec!["request", "Greeting.greet", "{not json"], "JSON"),
     ];
@@ -103,6 +113,9 @@ async fn status_and_list() {
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     for command in ["discover", "inspect", "request", "status", "help"] {
-        assert!(stdout.lines().any(|l| l.starts_with(command)), "{command} in {stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(command)),
+            "{command} in {stdout}"
+        );
     }
 }

@@ -27,7 +27,9 @@ async fn sigkill_mid_call_fails_the_call_at_once() {
             .call(pb::CallRequest {
                 service: "Test".to_owned(),
                 method: "sleep".to_owned(),
-                body: rmp_serde::to_vec_named(&json!({"ms": 60_000})).expect("msgpack").into(),
+                body: rmp_serde::to_vec_named(&json!({"ms": 60_000}))
+                    .expect("msgpack")
+                    .into(),
                 timeout_ms: 120_000,
                 ..Default::default()
             })
@@ -38,7 +40,12 @@ async fn sigkill_mid_call_fails_the_call_at_once() {
     // Wait until the app holds the call, then kill it.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = daemon.client().await.status(pb::StatusRequest {}).await.expect("status");
+        let status = daemon
+            .client()
+            .await
+            .status(pb::StatusRequest {})
+            .await
+            .expect("status");
         if status.into_inner().apps.iter().any(|a| a.in_flight == 1) {
             break;
         }
@@ -68,7 +75,9 @@ async fn concurrency_limit_answers_overloaded_at_once() {
                 .call(pb::CallRequest {
                     service: "Test".to_owned(),
                     method: "sleep".to_owned(),
-                    body: rmp_serde::to_vec_named(&json!({"ms": 3_000})).expect("msgpack").into(),
+                    body: rmp_serde::to_vec_named(&json!({"ms": 3_000}))
+                        .expect("msgpack")
+                        .into(),
                     timeout_ms: 20_000,
                     ..Default::default()
                 })
@@ -79,14 +88,24 @@ async fn concurrency_limit_answers_overloaded_at_once() {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = daemon.client().await.status(pb::StatusRequest {}).await.expect("status");
+        let status = daemon
+            .client()
+            .await
+            .status(pb::StatusRequest {})
+            .await
+            .expect("status");
         if status.into_inner().apps.iter().any(|a| a.in_flight == 2) {
             break;
         }
-        assert!(Instant::now() < deadline, "the slow calls never reached the app");
+        assert!(
+            Instant::now() < deadline,
+            "the slow calls never reached the app"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let reply = daemon.call("Test", "echo", json!({"text": "x"}), 20_000).await;
+    let reply = daemon
+        .call("Test", "echo", json!({"text": "x"}), 20_000)
+        .await;
     let err = outcome(&reply).expect_err("third call over the limit");
     assert_eq!(kind(&err), pb::ErrorKind::Overloaded, "{err:?}");
     for call in slow {
@@ -94,7 +113,9 @@ async fn concurrency_limit_answers_overloaded_at_once() {
         assert_eq!(outcome(&reply).expect("slow call succeeds"), json!(3_000));
     }
     // Capacity is back once they finished.
-    let reply = daemon.call("Test", "echo", json!({"text": "x"}), 5_000).await;
+    let reply = daemon
+        .call("Test", "echo", json!({"text": "x"}), 5_000)
+        .await;
     assert_eq!(outcome(&reply).expect("echo"), json!("x"));
 }
 
@@ -102,26 +123,46 @@ async fn concurrency_limit_answers_overloaded_at_once() {
 async fn deadline_typed_error_crash_and_bad_body_are_distinct() {
     let (daemon, _app) = daemon_with_testapp(&[]).await;
 
-    let reply = daemon.call("Test", "sleep", json!({"ms": 5_000}), 300).await;
-    assert_eq!(kind(&outcome(&reply).expect_err("too slow")), pb::ErrorKind::DeadlineExceeded);
+    let reply = daemon
+        .call("Test", "sleep", json!({"ms": 5_000}), 300)
+        .await;
+    assert_eq!(
+        kind(&outcome(&reply).expect_err("too slow")),
+        pb::ErrorKind::DeadlineExceeded
+    );
 
-    let reply = daemon.call("Test", "fail", json!({"message": "no such user"}), 5_000).await;
+    let reply = daemon
+        .call("Test", "fail", json!({"message": "no such user"}), 5_000)
+        .await;
     let err = outcome(&reply).expect_err("typed error");
     assert_eq!(kind(&err), pb::ErrorKind::RemoteError);
     assert_eq!(err.r#type, "TestError");
     assert_eq!(err.message, "no such user");
 
     let reply = daemon.call("Test", "crash", json!({}), 5_000).await;
-    assert_eq!(kind(&outcome(&reply).expect_err("crash")), pb::ErrorKind::HandlerFailed);
+    assert_eq!(
+        kind(&outcome(&reply).expect_err("crash")),
+        pb::ErrorKind::HandlerFailed
+    );
 
-    let reply = daemon.call("Test", "sleep", json!({"ms": "soon"}), 5_000).await;
-    assert_eq!(kind(&outcome(&reply).expect_err("bad body")), pb::ErrorKind::BadRequest);
+    let reply = daemon
+        .call("Test", "sleep", json!({"ms": "soon"}), 5_000)
+        .await;
+    assert_eq!(
+        kind(&outcome(&reply).expect_err("bad body")),
+        pb::ErrorKind::BadRequest
+    );
 
     let reply = daemon.call("Test", "nope", json!({}), 5_000).await;
-    assert_eq!(kind(&outcome(&reply).expect_err("unknown")), pb::ErrorKind::UnknownMethod);
+    assert_eq!(
+        kind(&outcome(&reply).expect_err("unknown")),
+        pb::ErrorKind::UnknownMethod
+    );
 
     // Still serving.
-    let reply = daemon.call("Test", "echo", json!({"text": "still here"}), 5_000).await;
+    let reply = daemon
+        .call("Test", "echo", json!({"text": "still here"}), 5_000)
+        .await;
     assert_eq!(outcome(&reply).expect("echo"), json!("still here"));
 }
 
@@ -129,8 +170,15 @@ async fn deadline_typed_error_crash_and_bad_body_are_distinct() {
 async fn oversize_body_is_refused_and_the_daemon_keeps_serving() {
     let (daemon, _app) = daemon_with_testapp(&[]).await;
     let big = "x".repeat(5 * 1024 * 1024);
-    let reply = daemon.call("Test", "echo", json!({"text": big}), 5_000).await;
-    assert_eq!(kind(&outcome(&reply).expect_err("too large")), pb::ErrorKind::TooLarge);
-    let reply = daemon.call("Test", "echo", json!({"text": "small"}), 5_000).await;
+    let reply = daemon
+        .call("Test", "echo", json!({"text": big}), 5_000)
+        .await;
+    assert_eq!(
+        kind(&outcome(&reply).expect_err("too large")),
+        pb::ErrorKind::TooLarge
+    );
+    let reply = daemon
+        .call("Test", "echo", json!({"text": "small"}), 5_000)
+        .await;
     assert_eq!(outcome(&reply).expect("echo"), json!("small"));
 }

@@ -60,7 +60,9 @@ impl Proc {
         cmd.stdin(Stdio::null())
             .stdout(File::create(&stdout).expect("stdout file"))
             .stderr(File::create(&stderr).expect("stderr file"));
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Proc {
             name: name.to_owned(),
             child: Some(child),
@@ -132,7 +134,10 @@ impl TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("lymphd.sock");
         let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket").arg(&socket).args(args).env("LYMPHD_LOG", "info");
+        cmd.arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .env("LYMPHD_LOG", "info");
         let proc = Proc::spawn("lymphd", cmd, dir.path());
         let daemon = TestDaemon { dir, socket, proc };
         daemon.wait_listening();

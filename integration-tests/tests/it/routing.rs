@@ -23,7 +23,12 @@ async fn calls_spread_over_both_instances() {
     let calls = 100;
     for n in 0..calls {
         let reply = daemon
-            .call("Greeting", "greet", json!({ "name": format!("n{n}") }), 5_000)
+            .call(
+                "Greeting",
+                "greet",
+                json!({ "name": format!("n{n}") }),
+                5_000,
+            )
             .await;
         assert_eq!(outcome(&reply).expect("reply"), json!(format!("Hi, n{n}!")));
     }
@@ -42,6 +47,9 @@ async fn a_stopped_app_disappears_at_once() {
     daemon.wait_for_instances("Greeting", 1).await;
     app.signal(nix::sys::signal::Signal::SIGTERM);
     let status = app.wait(Duration::from_secs(15));
-    assert!(status.success(), "greeting exits cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "greeting exits cleanly on SIGTERM: {status:?}"
+    );
     assert_eq!(daemon.count("Greeting").await, 0);
 }
