@@ -1,0 +1,166 @@
+//! What a handler gets: `Context` (the trace id of the request or event being
+//! handled, carried into every call and emit made through it) and `Proxy`,
+//! calls to one service with `timeout`/`version` options and deferred calls.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use lymph_proto::v1;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::client::Client;
+use crate::error::{CallError, ErrorKind};
+
+/// The handler's view of the request or event it handles.
+#[derive(Clone, Debug)]
+pub struct Context {
+    client: Client,
+    trace_id: String,
+}
+
+impl Context {
+    pub fn new(client: Client, trace_id: impl Into<String>) -> Context {
+        Context {
+            client,
+            trace_id: trace_id.into(),
+        }
+    }
+
+    /// The trace id of the request or event being handled.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The connection, for work that outlives the handler.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A proxy for calls to `service` carrying this trace id.
+    pub fn proxy(&self, service: impl Into<String>) -> Proxy {
+        Proxy::new(self.client.clone(), service.into(), self.trace_id.clone())
+    }
+
+    /// Emits an event carrying this trace id; waits until the daemon accepted it.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event_type: &str,
+        body: &T,
+    ) -> Result<String, CallError> {
+        self.client
+            .emit_with(event_type, body, Duration::ZERO, &self.trace_id)
+            .await
+    }
+
+    /// Emits an event delivered no sooner than `delay` from now.
+    pub async fn emit_delayed<T: Serialize + ?Sized>(
+        &self,
+        event_type: &str,
+        body: &T,
+        delay: Duration,
+    ) -> Result<String, CallError> {
+        self.client
+            .emit_with(event_type, body, delay, &self.trace_id)
+            .await
+    }
+}
+
+/// Calls to one service, e.g. `ctx.proxy("Greeting").call::<String>("greet", &args)`.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    client: Client,
+    service: String,
+    trace_id: String,
+    timeout: Option<Duration>,
+    version: String,
+}
+
+impl Proxy {
+    pub(crate) fn new(client: Client, service: String, trace_id: String) -> Proxy {
+        Proxy {
+            client,
+            service,
+            trace_id,
+            timeout: None,
+            version: String::new(),
+        }
+    }
+
+    /// Time allowed for each reply; without it the daemon's default applies.
+    pub fn timeout(mut self, timeout: Duration) -> Proxy {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Only instances whose version matches this semver requirement, e.g. "1.2".
+    pub fn version(mut self, requirement: impl Into<String>) -> Proxy {
+        self.version = requirement.into();
+        self
+    }
+
+    /// Calls `method` with `args`, a map of parameter name to value (a struct,
+    /// a `serde_json::json!({..})`, or `()` for none) and decodes the reply.
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: impl Serialize,
+    ) -> Result<R, CallError> {
+        let call = self.outgoing(method, &args)?;
+        let body = self.client.call_raw(call).await?;
+        crate::codec::decode_reply(&format!("{}.{method}", self.service), &body)
+    }
+
+    /// Starts the call and returns at once; await the `Deferred` for the reply.
+    pub fn defer<R: DeserializeOwned + Send + 'static>(
+        &self,
+        method: &str,
+        args: impl Serialize,
+    ) -> Deferred<R> {
+        let outgoing = self.outgoing(method, &args);
+        let client = self.client.clone();
+        let what = format!("{}.{method}", self.service);
+        Deferred(tokio::spawn(async move {
+            let body = client.call_raw(outgoing?).await?;
+            crate::codec::decode_reply(&what, &body)
+        }))
+    }
+
+    fn outgoing(&self, method: &str, args: &impl Serialize) -> Result<v1::OutgoingCall, CallError> {
+        let what = format!("the arguments of {}.{method}", self.service);
+        let timeout_ms = self
+            .timeout
+            .map(|t| u32::try_from(t.as_millis().max(1)).unwrap_or(u32::MAX))
+            .unwrap_or(0);
+        Ok(v1::OutgoingCall {
+            id: 0,
+            service: self.service.clone(),
+            method: method.to_owned(),
+            body: crate::codec::encode_body(&what, args)?.into(),
+            trace_id: self.trace_id.clone(),
+            timeout_ms,
+            version: self.version.clone(),
+        })
+    }
+}
+
+/// A call in flight, started by `Proxy::defer`. Dropping it does not cancel the call.
+#[derive(Debug)]
+pub struct Deferred<R>(tokio::task::JoinHandle<Result<R, CallError>>);
+
+impl<R> Future for Deferred<R> {
+    type Output = Result<R, CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Err(CallError::new(
+                    ErrorKind::Internal,
+                    format!("deferred call failed: {e}"),
+                ))
+            })
+        })
+    }
+}

@@ -1,0 +1,341 @@
+//! What the link does with each message: daemon messages (requests, deliveries,
+//! results of the app's own calls, cancel, drain), commands from `Client`s, and
+//! handlers that finished (their reply, ack or fail, panics included).
+
+use std::sync::Arc;
+
+use lymph_proto::v1::{self, app_message, call_result, daemon_message, reply};
+use tokio::task::JoinError;
+use tracing::{debug, error, info, warn};
+
+use super::{Link, Start};
+use crate::client::{Client, Command};
+use crate::context::Context;
+use crate::error::{CallError, Error, ErrorKind};
+use crate::event::Event;
+use crate::interface::Interface;
+use crate::service::ServiceError;
+
+/// What a handler task returns.
+pub(crate) enum Done {
+    Reply(Result<Vec<u8>, Error>),
+    Delivery(Result<(), Error>),
+    Start(Result<(), ServiceError>),
+}
+
+/// Who waits for a running handler.
+pub(crate) struct InFlight {
+    generation: u64,
+    work: Work,
+}
+
+enum Work {
+    Request { id: u64, what: String },
+    Delivery { delivery_id: u64, what: String },
+    Start,
+}
+
+impl Link {
+    pub(super) async fn on_message(&mut self, message: v1::DaemonMessage) {
+        let Some(kind) = message.kind else {
+            return;
+        };
+        match kind {
+            daemon_message::Kind::Request(request) => self.on_request(request).await,
+            daemon_message::Kind::Delivery(delivery) => self.on_delivery(delivery).await,
+            daemon_message::Kind::CallResult(result) => {
+                if let Some(waiter) = self.calls.remove(&result.id) {
+                    let outcome = match result.outcome {
+                        Some(call_result::Outcome::Body(body)) => Ok(body),
+                        Some(call_result::Outcome::Error(e)) => Err(CallError::from_proto(e)),
+                        None => Ok(bytes::Bytes::from_static(&[0xc0])),
+                    };
+                    let _ = waiter.send(outcome);
+                }
+            }
+            daemon_message::Kind::EmitResult(result) => {
+                if let Some(waiter) = self.emits.remove(&result.id) {
+                    let outcome = match result.error {
+                        Some(e) => Err(CallError::from_proto(e)),
+                        None => Ok(result.event_id),
+                    };
+                    let _ = waiter.send(outcome);
+                }
+            }
+            daemon_message::Kind::Cancel(cancel) => {
+                if let Some(handle) = self.requests.remove(&cancel.id) {
+                    debug!(id = cancel.id, reason = %cancel.reason, "request cancelled");
+                    handle.abort();
+                }
+            }
+            daemon_message::Kind::Drain(drain) => {
+                info!(
+                    grace_ms = drain.grace_ms,
+                    "lymphd is draining: finishing in-flight work"
+                );
+                self.draining = true;
+            }
+            daemon_message::Kind::Rejected(rejected) => {
+                let reason = rejected.error.map(CallError::from_proto);
+                error!(reason = ?reason, "lymphd rejected a message of the app");
+            }
+            daemon_message::Kind::HttpRequest(request) => {
+                let response = v1::HttpResponse {
+                    id: request.id,
+                    status: 404,
+                    headers: Vec::new(),
+                    body: bytes::Bytes::from_static(b"this app serves no HTTP routes"),
+                };
+                self.send(app_message::Kind::HttpResponse(response)).await;
+            }
+            daemon_message::Kind::Welcome(_) => debug!("ignoring a second welcome"),
+        }
+    }
+
+    async fn on_request(&mut self, request: v1::Request) {
+        let what = format!("{}.{}", request.interface, request.method);
+        let refusal = if self.draining || self.stopping.is_some() {
+            Some(CallError::new(
+                ErrorKind::ShuttingDown,
+                "the app is stopping",
+            ))
+        } else if !self.interfaces.contains_key(&request.interface) {
+            Some(CallError::new(
+                ErrorKind::UnknownService,
+                format!("this app does not serve {}", request.interface),
+            ))
+        } else {
+            None
+        };
+        let (Some(client), Some(iface), None) = (
+            self.client(),
+            self.interfaces.get(&request.interface).cloned(),
+            refusal.clone(),
+        ) else {
+            let error = refusal.unwrap_or_else(CallError::not_connected);
+            let reply = reply_error(request.id, error);
+            self.send(app_message::Kind::Reply(reply)).await;
+            return;
+        };
+        let ctx = Context::new(client, request.trace_id);
+        let v1::Request {
+            id, method, body, ..
+        } = request;
+        let handle = self
+            .handlers
+            .spawn(async move { Done::Reply(iface.call(&ctx, &method, &body).await) });
+        self.requests.insert(id, handle.clone());
+        self.track(handle.id(), Work::Request { id, what });
+    }
+
+    async fn on_delivery(&mut self, delivery: v1::Delivery) {
+        let iface = self.interface_for(&delivery);
+        let (Some(client), Some(iface), false) = (self.client(), iface, self.stopping.is_some())
+        else {
+            let fail = v1::Fail {
+                delivery_id: delivery.delivery_id,
+                reason: format!("this app cannot handle event {} now", delivery.event_type),
+            };
+            self.send(app_message::Kind::Fail(fail)).await;
+            return;
+        };
+        let what = format!("{} on {}", delivery.event_type, iface.spec().name);
+        let delivery_id = delivery.delivery_id;
+        let ctx = Context::new(client, delivery.trace_id.clone());
+        let event = Event {
+            event_type: delivery.event_type,
+            body: delivery.body,
+            trace_id: delivery.trace_id,
+            attempt: delivery.attempt,
+            event_id: delivery.event_id,
+        };
+        let handle = self
+            .handlers
+            .spawn(async move { Done::Delivery(iface.deliver(&ctx, event).await) });
+        self.track(handle.id(), Work::Delivery { delivery_id, what });
+    }
+
+    /// The interface a delivery names, or the only one when it names none.
+    fn interface_for(&self, delivery: &v1::Delivery) -> Option<Arc<dyn Interface>> {
+        if delivery.interface.is_empty() && self.interfaces.len() == 1 {
+            return self.interfaces.values().next().cloned();
+        }
+        self.interfaces.get(&delivery.interface).cloned()
+    }
+
+    pub(super) async fn on_command(&mut self, command: Command) {
+        if self.conn.is_none() {
+            match command {
+                Command::Call { reply, .. } => drop(reply.send(Err(CallError::not_connected()))),
+                Command::Emit { reply, .. } => drop(reply.send(Err(CallError::not_connected()))),
+            }
+            return;
+        }
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        self.sweep();
+        match command {
+            Command::Call { mut call, reply } => {
+                call.id = id;
+                self.calls.insert(id, reply);
+                self.send(app_message::Kind::Call(call)).await;
+            }
+            Command::Emit { mut emit, reply } => {
+                emit.id = id;
+                self.emits.insert(id, reply);
+                self.send(app_message::Kind::Emit(emit)).await;
+            }
+        }
+    }
+
+    /// Forgets callers that stopped waiting (their own timeout), so a daemon
+    /// that never answers cannot grow the pending maps without bound.
+    fn sweep(&mut self) {
+        if self.calls.len() + self.emits.len() < self.sweep_at {
+            return;
+        }
+        self.calls.retain(|_, waiter| !waiter.is_closed());
+        self.emits.retain(|_, waiter| !waiter.is_closed());
+        self.sweep_at = (2 * (self.calls.len() + self.emits.len())).max(1024);
+    }
+
+    pub(super) async fn on_done(
+        &mut self,
+        done: Result<(tokio::task::Id, Done), JoinError>,
+    ) -> Result<(), ServiceError> {
+        let (task, outcome) = match done {
+            Ok((task, done)) => (task, Ok(done)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(InFlight { generation, work }) = self.in_flight.remove(&task) else {
+            return Ok(());
+        };
+        if let Work::Start = work {
+            return self.on_started(outcome).await;
+        }
+        if let Err(e) = &outcome
+            && e.is_cancelled()
+        {
+            return Ok(());
+        }
+        let current = self.conn.is_some() && generation == self.generation;
+        match work {
+            Work::Request { id, what } => {
+                self.requests.remove(&id);
+                let result = match outcome {
+                    Ok(Done::Reply(result)) => result,
+                    Ok(_) => Err(Error::internal("unexpected handler outcome")),
+                    Err(e) => Err(Error::internal(format!(
+                        "{what} panicked: {}",
+                        panic_text(e)
+                    ))),
+                };
+                let reply = match result {
+                    Ok(body) => v1::Reply {
+                        id,
+                        outcome: Some(reply::Outcome::Body(body.into())),
+                    },
+                    Err(e) => {
+                        if e.kind() == ErrorKind::HandlerFailed {
+                            warn!(method = %what, error = %e.message(), "handler failed");
+                        }
+                        reply_error(id, e.to_call_error())
+                    }
+                };
+                if current {
+                    self.send(app_message::Kind::Reply(reply)).await;
+                }
+            }
+            Work::Delivery { delivery_id, what } => {
+                let result = match outcome {
+                    Ok(Done::Delivery(result)) => result,
+                    Ok(_) => Err(Error::internal("unexpected handler outcome")),
+                    Err(e) => Err(Error::internal(format!(
+                        "{what} panicked: {}",
+                        panic_text(e)
+                    ))),
+                };
+                let kind = match result {
+                    Ok(()) => app_message::Kind::Ack(v1::Ack { delivery_id }),
+                    Err(e) => {
+                        warn!(event = %what, error = %e, "event handler failed");
+                        app_message::Kind::Fail(v1::Fail {
+                            delivery_id,
+                            reason: e.to_string(),
+                        })
+                    }
+                };
+                if current {
+                    self.send(kind).await;
+                }
+            }
+            Work::Start => {}
+        }
+        Ok(())
+    }
+
+    async fn on_started(&mut self, outcome: Result<Done, JoinError>) -> Result<(), ServiceError> {
+        match outcome {
+            Ok(Done::Start(Ok(()))) => {
+                self.start = Start::Done;
+                self.send(app_message::Kind::Ready(v1::Ready {})).await;
+                info!("ready");
+                Ok(())
+            }
+            Ok(Done::Start(Err(e))) => Err(e),
+            Ok(_) => Ok(()),
+            Err(e) => Err(ServiceError::Start {
+                interface: "an interface".into(),
+                message: format!("on_start panicked: {}", panic_text(e)),
+            }),
+        }
+    }
+
+    /// Runs every interface's `on_start`, in order, as one handler task.
+    pub(super) fn spawn_start(&mut self) {
+        let Some(client) = self.client() else {
+            return;
+        };
+        let interfaces = self.ordered.clone();
+        let handle = self.handlers.spawn(async move {
+            let ctx = Context::new(client, String::new());
+            for iface in interfaces {
+                if let Err(e) = iface.on_start(&ctx).await {
+                    return Done::Start(Err(ServiceError::Start {
+                        interface: iface.spec().name,
+                        message: e.to_string(),
+                    }));
+                }
+            }
+            Done::Start(Ok(()))
+        });
+        self.track(handle.id(), Work::Start);
+    }
+
+    fn track(&mut self, task: tokio::task::Id, work: Work) {
+        let generation = self.generation;
+        self.in_flight.insert(task, InFlight { generation, work });
+    }
+
+    fn client(&self) -> Option<Client> {
+        self.weak.upgrade().map(Client::new)
+    }
+}
+
+fn reply_error(id: u64, error: CallError) -> v1::Reply {
+    v1::Reply {
+        id,
+        outcome: Some(reply::Outcome::Error(error.to_proto())),
+    }
+}
+
+fn panic_text(error: JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}

@@ -1,0 +1,77 @@
+//! What an interface declares: its methods and event subscriptions, as the
+//! `#[lymph::interface]` macro generates them, and their proto form for `Hello`.
+
+use lymph_proto::v1;
+
+/// An interface: the service name callers use, its methods and subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterfaceSpec {
+    pub name: String,
+    /// A semver version, e.g. "1.2.0"; empty when unversioned.
+    pub version: String,
+    pub methods: Vec<MethodSpec>,
+    pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+/// One RPC method.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MethodSpec {
+    pub name: String,
+    /// Parameter names, in order (without `self` and the `Context`).
+    pub params: Vec<String>,
+    /// The method's doc comment, shown by `inspect`.
+    pub help: String,
+    /// Error types the handler may raise, shown by `inspect`.
+    pub raises: Vec<String>,
+}
+
+/// Who handles an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMode {
+    /// Exactly one instance of the service handles each event.
+    #[default]
+    OncePerService,
+    /// Every instance of the service handles each event.
+    Broadcast,
+}
+
+/// One event subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubscriptionSpec {
+    pub event_type: String,
+    pub mode: DeliveryMode,
+    /// How many times a failed delivery is retried before it is dropped.
+    pub retry: u32,
+}
+
+impl InterfaceSpec {
+    pub fn to_proto(&self) -> v1::InterfaceSpec {
+        v1::InterfaceSpec {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            methods: self
+                .methods
+                .iter()
+                .map(|m| v1::MethodSpec {
+                    name: m.name.clone(),
+                    params: m.params.clone(),
+                    help: m.help.clone(),
+                    raises: m.raises.clone(),
+                })
+                .collect(),
+            subscriptions: self
+                .subscriptions
+                .iter()
+                .map(|s| v1::SubscriptionSpec {
+                    event_type: s.event_type.clone(),
+                    mode: match s.mode {
+                        DeliveryMode::OncePerService => v1::DeliveryMode::OncePerService,
+                        DeliveryMode::Broadcast => v1::DeliveryMode::Broadcast,
+                    } as i32,
+                    retry: s.retry,
+                })
+                .collect(),
+            routes: Vec::new(),
+        }
+    }
+}
