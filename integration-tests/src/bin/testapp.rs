@@ -1,0 +1,93 @@
+//! A service for integration tests, with handlers that are slow, fail, crash
+//! or hold events: `testapp [--max-concurrency N] [--config F] [--socket P]`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use lymph::{Error, Event};
+use serde::Deserialize;
+
+#[derive(Default)]
+struct Test;
+
+#[derive(Debug, Deserialize)]
+struct Work {
+    n: u64,
+    #[serde(default)]
+    hold_ms: u64,
+    #[serde(default)]
+    fail: bool,
+}
+
+fn say(line: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+#[lymph::interface(name = "Test")]
+impl Test {
+    /// Sleeps `ms` milliseconds, then returns `ms`.
+    #[rpc]
+    async fn sleep(&self, ms: u64) -> Result<u64, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+
+    /// Returns `text`.
+    #[rpc]
+    async fn echo(&self, text: String) -> Result<String, Error> {
+        Ok(text)
+    }
+
+    /// Raises the typed error `TestError` with `message`.
+    #[rpc(raises = ["TestError"])]
+    async fn fail(&self, message: String) -> Result<(), Error> {
+        Err(Error::remote("TestError", message))
+    }
+
+    /// Panics.
+    #[rpc]
+    async fn crash(&self) -> Result<(), Error> {
+        panic!("crash requested by the caller")
+    }
+
+    /// Returns this process's id.
+    #[rpc]
+    async fn whoami(&self) -> Result<u32, Error> {
+        Ok(std::process::id())
+    }
+
+    /// Prints `handling <n> attempt <a>`, holds the event `hold_ms`, fails it when asked.
+    #[event("work", retry = 1)]
+    async fn on_work(&self, event: Event) -> Result<(), Error> {
+        let work: Work = event.decode()?;
+        say(format!("handling {} attempt {}", work.n, event.attempt));
+        tokio::time::sleep(Duration::from_millis(work.hold_ms)).await;
+        if work.fail {
+            return Err(Error::internal(format!("work {} failed on purpose", work.n)));
+        }
+        say(format!("handled {}", work.n));
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    lymph::exit_code(run().await)
+}
+
+async fn run() -> Result<(), lymph::ServiceError> {
+    let mut args: Vec<String> = std::env::args().collect();
+    let mut max_concurrency = None;
+    if let Some(at) = args.iter().position(|a| a == "--max-concurrency") {
+        let value = args.get(at + 1).and_then(|v| v.parse::<u32>().ok());
+        max_concurrency = Some(value.unwrap_or(1));
+        args.drain(at..(at + 2).min(args.len()));
+    }
+    let mut service = lymph::Service::from_args_from(args)?.interface(Test);
+    if let Some(limit) = max_concurrency {
+        service = service.max_concurrency(limit);
+    }
+    service.run().await
+}
