@@ -36,6 +36,10 @@ mod logging;
 mod service;
 mod signals;
 pub mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
+#[cfg(test)]
+mod harness_tests;
 
 #[cfg(test)]
 mod macro_tests;
