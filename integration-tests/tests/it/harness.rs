@@ -144,6 +144,14 @@ impl TestDaemon {
         daemon
     }
 
+    /// Starts a new daemon on the same socket (after the old one died).
+    pub fn restart(&mut self) {
+        let mut cmd = Command::new(bin("lymphd"));
+        cmd.arg("--socket").arg(&self.socket).env("LYMPHD_LOG", "info");
+        self.proc = Proc::spawn("lymphd-restarted", cmd, self.dir.path());
+        self.wait_listening();
+    }
+
     fn wait_listening(&self) {
         wait_until("lymphd to listen", STARTUP, || {
             std::os::unix::net::UnixStream::connect(&self.socket).is_ok()

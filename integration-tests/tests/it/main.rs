@@ -6,5 +6,6 @@ mod harness;
 
 mod cli;
 mod daemon_lifecycle;
+mod events;
 mod failures;
 mod routing;
