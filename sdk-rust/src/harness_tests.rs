@@ -35,7 +35,11 @@ impl Front {
     /// Calls Back.trace and emits `fronted`, both under this request's trace id.
     #[rpc]
     async fn relay(&self, ctx: &Context) -> Result<String, Error> {
-        self.0.traces.lock().expect("lock").push(ctx.trace_id().to_owned());
+        self.0
+            .traces
+            .lock()
+            .expect("lock")
+            .push(ctx.trace_id().to_owned());
         ctx.emit("fronted", &json!({"from": "front"})).await?;
         let back: String = ctx.proxy("Back").call("trace", ()).await?;
         Ok(back)
@@ -62,7 +66,11 @@ impl Back {
     #[event("fronted")]
     async fn on_fronted(&self, event: Event) -> Result<(), Error> {
         let from: String = event.get("from")?;
-        self.0.events.lock().expect("lock").push((from, event.trace_id.clone()));
+        self.0
+            .events
+            .lock()
+            .expect("lock")
+            .push((from, event.trace_id.clone()));
         Ok(())
     }
 }
@@ -70,7 +78,10 @@ impl Back {
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -105,10 +116,17 @@ async fn trace_id_follows_calls_and_emits() {
         panic!("relay failed: {reply:?}");
     };
     let back_trace: String = rmp_serde::from_slice(&body).expect("string");
-    assert_eq!(seen.traces(), ["trace-0001"], "the handler saw the caller's trace id");
+    assert_eq!(
+        seen.traces(),
+        ["trace-0001"],
+        "the handler saw the caller's trace id"
+    );
     assert_eq!(back_trace, "trace-0001", "the nested call carried it");
     eventually("the fronted event", || !seen.events().is_empty()).await;
-    assert_eq!(seen.events(), [("front".to_owned(), "trace-0001".to_owned())]);
+    assert_eq!(
+        seen.events(),
+        [("front".to_owned(), "trace-0001".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -123,7 +141,10 @@ async fn deferred_call_returns_while_its_handler_is_blocked() {
 
     let started = std::time::Instant::now();
     let mut deferred = client.proxy("Front").defer::<String>("block", ());
-    assert!(started.elapsed() < Duration::from_secs(1), "defer returns at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "defer returns at once"
+    );
     // The handler is blocked until released, so the deferred call is still pending.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), &mut deferred)
@@ -151,10 +172,17 @@ async fn a_service_comes_back_after_its_daemon_restarts() {
     daemon.restart().await.expect("restart");
     let deadline = tokio::time::Instant::now() + WAIT;
     while daemon.instances("Back").await.expect("discover") != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "Back did not re-register");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Back did not re-register"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let client = daemon.client().await.expect("client");
-    let trace: String = client.proxy("Back").call("trace", ()).await.expect("call after restart");
+    let trace: String = client
+        .proxy("Back")
+        .call("trace", ())
+        .await
+        .expect("call after restart");
     assert_eq!(trace.len(), 32, "the daemon made a trace id: {trace}");
 }

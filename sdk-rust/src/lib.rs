@@ -30,6 +30,8 @@ mod codec;
 mod context;
 mod error;
 mod event;
+#[cfg(test)]
+mod harness_tests;
 mod interface;
 mod link;
 mod logging;
@@ -38,8 +40,6 @@ mod signals;
 pub mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;
-#[cfg(test)]
-mod harness_tests;
 
 #[cfg(test)]
 mod macro_tests;

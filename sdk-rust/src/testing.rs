@@ -124,7 +124,9 @@ impl TestDaemon {
             if task.is_finished() {
                 return match task.await {
                     Ok(Err(e)) => Err(TestingError::Service(e)),
-                    _ => Err(TestingError::Daemon("the service stopped before it was ready".to_owned())),
+                    _ => Err(TestingError::Daemon(
+                        "the service stopped before it was ready".to_owned(),
+                    )),
                 };
             }
             if Instant::now() > deadline {

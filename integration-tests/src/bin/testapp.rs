@@ -65,7 +65,10 @@ impl Test {
         say(format!("handling {} attempt {}", work.n, event.attempt));
         tokio::time::sleep(Duration::from_millis(work.hold_ms)).await;
         if work.fail {
-            return Err(Error::internal(format!("work {} failed on purpose", work.n)));
+            return Err(Error::internal(format!(
+                "work {} failed on purpose",
+                work.n
+            )));
         }
         say(format!("handled {}", work.n));
         Ok(())

@@ -27,7 +27,10 @@ fn greeted_names(apps: &[&Proc]) -> HashMap<String, usize> {
 }
 
 fn lines_with(app: &Proc, needle: &str) -> usize {
-    app.stdout_text().lines().filter(|l| l.contains(needle)).count()
+    app.stdout_text()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
 }
 
 #[tokio::test]
@@ -44,7 +47,9 @@ async fn each_greeting_is_heard_by_exactly_one_listen() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let calls = 40;
     for n in 0..calls {
-        let reply = daemon.call("Greeting", "greet", json!({"name": format!("n{n}")}), 5_000).await;
+        let reply = daemon
+            .call("Greeting", "greet", json!({"name": format!("n{n}")}), 5_000)
+            .await;
         outcome(&reply).expect("greet");
     }
     wait_until("every greeted event handled", WAIT, || {
@@ -54,10 +59,20 @@ async fn each_greeting_is_heard_by_exactly_one_listen() {
     let names = greeted_names(&[&l1, &l2]);
     assert_eq!(names.get("Joe"), Some(&1));
     for n in 0..calls {
-        assert_eq!(names.get(&format!("n{n}")), Some(&1), "n{n} heard exactly once");
+        assert_eq!(
+            names.get(&format!("n{n}")),
+            Some(&1),
+            "n{n} heard exactly once"
+        );
     }
-    let (a, b) = (lines_with(&l1, "Somebody greeted"), lines_with(&l2, "Somebody greeted"));
-    assert!(a > 0 && b > 0, "both Listen instances took a share: {a} / {b}");
+    let (a, b) = (
+        lines_with(&l1, "Somebody greeted"),
+        lines_with(&l2, "Somebody greeted"),
+    );
+    assert!(
+        a > 0 && b > 0,
+        "both Listen instances took a share: {a} / {b}"
+    );
 }
 
 #[tokio::test]
@@ -66,14 +81,18 @@ async fn lymphctl_emit_subscribe_and_delay() {
     let listen = daemon.app("listen", "listen", &["--config", "conf/listen.yml"]);
     daemon.wait_for_instances("Listen", 1).await;
     let mut cmd = Command::new(bin("lymphctl"));
-    cmd.arg("--socket").arg(&daemon.socket).args(["subscribe", "greeted"]);
+    cmd.arg("--socket")
+        .arg(&daemon.socket)
+        .args(["subscribe", "greeted"]);
     let subscriber = Proc::spawn("subscribe", cmd, daemon.dir.path());
     // The subscription exists once the daemon shows its stream; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
 
     let out = daemon.ctl(&["emit", "greeted", r#"{"name": "Zed"}"#]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_until("Listen prints Zed", WAIT, || lines_with(&listen, "Somebody greeted Zed") == 1);
+    wait_until("Listen prints Zed", WAIT, || {
+        lines_with(&listen, "Somebody greeted Zed") == 1
+    });
     wait_until("subscribe prints the event", WAIT, || {
         subscriber
             .stdout_text()
@@ -85,7 +104,9 @@ async fn lymphctl_emit_subscribe_and_delay() {
     let out = daemon.ctl(&["emit", "greeted", r#"{"name": "Later"}"#, "--delay", "1.5"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(lines_with(&listen, "Later"), 0, "not before its delay");
-    wait_until("the delayed event", WAIT, || lines_with(&listen, "Somebody greeted Later") == 1);
+    wait_until("the delayed event", WAIT, || {
+        lines_with(&listen, "Somebody greeted Later") == 1
+    });
     assert!(started.elapsed() >= Duration::from_millis(1500));
 
     let out = daemon.ctl(&["emit", "greeted", "not json"]);
@@ -104,9 +125,15 @@ async fn a_held_event_goes_to_another_instance_when_its_handler_is_killed() {
     wait_until("one instance holds work 1", WAIT, || {
         lines_with(&one, "handling 1 attempt") + lines_with(&two, "handling 1 attempt") == 1
     });
-    let (holder, other) = if lines_with(&one, "handling 1") == 1 { (one, two) } else { (two, one) };
+    let (holder, other) = if lines_with(&one, "handling 1") == 1 {
+        (one, two)
+    } else {
+        (two, one)
+    };
     holder.signal(Signal::SIGKILL);
-    wait_until("the other instance gets work 1", WAIT, || lines_with(&other, "handling 1 attempt") == 1);
+    wait_until("the other instance gets work 1", WAIT, || {
+        lines_with(&other, "handling 1 attempt") == 1
+    });
     drop(holder);
 }
 
@@ -118,9 +145,16 @@ async fn a_failed_event_is_retried_then_dropped() {
     // testapp subscribes to `work` with retry = 1: two attempts in all.
     let out = daemon.ctl(&["emit", "work", r#"{"n": 2, "fail": true}"#]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_until("the retry", WAIT, || lines_with(&app, "handling 2 attempt 2") == 1);
+    wait_until("the retry", WAIT, || {
+        lines_with(&app, "handling 2 attempt 2") == 1
+    });
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(lines_with(&app, "handling 2 attempt"), 2, "{}", app.stdout_text());
+    assert_eq!(
+        lines_with(&app, "handling 2 attempt"),
+        2,
+        "{}",
+        app.stdout_text()
+    );
     // The next event is handled normally.
     let out = daemon.ctl(&["emit", "work", r#"{"n": 3}"#]);
     assert!(out.status.success());
@@ -137,7 +171,11 @@ async fn a_full_queue_refuses_emits_with_a_clear_error() {
     daemon.wait_for_instances("Test", 1).await;
     // One held by the app (prefetch 1), three queued: the fifth is refused.
     for n in 0..4 {
-        let out = daemon.ctl(&["emit", "work", &format!(r#"{{"n": {n}, "hold_ms": 60000}}"#)]);
+        let out = daemon.ctl(&[
+            "emit",
+            "work",
+            &format!(r#"{{"n": {n}, "hold_ms": 60000}}"#),
+        ]);
         assert!(out.status.success(), "emit {n}: {}", text(&out.stderr));
     }
     let out = daemon.ctl(&["emit", "work", r#"{"n": 9}"#]);
@@ -162,5 +200,7 @@ async fn apps_come_back_after_the_daemon_restarts() {
     let out = daemon.ctl(&["request", "Greeting.greet", r#"{"name": "Again"}"#]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\"Hi, Again!\"\n");
-    wait_until("Listen hears it", WAIT, || lines_with(&listen, "Somebody greeted Again") == 1);
+    wait_until("Listen hears it", WAIT, || {
+        lines_with(&listen, "Somebody greeted Again") == 1
+    });
 }

@@ -147,7 +147,9 @@ impl TestDaemon {
     /// Starts a new daemon on the same socket (after the old one died).
     pub fn restart(&mut self) {
         let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket").arg(&self.socket).env("LYMPHD_LOG", "info");
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .env("LYMPHD_LOG", "info");
         self.proc = Proc::spawn("lymphd-restarted", cmd, self.dir.path());
         self.wait_listening();
     }
