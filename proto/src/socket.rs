@@ -62,7 +62,10 @@ pub fn resolve_with(
         return (path, SocketSource::ConfigFile);
     }
     if let Some(dir) = non_empty(xdg_runtime_dir) {
-        return (dir.join("lymph").join("lymphd.sock"), SocketSource::XdgRuntimeDir);
+        return (
+            dir.join("lymph").join("lymphd.sock"),
+            SocketSource::XdgRuntimeDir,
+        );
     }
     (
         PathBuf::from(format!("/tmp/lymph-{uid}/lymphd.sock")),
