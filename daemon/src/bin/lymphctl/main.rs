@@ -1,1 +1,133 @@
-fn main() {}
+//! `lymphctl`, lymphd's admin CLI: arguments, dispatch to one module per
+//! command group, and exit codes (0 ok, 1 failure, 2 usage). A pure client of
+//! the local API: it knows `lymph_proto` and nothing of the daemon's internals.
+
+mod bench;
+mod commands;
+mod config;
+mod discover;
+mod events;
+mod inspect;
+mod render;
+mod request;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lymph_proto::v1::lymph_client::LymphClient;
+use tonic::transport::Channel;
+
+/// The client every command talks through.
+pub type Client = LymphClient<Channel>;
+
+/// Talk to the lymphd on this host.
+#[derive(Debug, Parser)]
+#[command(name = "lymphctl", version, disable_help_subcommand = true)]
+struct Cli {
+    /// lymphd's Unix socket [default: $LYMPH_SOCKET, the config's `socket`,
+    /// $XDG_RUNTIME_DIR/lymph/lymphd.sock, else /tmp/lymph-<uid>/lymphd.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// lymphd's YAML config file; only its `socket:` is read.
+    #[arg(short, long, global = true, env = "LYMPHD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(about = "Show available services.")]
+    Discover(discover::Args),
+    #[command(about = "Manually emits an event.")]
+    Emit(events::EmitArgs),
+    #[command(about = "Display help information about lymphctl.")]
+    Help {
+        /// The command to describe.
+        command: Option<String>,
+    },
+    #[command(about = "Describes the RPC interface of a service.")]
+    Inspect(inspect::Args),
+    #[command(about = "List available commands.")]
+    List,
+    #[command(about = "Send a request message to some service and output the reply.")]
+    Request(request::Args),
+    #[command(about = "Show the state of the local lymphd.")]
+    Status(status::Args),
+    #[command(about = "Prints events to stdout.")]
+    Subscribe(events::SubscribeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::List => return commands::list(),
+        Command::Help { command } => return commands::help(command.as_deref()),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the runtime")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` puts the cause chain on one line; a cause with line breaks must not undo that.
+            let text = format!("{e:#}");
+            eprintln!(
+                "lymphctl: {}",
+                text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config_socket = match &cli.config {
+        Some(file) => config::socket(file)?,
+        None => None,
+    };
+    let (socket, _source) = lymph_proto::resolve_socket(cli.socket, config_socket);
+    let client = lymph_proto::connect(&socket).await?;
+    match cli.command {
+        Command::Discover(args) => discover::run(client, args).await,
+        Command::Emit(args) => events::emit(client, args).await,
+        Command::Inspect(args) => inspect::run(client, args).await,
+        Command::Request(args) => request::run(client, args).await,
+        Command::Status(args) => status::run(client, args).await,
+        Command::Subscribe(args) => events::subscribe(client, args).await,
+        Command::List | Command::Help { .. } => Ok(()),
+    }
+}
+
+/// A gRPC failure as one readable line: its message, not its Debug form.
+pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    let message = status.message();
+    if message.is_empty() {
+        anyhow::anyhow!("lymphd answered {}", status.code().description())
+    } else {
+        anyhow::anyhow!("{message}")
+    }
+}
+
+/// Writes command output to stdout. A closed pipe (`lymphctl list | head -1`)
+/// is not an error: the reader has all it wanted.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}

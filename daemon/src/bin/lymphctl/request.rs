@@ -1,0 +1,196 @@
+//! `lymphctl request`: the subject and params, one unary `Call`, the reply as
+//! JSON. With `-N` it hands the same call to the load generator in `bench`.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use lymph_proto::v1::{CallRequest, call_reply::Outcome};
+use tokio::io::AsyncReadExt;
+
+use crate::{Client, bench, print_out, render, rpc_error};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `Service.method`, optionally with a version requirement: `Greeting.greet@1.2`.
+    subject: String,
+    /// The arguments as a JSON object; `-` reads them from stdin.
+    #[arg(default_value = "{}")]
+    params: String,
+    /// Seconds to wait for the reply.
+    #[arg(long, value_name = "SECONDS", default_value = "2.0", value_parser = parse_seconds)]
+    timeout: Duration,
+    /// Trace id to send (default: the daemon makes one).
+    #[arg(long, value_name = "T")]
+    trace_id: Option<String>,
+    /// Print the reply's trace_id, identity and version first.
+    #[arg(short = 'D', long)]
+    show_headers: bool,
+    /// Print the reply as compact JSON on one line, however long.
+    #[arg(long)]
+    json: bool,
+    /// Send this many requests (load generator) and print a summary instead of the reply.
+    #[arg(short = 'N', value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Requests kept in flight with -N.
+    #[arg(short = 'C', value_name = "CONCURRENCY", default_value_t = 1, requires = "count",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: u32,
+}
+
+/// Where a call goes: lymph splits `Service.method` at the last dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub service: String,
+    pub method: String,
+    /// A semver requirement; empty for any version.
+    pub version: String,
+}
+
+pub fn parse_subject(text: &str) -> anyhow::Result<Subject> {
+    let (address, version) = match text.split_once('@') {
+        Some((_, "")) => bail!("subject {text:?} has an empty version after '@'"),
+        Some((address, version)) => (address, version),
+        None => (text, ""),
+    };
+    match address.rsplit_once('.') {
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => Ok(Subject {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            version: version.to_owned(),
+        }),
+        _ => bail!("subject {text:?} must look like Service.method"),
+    }
+}
+
+/// `--timeout`: positive, finite seconds that fit the protocol's u32 milliseconds.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds * 1000.0 > f64::from(u32::MAX) {
+        return Err(format!("{text:?} must be above 0 and below 49 days"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A deadline in the protocol's milliseconds, never 0 (which means "the daemon's default").
+pub fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis())
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// The params text: the argument itself, or stdin for `-`.
+pub async fn read_params(arg: &str) -> anyhow::Result<String> {
+    if arg != "-" {
+        return Ok(arg.to_owned());
+    }
+    let mut text = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut text)
+        .await
+        .context("cannot read params from stdin")?;
+    Ok(text)
+}
+
+pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
+    let subject = parse_subject(&args.subject)?;
+    let body = Bytes::from(render::params_to_msgpack(
+        &read_params(&args.params).await?,
+    )?);
+    let trace_id = args.trace_id.unwrap_or_default();
+    if let Some(count) = args.count {
+        let plan = bench::Plan {
+            subject,
+            body,
+            trace_id,
+            timeout: args.timeout,
+            count,
+            concurrency: args.concurrency,
+        };
+        return bench::run(client, plan).await;
+    }
+    let request = CallRequest {
+        service: subject.service,
+        method: subject.method,
+        body,
+        trace_id,
+        timeout_ms: millis(args.timeout),
+        version: subject.version,
+    };
+    let reply = client.call(request).await.map_err(rpc_error)?.into_inner();
+    if args.show_headers {
+        print_out(&format!(
+            "trace_id: {}\nidentity: {}\nversion: {}\n",
+            reply.trace_id,
+            or_dash(&reply.identity),
+            or_dash(&reply.version)
+        ))?;
+    }
+    match reply.outcome {
+        Some(Outcome::Body(body)) => {
+            let json = render::msgpack_to_json(&body).context("cannot read the reply")?;
+            let text = if args.json {
+                json.to_string()
+            } else {
+                render::pretty(&json)
+            };
+            print_out(&format!("{text}\n"))
+        }
+        Some(Outcome::Error(error)) => bail!("{}", render::call_error(&error)),
+        None => bail!("lymphd sent a reply with neither body nor error"),
+    }
+}
+
+pub fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(service: &str, method: &str, version: &str) -> Subject {
+        Subject {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            version: version.to_owned(),
+        }
+    }
+
+    #[test]
+    fn subjects_split_at_the_last_dot() {
+        assert_eq!(parse_subject("A.b").ok(), Some(subject("A", "b", "")));
+        assert_eq!(parse_subject("a.b.c").ok(), Some(subject("a.b", "c", "")));
+        assert_eq!(
+            parse_subject("Greeting.greet@1.2").ok(),
+            Some(subject("Greeting", "greet", "1.2"))
+        );
+    }
+
+    #[test]
+    fn malformed_subjects_are_refused() {
+        for bad in [
+            "Greeting",
+            ".greet",
+            "Greeting.",
+            "Greeting.greet@",
+            "",
+            "@1.2",
+        ] {
+            assert!(parse_subject(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(parse_seconds("2.0"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_seconds("0.25").map(millis), Ok(250));
+        for bad in ["0", "-1", "nan", "inf", "x", "1e10"] {
+            assert!(parse_seconds(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+    }
+}

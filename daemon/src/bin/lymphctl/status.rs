@@ -1,0 +1,154 @@
+//! `lymphctl status`: the `Status` RPC as `key: value` lines and one line per
+//! attached app, or as JSON.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use lymph_proto::v1::{AppStatus, StatusReply, StatusRequest};
+use serde_json::{Value as Json, json};
+
+use crate::{Client, print_out, render, rpc_error};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The status as one JSON object, fields named as in the proto.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
+    let reply = client
+        .status(StatusRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    if args.json {
+        print_out(&format!("{}\n", to_json(&reply)))
+    } else {
+        print_out(&render_text(&reply))
+    }
+}
+
+pub fn render_text(s: &StatusReply) -> String {
+    // Whole seconds: milliseconds only add noise to a human reading uptime.
+    let uptime = humantime::format_duration(Duration::from_secs(s.uptime_ms / 1000));
+    let mut out = String::new();
+    let _ = writeln!(out, "version:   {}", s.version);
+    let _ = writeln!(out, "socket:    {}", s.socket);
+    let _ = writeln!(out, "endpoint:  {}", s.endpoint);
+    let _ = writeln!(out, "identity:  {}", s.identity);
+    let _ = writeln!(out, "registry:  {}", s.registry);
+    let _ = writeln!(out, "events:    {}", s.events);
+    let _ = writeln!(out, "uptime:    {uptime}");
+    let _ = writeln!(
+        out,
+        "calls:     {} total, {} failed, {} in flight",
+        s.calls_total, s.calls_failed, s.calls_in_flight
+    );
+    let _ = writeln!(out, "apps:      {}", s.apps.len());
+    for app in &s.apps {
+        out.push_str(&app_line(app));
+    }
+    out
+}
+
+/// `  NAME  [IDENTITY10]  pid PID  IFACE,IFACE|-  ready|starting|tool  IN/MAX in flight  N handled`
+fn app_line(app: &AppStatus) -> String {
+    let interfaces = if app.interfaces.is_empty() {
+        "-".to_owned()
+    } else {
+        app.interfaces.join(",")
+    };
+    format!(
+        "  {}  [{}]  pid {}  {}  {}  {}/{} in flight  {} handled\n",
+        app.app_name,
+        render::short(&app.identity, 10),
+        app.pid,
+        interfaces,
+        state(app),
+        app.in_flight,
+        app.max_concurrency,
+        app.handled,
+    )
+}
+
+/// `ready`; `starting` before the app's `Ready`; `tool` for a caller that serves nothing.
+fn state(app: &AppStatus) -> &'static str {
+    match (app.ready, app.interfaces.is_empty()) {
+        (true, _) => "ready",
+        (false, true) => "tool",
+        (false, false) => "starting",
+    }
+}
+
+pub fn to_json(s: &StatusReply) -> Json {
+    let apps: Vec<Json> = s
+        .apps
+        .iter()
+        .map(|a| {
+            json!({
+                "identity": a.identity, "app_name": a.app_name, "interfaces": a.interfaces,
+                "pid": a.pid, "sdk": a.sdk, "ready": a.ready, "in_flight": a.in_flight,
+                "max_concurrency": a.max_concurrency, "handled": a.handled,
+            })
+        })
+        .collect();
+    json!({
+        "version": s.version, "socket": s.socket, "endpoint": s.endpoint,
+        "identity": s.identity, "registry": s.registry, "events": s.events,
+        "uptime_ms": s.uptime_ms, "calls_total": s.calls_total,
+        "calls_failed": s.calls_failed, "calls_in_flight": s.calls_in_flight, "apps": apps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lists_daemon_then_apps() {
+        let reply = StatusReply {
+            version: "0.1.0".to_owned(),
+            socket: "/tmp/s.sock".to_owned(),
+            uptime_ms: 61_500,
+            calls_total: 3,
+            calls_failed: 1,
+            apps: vec![AppStatus {
+                identity: "0123456789abcdef".to_owned(),
+                app_name: "greeter".to_owned(),
+                interfaces: vec!["Greeting".to_owned(), "Admin".to_owned()],
+                pid: 42,
+                ready: true,
+                in_flight: 2,
+                max_concurrency: 64,
+                handled: 7,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render_text(&reply);
+        assert!(
+            text.starts_with("version:   0.1.0\nsocket:    /tmp/s.sock\n"),
+            "{text}"
+        );
+        assert!(text.contains("uptime:    1m 1s\n"), "{text}");
+        assert!(
+            text.contains("calls:     3 total, 1 failed, 0 in flight\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("apps:      1\n  greeter  [0123456789]  pid 42  Greeting,Admin  ready  2/64 in flight  7 handled\n"),
+            "{text}"
+        );
+        assert_eq!(to_json(&reply)["apps"][0]["handled"], json!(7));
+        let tool = AppStatus {
+            app_name: "lymphctl".to_owned(),
+            ..Default::default()
+        };
+        assert!(
+            app_line(&tool).contains("  -  tool  0/0 in flight"),
+            "{}",
+            app_line(&tool)
+        );
+    }
+}
