@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use lymph_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -96,8 +97,16 @@ pub async fn subscribe(
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let tx = tx.clone();
+        let draining = state.draining.clone();
         state.tasks.spawn(async move {
-            while let Some(d) = consumer.deliveries.recv().await {
+            loop {
+                let delivery = tokio::select! {
+                    d = consumer.deliveries.recv() => d,
+                    () = draining.cancelled() => None,
+                };
+                let Some(d) = delivery else {
+                    break;
+                };
                 let event = pb::Event {
                     event_type: d.event.event_type,
                     body: d.event.body,
@@ -113,5 +122,7 @@ pub async fn subscribe(
             }
         });
     }
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    // The stream ends cleanly when the daemon drains, instead of being cut.
+    let stream = ReceiverStream::new(rx).take_until(state.draining.clone().cancelled_owned());
+    Ok(Box::pin(stream))
 }
