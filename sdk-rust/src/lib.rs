@@ -2,7 +2,7 @@
 //! methods and event handlers declared with `#[lymph::interface]`, and call
 //! and emit through the daemon. The crate root only wires modules together.
 //!
-//! ```ignore
+//! ```no_run
 //! #[derive(Default)]
 //! pub struct Greeting;
 //!
@@ -17,9 +17,8 @@
 //! }
 //!
 //! #[tokio::main]
-//! async fn main() -> anyhow::Result<()> {
-//!     lymph::Service::from_args()?.interface(Greeting).run().await?;
-//!     Ok(())
+//! async fn main() -> Result<(), lymph::ServiceError> {
+//!     lymph::Service::from_args()?.interface(Greeting).run().await
 //! }
 //! ```
 
