@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod events;
 pub mod metrics;
 pub mod registry;
+pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod spec;

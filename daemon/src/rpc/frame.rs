@@ -1,0 +1,1 @@
+//! The lymph 0.15 frame codec (pure, no IO). Placeholder until the transport lands.

@@ -1,0 +1,178 @@
+//! RPC between daemons (and Python lymph containers) in lymph 0.15's wire
+//! format: six ZeroMQ frames over two ROUTER sockets (`lymph-wire.md` §3).
+//! `frame` is the pure codec; `zmq` owns the sockets, heartbeats and peer
+//! liveness. The daemon hands outgoing calls to an `RpcClient` and receives
+//! `IncomingRequest`s to dispatch to its apps. Knows nothing of apps, the
+//! registry or the local API.
+
+pub mod frame;
+#[cfg(feature = "zeromq")]
+mod zmq;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+#[cfg(feature = "zeromq")]
+pub use zmq::start;
+
+/// The extra header key carrying lymphd's reason on a NACK (lymph ignores
+/// unknown header keys, so Python peers see a plain NACK).
+pub const REASON_HEADER: &str = "lymphd_error";
+
+/// Settings of the ZeroMQ transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// The address to bind and to advertise in the endpoint (`tcp://ip:port`).
+    pub ip: String,
+    /// 0: a random free port in lymph's range (35536..65535).
+    pub port: u16,
+    /// How long connecting to a peer may take before the call fails.
+    pub connect_timeout: Duration,
+    /// lymph's heartbeat: a `lymph.ping` to every peer this often.
+    pub heartbeat_interval: Duration,
+    /// A peer that sent nothing for this long is unresponsive (not chosen).
+    pub unresponsive_after: Duration,
+    /// Largest single frame accepted; larger messages are dropped with a log line.
+    pub max_frame_bytes: usize,
+    /// Largest whole message (all frames) accepted.
+    pub max_message_bytes: usize,
+    /// Incoming requests queued for the daemon before new ones are NACKed as overloaded.
+    pub incoming_queue: usize,
+}
+
+/// A request to send to another container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    /// `Interface.method`
+    pub subject: String,
+    /// MessagePack map of keyword arguments, forwarded untouched.
+    pub body: Bytes,
+    pub trace_id: String,
+    /// The exact version of the chosen instance, for the `version` header.
+    pub version: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Rep,
+    Ack,
+    Nack,
+    Error,
+}
+
+/// lymphd's reason for a NACK: an error kind name (`ErrorKind::as_str` of the
+/// dispatcher, e.g. `unknown_method`) and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NackReason {
+    pub kind: String,
+    pub message: String,
+}
+
+/// The first reply to an outgoing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingReply {
+    pub kind: ReplyKind,
+    /// REP/ACK: the return value. ERROR: lymph's `{type, message}` map (see
+    /// `frame::decode_error_body`). NACK: nil.
+    pub body: Bytes,
+    pub trace_id: Option<String>,
+    /// Present when the peer is a lymphd that said why it NACKed.
+    pub reason: Option<NackReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcError {
+    #[error("no reply from {endpoint} within {timeout:?}")]
+    Timeout { endpoint: String, timeout: Duration },
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("message too large: {size} bytes, the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("invalid endpoint {0:?}: expected tcp://IP:PORT")]
+    BadEndpoint(String),
+    #[error("cannot bind {endpoint}: {reason}")]
+    Bind { endpoint: String, reason: String },
+    #[error("the rpc transport is closed")]
+    Closed,
+}
+
+/// The daemon's answer to an incoming request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// REP with the return value; `version` of the interface that handled it.
+    Rep { body: Bytes, version: Option<String> },
+    /// lymph's ERROR: a typed error raised by the handler.
+    Error {
+        error_type: String,
+        message: String,
+        version: Option<String>,
+    },
+    /// lymph's NACK, with lymphd's reason in an extra header.
+    Nack(NackReason),
+}
+
+/// Sends the one response to an incoming request. Dropping it unanswered
+/// sends a NACK (`internal`), so a caller never waits for nothing.
+#[derive(Debug)]
+pub struct Responder {
+    tx: Option<oneshot::Sender<Response>>,
+}
+
+impl Responder {
+    pub fn new(tx: oneshot::Sender<Response>) -> Responder {
+        Responder { tx: Some(tx) }
+    }
+
+    pub fn respond(mut self, response: Response) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(response);
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Response::Nack(NackReason {
+                kind: "internal".to_owned(),
+                message: "the daemon dropped the request unanswered".to_owned(),
+            }));
+        }
+    }
+}
+
+/// A request that arrived from another container, for the daemon to dispatch.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// The sender's endpoint (its ZeroMQ identity).
+    pub from: String,
+    /// `Interface.method`
+    pub subject: String,
+    pub body: Bytes,
+    pub trace_id: String,
+    /// The `version` header: the exact interface version the caller picked.
+    pub version: Option<String>,
+    pub responder: Responder,
+}
+
+/// Outgoing calls to other containers: what the dispatcher needs of the
+/// transport. The ZeroMQ transport's client handle implements it.
+#[async_trait::async_trait]
+pub trait Remote: Send + Sync + 'static {
+    /// This daemon's own endpoint (`tcp://ip:port`), also its ZeroMQ identity.
+    fn endpoint(&self) -> &str;
+
+    /// lymph's liveness: false only for a peer known to be unresponsive (heard
+    /// from before, silent past `unresponsive_after`); unknown peers are alive.
+    fn is_alive(&self, endpoint: &str) -> bool;
+
+    /// Sends a request and waits for its first reply, up to `request.timeout`.
+    async fn request(
+        &self,
+        endpoint: &str,
+        request: OutgoingRequest,
+    ) -> Result<IncomingReply, RpcError>;
+}
