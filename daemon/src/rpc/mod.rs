@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 #[cfg(feature = "zeromq")]
-pub use zmq::start;
+pub use zmq::{RpcClient, start};
 
 /// The extra header key carrying lymphd's reason on a NACK (lymph ignores
 /// unknown header keys, so Python peers see a plain NACK).
@@ -103,7 +103,10 @@ pub enum RpcError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// REP with the return value; `version` of the interface that handled it.
-    Rep { body: Bytes, version: Option<String> },
+    Rep {
+        body: Bytes,
+        version: Option<String>,
+    },
     /// lymph's ERROR: a typed error raised by the handler.
     Error {
         error_type: String,

@@ -1,15 +1,205 @@
-//! The ZeroMQ transport (being written).
+//! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): a
+//! bound ROUTER receives everything; outgoing messages leave on connections
+//! whose identity is our endpoint. Owns sockets, heartbeats and peer
+//! liveness; knows nothing of apps or the registry.
 
-use tokio::sync::mpsc;
+mod conn;
+mod guard;
+mod heartbeat;
+mod inbound;
+mod peers;
+#[cfg(test)]
+mod tests;
 
-use super::{IncomingRequest, Remote, RpcError, TransportConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+use zeromq::util::PeerIdentity;
+use zeromq::{Listener, RouterSocket, Socket, SocketOptions};
+
+use self::peers::{Outgoing, Shared, is_endpoint};
+use super::frame::{self, Headers, Message, MessageType};
+use super::{IncomingReply, IncomingRequest, OutgoingRequest, Remote, RpcError, TransportConfig};
+
+/// lymph's range for a random port (`container.port` unset).
+const PORT_RANGE: std::ops::RangeInclusive<u16> = 35536..=65535;
+/// Random ports tried before giving up (lymph tries 3).
+const PORT_ATTEMPTS: usize = 5;
 
 /// Binds the transport and returns its client handle and the incoming requests.
+/// Dropping the last handle closes the transport: its tasks end, sockets close
+/// and the receiver then yields `None`.
 pub async fn start(
     config: TransportConfig,
-) -> Result<(std::sync::Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>), RpcError> {
+) -> Result<(Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>), RpcError> {
+    let (client, incoming) = RpcClient::start(config).await?;
+    Ok((Arc::new(client), incoming))
+}
+
+/// Binds the public port (guarded, see `guard`) and the receive socket behind
+/// it on a private Unix socket. The identity must be fixed before binding,
+/// so a random port is chosen first and retried when taken.
+async fn bind(
+    config: &TransportConfig,
+) -> Result<(RouterSocket, tokio::net::TcpListener, PathBuf, String), RpcError> {
+    let attempts = if config.port == 0 { PORT_ATTEMPTS } else { 1 };
+    let mut last_error = String::new();
+    for _ in 0..attempts {
+        let port = if config.port == 0 {
+            random_port()
+        } else {
+            config.port
+        };
+        let endpoint = format!("tcp://{}:{}", config.ip, port);
+        if !is_endpoint(&endpoint) {
+            return Err(RpcError::BadEndpoint(endpoint));
+        }
+        let identity = PeerIdentity::try_from(endpoint.as_bytes())
+            .map_err(|_| RpcError::BadEndpoint(endpoint.clone()))?;
+        let mut options = SocketOptions::default();
+        options.peer_identity(identity);
+        let listener = match tokio::net::TcpListener::bind((config.ip.as_str(), port)).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                debug!(%endpoint, %error, "bind failed");
+                last_error = error.to_string();
+                continue;
+            }
+        };
+        let bind_error = |reason: String| RpcError::Bind {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let inner = guard::private_socket_path().map_err(|e| bind_error(e.to_string()))?;
+        let inner_listener = std::os::unix::net::UnixListener::bind(&inner)
+            .map_err(|e| bind_error(format!("private socket {}: {e}", inner.display())))?;
+        let mut socket = RouterSocket::with_options(options);
+        if let Err(error) = socket.bind_listener(Listener::Ipc(inner_listener)).await {
+            guard::remove_private_socket(&inner);
+            return Err(bind_error(error.to_string()));
+        }
+        return Ok((socket, listener, inner, endpoint));
+    }
     Err(RpcError::Bind {
         endpoint: format!("tcp://{}:{}", config.ip, config.port),
-        reason: "not built yet".to_owned(),
+        reason: last_error,
     })
+}
+
+fn random_port() -> u16 {
+    let span = u128::from(PORT_RANGE.end() - PORT_RANGE.start()) + 1;
+    let offset = uuid::Uuid::new_v4().as_u128() % span;
+    PORT_RANGE.start() + u16::try_from(offset).unwrap_or(0)
+}
+
+/// The transport's client handle: `Remote` for the dispatcher.
+pub struct RpcClient {
+    shared: Arc<Shared>,
+}
+
+impl RpcClient {
+    /// `start` with the concrete client type.
+    pub async fn start(
+        config: TransportConfig,
+    ) -> Result<(RpcClient, mpsc::Receiver<IncomingRequest>), RpcError> {
+        let (socket, listener, inner, endpoint) = bind(&config).await?;
+        info!(%endpoint, "rpc transport listening");
+        // The daemon's backlog of requests; past it, new requests are NACKed.
+        let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue.max(1));
+        let shared = Arc::new(Shared::new(endpoint, config));
+        tokio::spawn(guard::run(shared.clone(), listener, inner.clone()));
+        tokio::spawn(inbound::run(shared.clone(), socket, incoming_tx, inner));
+        tokio::spawn(heartbeat::run(shared.clone()));
+        Ok((RpcClient { shared }, incoming_rx))
+    }
+}
+
+impl Drop for RpcClient {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+/// Removes a call's waiting slot when its caller stops waiting (deadline or
+/// the caller's future dropped), so a late reply finds nothing.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: String,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.remove_pending(&self.id);
+    }
+}
+
+#[async_trait::async_trait]
+impl Remote for RpcClient {
+    fn endpoint(&self) -> &str {
+        &self.shared.endpoint
+    }
+
+    fn is_alive(&self, endpoint: &str) -> bool {
+        self.shared.is_alive(endpoint)
+    }
+
+    async fn request(
+        &self,
+        endpoint: &str,
+        request: OutgoingRequest,
+    ) -> Result<IncomingReply, RpcError> {
+        let deadline = tokio::time::Instant::now() + request.timeout;
+        let message = Message {
+            id: frame::new_message_id(),
+            kind: MessageType::Req,
+            subject: request.subject,
+            headers: Headers {
+                trace_id: Some(request.trace_id),
+                version: request.version,
+                reason: None,
+            },
+            body: request.body,
+        };
+        let frames = frame::encode(endpoint, &message);
+        check_size(&frames, &self.shared)?;
+        let tx = self.shared.conn_for(endpoint)?;
+        let (slot, reply) = oneshot::channel();
+        self.shared.add_pending(&message.id, endpoint, slot);
+        let _guard = PendingGuard {
+            shared: &self.shared,
+            id: message.id.clone(),
+        };
+        let timeout = || RpcError::Timeout {
+            endpoint: endpoint.to_owned(),
+            timeout: request.timeout,
+        };
+        let outgoing = Outgoing {
+            frames,
+            request_id: Some(message.id),
+        };
+        // send().await: backpressure from a busy peer counts against this call's deadline.
+        match tokio::time::timeout_at(deadline, tx.send(outgoing)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(peers::unreachable(endpoint, "connection closed")),
+            Err(_) => return Err(timeout()),
+        }
+        match tokio::time::timeout_at(deadline, reply).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RpcError::Closed),
+            Err(_) => Err(timeout()),
+        }
+    }
+}
+
+fn check_size(frames: &[bytes::Bytes], shared: &Shared) -> Result<(), RpcError> {
+    match frame::check_limits(frames, &shared.limits) {
+        Ok(()) => Ok(()),
+        Err(frame::FrameError::FrameTooLarge { size, limit, .. })
+        | Err(frame::FrameError::MessageTooLarge { size, limit }) => {
+            Err(RpcError::TooLarge { size, limit })
+        }
+        Err(_) => Ok(()),
+    }
 }

@@ -1,0 +1,210 @@
+//! The public RPC port: a TCP listener that forwards each connection to the
+//! receive socket (bound on a private Unix socket) while reading the ZMTP
+//! frame headers, and cuts any connection announcing a frame or message
+//! beyond the limits. zeromq 0.7 reserves memory for a frame's announced size
+//! before its bytes arrive (a 1 TB announcement aborts the process), so this
+//! check must run before the crate sees the bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tracing::{debug, warn};
+
+use super::peers::Shared;
+use crate::rpc::frame::Limits;
+
+/// Largest ZMTP command accepted (READY with its properties is ~100 bytes).
+const MAX_COMMAND_BYTES: u64 = 64 * 1024;
+/// Bytes read per forward step.
+const CHUNK: usize = 64 * 1024;
+
+/// A private directory (mode 0700) for the receive socket's Unix path.
+pub(super) fn private_socket_path() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("lymphd-rpc-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir.join("recv.sock"))
+}
+
+/// Removes the private directory of `socket_path`.
+pub(super) fn remove_private_socket(socket_path: &Path) {
+    if let Some(dir) = socket_path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Accepts on the public port until the transport closes; one task per connection.
+pub(super) async fn run(shared: Arc<Shared>, listener: TcpListener, inner: PathBuf) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, from)) => {
+                let _ = stream.set_nodelay(true);
+                let (shared, inner) = (shared.clone(), inner.clone());
+                tokio::spawn(async move {
+                    if let Err(reason) = forward(&shared, stream, &inner).await {
+                        warn!(%from, %reason, "rpc connection cut");
+                    }
+                });
+            }
+            Err(error) => {
+                debug!(%error, "rpc accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Pumps one connection both ways; `Err` when the peer broke the limits.
+async fn forward(shared: &Shared, outer: TcpStream, inner: &Path) -> Result<(), String> {
+    let Ok(inner) = UnixStream::connect(inner).await else {
+        // The transport is closing.
+        return Ok(());
+    };
+    let (mut outer_read, mut outer_write) = outer.into_split();
+    let (mut inner_read, mut inner_write) = inner.into_split();
+    let mut scanner = Scanner::new(shared.limits);
+    // Ok(()) when the connection ended, Err with the broken limit otherwise.
+    let inbound = async {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match outer_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => n,
+            };
+            scanner.feed(&buf[..n])?;
+            if inner_write.write_all(&buf[..n]).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let outbound = async {
+        let _ = tokio::io::copy(&mut inner_read, &mut outer_write).await;
+        Ok::<(), String>(())
+    };
+    // Whichever direction ends first ends the connection (dropping both halves).
+    tokio::select! {
+        result = inbound => result,
+        _ = outbound => Ok(()),
+        _ = shared.cancel.cancelled() => Ok(()),
+    }
+}
+
+/// Follows ZMTP 3 framing over a byte stream without buffering it.
+#[derive(Debug)]
+pub(super) struct Scanner {
+    limits: Limits,
+    state: State,
+    message_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Greeting(usize),
+    Flags,
+    Length { flags: u8, have: usize, value: u64 },
+    Body { remaining: u64 },
+}
+
+impl Scanner {
+    pub fn new(limits: Limits) -> Scanner {
+        Scanner {
+            limits,
+            state: State::Greeting(64),
+            message_bytes: 0,
+        }
+    }
+
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {
+        while !data.is_empty() {
+            match self.state {
+                State::Greeting(remaining) => {
+                    let take = remaining.min(data.len());
+                    data = &data[take..];
+                    self.state = if take == remaining {
+                        State::Flags
+                    } else {
+                        State::Greeting(remaining - take)
+                    };
+                }
+                State::Flags => {
+                    let flags = data[0];
+                    data = &data[1..];
+                    if flags & 0xf8 != 0 {
+                        return Err(format!("bad zmtp frame flags {flags:#04x}"));
+                    }
+                    self.state = State::Length {
+                        flags,
+                        have: 0,
+                        value: 0,
+                    };
+                }
+                State::Length { flags, have, value } => {
+                    let width = if flags & 0x02 != 0 { 8 } else { 1 };
+                    let value = (value << 8) | u64::from(data[0]);
+                    data = &data[1..];
+                    self.state = if have + 1 < width {
+                        State::Length {
+                            flags,
+                            have: have + 1,
+                            value,
+                        }
+                    } else {
+                        self.check(flags, value)?;
+                        State::Body { remaining: value }
+                    };
+                    if let State::Body { remaining: 0 } = self.state {
+                        self.state = State::Flags;
+                    }
+                }
+                State::Body { remaining } => {
+                    let take = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    data = &data[take..];
+                    let left = remaining - take as u64;
+                    self.state = if left == 0 {
+                        State::Flags
+                    } else {
+                        State::Body { remaining: left }
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, flags: u8, len: u64) -> Result<(), String> {
+        let (command, more) = (flags & 0x04 != 0, flags & 0x01 != 0);
+        if command {
+            return if len > MAX_COMMAND_BYTES {
+                Err(format!("zmtp command of {len} bytes is over the limit"))
+            } else {
+                Ok(())
+            };
+        }
+        let frame_limit = self.limits.max_frame_bytes as u64;
+        if len > frame_limit {
+            return Err(format!(
+                "frame of {len} bytes is over the limit of {frame_limit}"
+            ));
+        }
+        self.message_bytes = self.message_bytes.saturating_add(len);
+        let message_limit = self.limits.max_message_bytes as u64;
+        if self.message_bytes > message_limit {
+            return Err(format!(
+                "message of {} bytes is over the limit of {message_limit}",
+                self.message_bytes
+            ));
+        }
+        if !more {
+            self.message_bytes = 0;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! The receive loop: owns the bound ROUTER ("recv socket") where every
+//! request and reply from every peer arrives. Enforces the size limits,
+//! answers `lymph.ping` itself, completes waiting calls with their first
+//! reply and hands other requests to the daemon.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+use zeromq::{RouterSocket, SocketRecv};
+
+use super::peers::{Outgoing, Shared};
+use crate::rpc::frame::{self, Headers, Message, MessageType};
+use crate::rpc::{IncomingReply, IncomingRequest, NackReason, ReplyKind, Responder, Response};
+
+/// The version lymph 0.15 puts on replies of its built-in `lymph.*` methods.
+const LYMPH_VERSION: &str = "0.15.0";
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut socket: RouterSocket,
+    incoming: mpsc::Sender<IncomingRequest>,
+    inner_path: std::path::PathBuf,
+) {
+    loop {
+        let received = tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            received = socket.recv() => received,
+        };
+        match received {
+            Ok(message) => handle(&shared, &incoming, message.into_vec()),
+            Err(error) => {
+                // Not expected from a ROUTER with clients; do not spin on it.
+                warn!(%error, "rpc receive failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(socket);
+    super::guard::remove_private_socket(&inner_path);
+    debug!(endpoint = %shared.endpoint, "rpc receive loop stopped");
+}
+
+fn handle(shared: &Arc<Shared>, incoming: &mpsc::Sender<IncomingRequest>, frames: Vec<Bytes>) {
+    let (from, message) = match frame::decode(&frames, &shared.limits) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            // Debug level: a misbehaving peer must not be able to flood the log.
+            let sender = frames
+                .first()
+                .map(|f| String::from_utf8_lossy(f).into_owned());
+            debug!(sender = ?sender, %error, "dropped a malformed rpc message");
+            return;
+        }
+    };
+    shared.heard_from(&from);
+    let kind = match message.kind {
+        MessageType::Req => return on_request(shared, incoming, from, message),
+        MessageType::Rep => ReplyKind::Rep,
+        MessageType::Ack => ReplyKind::Ack,
+        MessageType::Nack => ReplyKind::Nack,
+        MessageType::Error => ReplyKind::Error,
+    };
+    let reply = IncomingReply {
+        kind,
+        body: message.body,
+        trace_id: message.headers.trace_id,
+        reason: message.headers.reason,
+    };
+    // No waiting call: a heartbeat reply, a late or duplicate reply. Dropped.
+    shared.resolve(&message.subject, Ok(reply));
+}
+
+fn on_request(
+    shared: &Arc<Shared>,
+    incoming: &mpsc::Sender<IncomingRequest>,
+    from: String,
+    message: Message,
+) {
+    let trace_id = message
+        .headers
+        .trace_id
+        .unwrap_or_else(frame::new_message_id);
+    if message.subject == "lymph.ping" {
+        let headers = Headers {
+            trace_id: Some(trace_id),
+            version: Some(LYMPH_VERSION.to_owned()),
+            reason: None,
+        };
+        let body = frame::ping_payload(&message.body);
+        return send_reply(shared, &from, &message.id, MessageType::Rep, headers, body);
+    }
+    let (tx, rx) = oneshot::channel();
+    let request = IncomingRequest {
+        from: from.clone(),
+        subject: message.subject,
+        body: message.body,
+        trace_id: trace_id.clone(),
+        version: message.headers.version,
+        responder: Responder::new(tx),
+    };
+    // try_send: the receive loop never waits for the daemon; a full queue is
+    // answered with an immediate NACK so the caller fails fast.
+    let refused = match incoming.try_send(request) {
+        Ok(()) => {
+            let reply_to = ReplyTo {
+                shared: shared.clone(),
+                peer: from,
+                request_id: message.id,
+                trace_id,
+            };
+            tokio::spawn(reply_to.respond(rx));
+            return;
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            ("overloaded", "the daemon's request queue is full")
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            ("shutting_down", "the daemon is not taking requests")
+        }
+    };
+    let reason = NackReason {
+        kind: refused.0.to_owned(),
+        message: refused.1.to_owned(),
+    };
+    ReplyTo {
+        shared: shared.clone(),
+        peer: from,
+        request_id: message.id,
+        trace_id,
+    }
+    .send(Response::Nack(reason));
+}
+
+/// Where the answer to one incoming request goes.
+struct ReplyTo {
+    shared: Arc<Shared>,
+    peer: String,
+    request_id: String,
+    trace_id: String,
+}
+
+impl ReplyTo {
+    /// Waits for the daemon's response (a dropped `Responder` answers NACK).
+    async fn respond(self, rx: oneshot::Receiver<Response>) {
+        let response = rx.await.unwrap_or_else(|_| {
+            Response::Nack(NackReason {
+                kind: "internal".to_owned(),
+                message: "the request was dropped unanswered".to_owned(),
+            })
+        });
+        self.send(response);
+    }
+
+    fn send(self, response: Response) {
+        let mut headers = Headers {
+            trace_id: Some(self.trace_id),
+            ..Headers::default()
+        };
+        let (kind, body) = match response {
+            Response::Rep { body, version } => {
+                headers.version = version;
+                (MessageType::Rep, body)
+            }
+            Response::Error {
+                error_type,
+                message,
+                version,
+            } => {
+                headers.version = version;
+                let body = frame::encode_error_body(&error_type, &message);
+                (MessageType::Error, body)
+            }
+            Response::Nack(reason) => {
+                headers.reason = Some(reason);
+                (MessageType::Nack, Bytes::from_static(frame::NIL))
+            }
+        };
+        let (kind, body) = if body.len() > self.shared.limits.max_frame_bytes {
+            headers.version = None;
+            headers.reason = Some(NackReason {
+                kind: "too_large".to_owned(),
+                message: format!(
+                    "the reply is {} bytes, the limit is {}",
+                    body.len(),
+                    self.shared.limits.max_frame_bytes
+                ),
+            });
+            (MessageType::Nack, Bytes::from_static(frame::NIL))
+        } else {
+            (kind, body)
+        };
+        send_reply(
+            &self.shared,
+            &self.peer,
+            &self.request_id,
+            kind,
+            headers,
+            body,
+        );
+    }
+}
+
+/// Queues a reply on the sender's connection (the sender's identity is its
+/// endpoint, lymph-wire §3.1). try_send: a peer whose queue is full loses the
+/// reply and times out, rather than stalling the receive loop.
+fn send_reply(
+    shared: &Arc<Shared>,
+    peer: &str,
+    request_id: &str,
+    kind: MessageType,
+    headers: Headers,
+    body: Bytes,
+) {
+    let message = Message {
+        id: frame::new_message_id(),
+        kind,
+        subject: request_id.to_owned(),
+        headers,
+        body,
+    };
+    let outgoing = Outgoing {
+        frames: frame::encode("", &message),
+        request_id: None,
+    };
+    let sent = shared
+        .conn_for(peer)
+        .map_err(|e| e.to_string())
+        .and_then(|tx| tx.try_send(outgoing).map_err(|e| e.to_string()));
+    if let Err(error) = sent {
+        debug!(%peer, %error, "reply dropped");
+    }
+}

@@ -1,0 +1,267 @@
+//! The transport's shared state: peers (liveness, their connection task) and
+//! the calls waiting for a reply. One `std` mutex, never held across an await.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::conn;
+use crate::rpc::frame::Limits;
+use crate::rpc::{IncomingReply, RpcError, TransportConfig};
+
+/// Queue in front of one peer's connection task. Callers `send().await` into
+/// it (backpressure bounded by their own deadline); replies and heartbeats
+/// `try_send` so the receive loop never waits on a slow peer. Large enough to
+/// hold the calls issued while a connect is in progress.
+pub(super) const PEER_QUEUE: usize = 1024;
+
+/// One message for a peer: frames 1..=5, frame 0 is filled in by the
+/// connection task with the identity the peer announced.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub frames: Vec<Bytes>,
+    /// Set for requests, so a failed delivery fails the waiting call at once.
+    pub request_id: Option<String>,
+}
+
+pub(super) type ReplySlot = oneshot::Sender<Result<IncomingReply, RpcError>>;
+
+struct Pending {
+    endpoint: String,
+    slot: ReplySlot,
+}
+
+struct Peer {
+    conn: Option<(u64, mpsc::Sender<Outgoing>)>,
+    last_heard: Option<Instant>,
+    /// Last message to or from the peer (or its creation): for forgetting it.
+    last_active: Instant,
+    /// Whether pending calls were already failed for this silence.
+    unresponsive: bool,
+}
+
+#[derive(Default)]
+struct State {
+    peers: HashMap<String, Peer>,
+    pending: HashMap<String, Pending>,
+    next_generation: u64,
+}
+
+pub(super) struct Shared {
+    pub endpoint: String,
+    pub config: TransportConfig,
+    pub limits: Limits,
+    pub cancel: CancellationToken,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn new(endpoint: String, config: TransportConfig) -> Shared {
+        let limits = Limits {
+            max_frame_bytes: config.max_frame_bytes,
+            max_message_bytes: config.max_message_bytes,
+        };
+        Shared {
+            endpoint,
+            config,
+            limits,
+            cancel: CancellationToken::new(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind: keep going.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long a silent peer is remembered before its state and socket go.
+    pub fn forget_after(&self) -> Duration {
+        self.config.unresponsive_after.saturating_mul(10)
+    }
+
+    /// The queue of `endpoint`'s connection task, spawning one if needed.
+    pub fn conn_for(self: &Arc<Self>, endpoint: &str) -> Result<mpsc::Sender<Outgoing>, RpcError> {
+        if self.cancel.is_cancelled() {
+            return Err(RpcError::Closed);
+        }
+        if !is_endpoint(endpoint) {
+            return Err(RpcError::BadEndpoint(endpoint.to_owned()));
+        }
+        let mut state = self.state();
+        let generation = state.next_generation;
+        let now = Instant::now();
+        let peer = state
+            .peers
+            .entry(endpoint.to_owned())
+            .or_insert_with(|| Peer {
+                conn: None,
+                last_heard: None,
+                last_active: now,
+                unresponsive: false,
+            });
+        peer.last_active = now;
+        if let Some((_, tx)) = &peer.conn {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        peer.conn = Some((generation, tx.clone()));
+        state.next_generation += 1;
+        tokio::spawn(conn::run(self.clone(), endpoint.to_owned(), generation, rx));
+        Ok(tx)
+    }
+
+    /// Called by a connection task as it ends; a newer task is left alone.
+    pub fn conn_ended(&self, endpoint: &str, generation: u64) {
+        let mut state = self.state();
+        if let Some(peer) = state.peers.get_mut(endpoint)
+            && peer.conn.as_ref().is_some_and(|(g, _)| *g == generation)
+        {
+            peer.conn = None;
+        }
+    }
+
+    /// Any well-formed message from `endpoint` proves it alive.
+    pub fn heard_from(&self, endpoint: &str) {
+        let now = Instant::now();
+        let mut state = self.state();
+        if let Some(peer) = state.peers.get_mut(endpoint) {
+            peer.last_heard = Some(now);
+            peer.last_active = now;
+            peer.unresponsive = false;
+        } else if is_endpoint(endpoint) {
+            let peer = Peer {
+                conn: None,
+                last_heard: Some(now),
+                last_active: now,
+                unresponsive: false,
+            };
+            state.peers.insert(endpoint.to_owned(), peer);
+        }
+    }
+
+    pub fn is_alive(&self, endpoint: &str) -> bool {
+        let state = self.state();
+        match state.peers.get(endpoint).and_then(|peer| peer.last_heard) {
+            Some(heard) => heard.elapsed() < self.config.unresponsive_after,
+            None => true,
+        }
+    }
+
+    pub fn add_pending(&self, id: &str, endpoint: &str, slot: ReplySlot) {
+        let pending = Pending {
+            endpoint: endpoint.to_owned(),
+            slot,
+        };
+        self.state().pending.insert(id.to_owned(), pending);
+    }
+
+    /// Forgets a call (its caller gave up); a late reply is then dropped.
+    pub fn remove_pending(&self, id: &str) {
+        self.state().pending.remove(id);
+    }
+
+    /// Completes the call `id` with its first reply or failure; later ones are dropped.
+    pub fn resolve(&self, id: &str, result: Result<IncomingReply, RpcError>) -> bool {
+        let pending = self.state().pending.remove(id);
+        match pending {
+            Some(pending) => {
+                let _ = pending.slot.send(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fails every call waiting on `endpoint` with `Unreachable`.
+    pub fn fail_pending_to(&self, endpoint: &str, reason: &str) -> usize {
+        let failed: Vec<Pending> = {
+            let mut state = self.state();
+            let ids: Vec<String> = state
+                .pending
+                .iter()
+                .filter(|(_, p)| p.endpoint == endpoint)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| state.pending.remove(id))
+                .collect()
+        };
+        let count = failed.len();
+        for pending in failed {
+            let _ = pending.slot.send(Err(unreachable(endpoint, reason)));
+        }
+        count
+    }
+
+    /// One heartbeat tick: returns the peers to ping (with their queue), the
+    /// peers that just turned unresponsive, and forgets long-silent ones.
+    pub fn tick(self: &Arc<Self>) -> (Vec<(String, mpsc::Sender<Outgoing>)>, Vec<String>) {
+        let now = Instant::now();
+        let mut newly_dead = Vec::new();
+        let mut targets = Vec::new();
+        {
+            let mut state = self.state();
+            let busy: HashSet<String> =
+                state.pending.values().map(|p| p.endpoint.clone()).collect();
+            let forget_after = self.forget_after();
+            state.peers.retain(|endpoint, peer| {
+                let silent_since = peer
+                    .last_heard
+                    .map_or(peer.last_active, |h| h.max(peer.last_active));
+                now.duration_since(silent_since) < forget_after || busy.contains(endpoint)
+            });
+            for (endpoint, peer) in state.peers.iter_mut() {
+                if let Some(heard) = peer.last_heard
+                    && now.duration_since(heard) >= self.config.unresponsive_after
+                    && !peer.unresponsive
+                {
+                    peer.unresponsive = true;
+                    newly_dead.push(endpoint.clone());
+                }
+            }
+            let endpoints: Vec<String> = state.peers.keys().cloned().collect();
+            drop(state);
+            for endpoint in endpoints {
+                if let Ok(tx) = self.conn_for_ping(&endpoint) {
+                    targets.push((endpoint, tx));
+                }
+            }
+        }
+        (targets, newly_dead)
+    }
+
+    /// Like `conn_for`, but a ping does not count as activity.
+    fn conn_for_ping(self: &Arc<Self>, endpoint: &str) -> Result<mpsc::Sender<Outgoing>, RpcError> {
+        let last_active = self.state().peers.get(endpoint).map(|p| p.last_active);
+        let tx = self.conn_for(endpoint)?;
+        if let (Some(at), Some(peer)) = (last_active, self.state().peers.get_mut(endpoint)) {
+            peer.last_active = at;
+        }
+        Ok(tx)
+    }
+
+    #[cfg(test)]
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.peers.len(), state.pending.len())
+    }
+}
+
+pub(super) fn unreachable(endpoint: &str, reason: &str) -> RpcError {
+    RpcError::Unreachable {
+        endpoint: endpoint.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `tcp://HOST:PORT`: what lymph uses as both endpoint and identity.
+pub(super) fn is_endpoint(endpoint: &str) -> bool {
+    endpoint.starts_with("tcp://") && endpoint.parse::<zeromq::Endpoint>().is_ok()
+}
