@@ -5,6 +5,8 @@
 
 pub mod conformance;
 mod embedded;
+#[cfg(feature = "zookeeper")]
+mod zookeeper;
 
 use std::sync::Arc;
 
@@ -13,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use embedded::{EmbeddedRegistry, EmbeddedStore};
+#[cfg(feature = "zookeeper")]
+pub use zookeeper::{ZookeeperConfig, ZookeeperRegistry};
 
 /// One registered instance of one service, as lymph stores it (the JSON of a
 /// znode under `/lymph/services/<service>/<id>`), plus lymphd's `app_name`.

@@ -1,0 +1,242 @@
+//! The JSON of an instance znode in lymph's layout (lymph-wire §2.3): what we
+//! write (every key lymph writes, plus `app_name`) and what we accept (any key
+//! order, extra keys, missing optional keys). Pure; knows nothing of sessions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::Instance;
+
+/// What lymphd writes. Field order follows py3 lymph's key order.
+#[derive(Serialize)]
+struct WrittenNode<'a> {
+    id: &'a str,
+    identity: &'a str,
+    version: Option<&'a str>,
+    endpoint: &'a str,
+    log_endpoint: Option<&'a str>,
+    monitoring_endpoint: Option<&'a str>,
+    backdoor_endpoint: Option<&'a str>,
+    fqdn: Option<&'a str>,
+    hostname: Option<&'a str>,
+    ip: Option<&'a str>,
+    /// lymph's worker flag, despite the name; a daemon's instances are not workers.
+    #[serde(rename = "type")]
+    worker: bool,
+    app_name: Option<&'a str>,
+}
+
+/// What we read: only `endpoint` and `identity` are required; unknown keys
+/// (`fqdn`, `type`, `http_port`, ...) are ignored.
+#[derive(Deserialize)]
+struct ReadNode {
+    endpoint: String,
+    identity: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    log_endpoint: Option<String>,
+    #[serde(default)]
+    app_name: Option<String>,
+}
+
+/// The znode data for `instance`: UTF-8 JSON with lymph's keys.
+pub(crate) fn encode(instance: &Instance) -> Vec<u8> {
+    let hostname = instance.hostname.as_deref();
+    let node = WrittenNode {
+        id: &instance.id,
+        identity: &instance.identity,
+        version: instance.version.as_deref(),
+        endpoint: &instance.endpoint,
+        log_endpoint: instance.log_endpoint.as_deref(),
+        monitoring_endpoint: None,
+        backdoor_endpoint: None,
+        // The daemon knows one name for its host; lymph only displays fqdn.
+        fqdn: hostname,
+        hostname,
+        ip: instance.ip.as_deref(),
+        worker: false,
+        app_name: instance.app_name.as_deref(),
+    };
+    // Serializing plain strings, options and a bool into a Vec cannot fail.
+    serde_json::to_vec(&node).unwrap_or_default()
+}
+
+/// Reads a znode written by lymph or lymphd. `service` and `id` come from the
+/// path (the node's parent and name), as lymph's readers take them.
+pub(crate) fn decode(service: &str, id: &str, data: &[u8]) -> Result<Instance, serde_json::Error> {
+    let node: ReadNode = serde_json::from_slice(data)?;
+    Ok(Instance {
+        service: service.to_owned(),
+        id: id.to_owned(),
+        identity: node.identity,
+        endpoint: node.endpoint,
+        version: node.version,
+        ip: node.ip,
+        hostname: node.hostname,
+        log_endpoint: node.log_endpoint,
+        app_name: node.app_name,
+    })
+}
+
+/// Strict semver `X.Y.Z[-pre][+build]`, as lymph's `semantic_version.Version`
+/// demands: anything else in a znode makes every Python peer's lookup raise.
+pub(crate) fn is_strict_semver(version: &str) -> bool {
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    let numeric = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    let identifiers = |text: &str| {
+        text.split('.').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    };
+    numbers.len() == 3
+        && numbers.iter().all(|part| numeric(part))
+        && pre.is_none_or(identifiers)
+        && build.is_none_or(identifiers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from py2 lymph 0.15 (lymph-wire §2.3), byte for byte.
+    const PY2_NODE: &str = r#"{"endpoint": "tcp://127.0.0.1:53326", "ip": "127.0.0.1", "hostname": "vm", "fqdn": "localhost", "backdoor_endpoint": null, "log_endpoint": "tcp://127.0.0.1:39011", "version": null, "monitoring_endpoint": "tcp://127.0.0.1:42699", "type": false, "id": "ae0117fda6928bd66de76968251eb8e3", "identity": "04def9148aa5a14b2cb198f82244f1c5"}"#;
+
+    fn sample() -> Instance {
+        Instance {
+            service: "Greeting".to_owned(),
+            id: "5026be6016aed185798b5d6ce1caeb6e".to_owned(),
+            identity: "04def9148aa5a14b2cb198f82244f1c5".to_owned(),
+            endpoint: "tcp://127.0.0.1:4000".to_owned(),
+            version: Some("1.5.0".to_owned()),
+            ip: Some("127.0.0.1".to_owned()),
+            hostname: Some("vm".to_owned()),
+            log_endpoint: None,
+            app_name: Some("greeting".to_owned()),
+        }
+    }
+
+    #[test]
+    fn reads_python_lymphs_captured_node() {
+        let got = decode(
+            "Greeting",
+            "ae0117fda6928bd66de76968251eb8e3",
+            PY2_NODE.as_bytes(),
+        )
+        .expect("python's node parses");
+        assert_eq!(got.service, "Greeting");
+        assert_eq!(got.id, "ae0117fda6928bd66de76968251eb8e3");
+        assert_eq!(got.identity, "04def9148aa5a14b2cb198f82244f1c5");
+        assert_eq!(got.endpoint, "tcp://127.0.0.1:53326");
+        assert_eq!(got.version, None);
+        assert_eq!(got.ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(got.hostname.as_deref(), Some("vm"));
+        assert_eq!(got.log_endpoint.as_deref(), Some("tcp://127.0.0.1:39011"));
+        assert_eq!(got.app_name, None);
+    }
+
+    #[test]
+    fn reads_minimal_and_extra_keys() {
+        let minimal = br#"{"identity": "aa", "endpoint": "tcp://h:1", "http_port": 80, "x": [1]}"#;
+        let got = decode("S", "n", minimal).expect("minimal node parses");
+        assert_eq!(got.endpoint, "tcp://h:1");
+        assert_eq!((got.version, got.ip, got.log_endpoint), (None, None, None));
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_instance() {
+        for bad in [
+            &b"not json"[..],
+            b"",
+            b"[]",
+            br#"{"identity": "aa"}"#,
+            br#"{"identity": "a", "endpoint": "e", "version": 1}"#,
+        ] {
+            assert!(
+                decode("S", "n", bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn writes_every_key_lymph_writes() {
+        let data = encode(&sample());
+        let json: serde_json::Value = serde_json::from_slice(&data).expect("valid json");
+        let object = json.as_object().expect("an object");
+        for key in [
+            "endpoint",
+            "identity",
+            "id",
+            "version",
+            "ip",
+            "hostname",
+            "fqdn",
+            "log_endpoint",
+            "monitoring_endpoint",
+            "backdoor_endpoint",
+            "type",
+            "app_name",
+        ] {
+            assert!(object.contains_key(key), "missing {key}");
+        }
+        assert_eq!(json["type"], serde_json::Value::Bool(false));
+        assert_eq!(json["version"], "1.5.0");
+        assert!(json["backdoor_endpoint"].is_null());
+        assert!(
+            !object.contains_key("service"),
+            "the service is the parent's name"
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut instance = sample();
+        instance.version = None;
+        let back = decode(&instance.service, &instance.id, &encode(&instance)).expect("round trip");
+        assert_eq!(back, instance);
+    }
+
+    #[test]
+    fn strict_semver() {
+        for good in [
+            "0.15.0",
+            "1.2.3",
+            "10.0.1-alpha.1",
+            "1.0.0-rc-1+build.5",
+            "1.0.0+exp.sha",
+        ] {
+            assert!(is_strict_semver(good), "{good}");
+        }
+        for bad in [
+            "1.0",
+            "1",
+            "",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-a..b",
+            "v1.0.0",
+            "1.x.0",
+            "1.0.0+",
+        ] {
+            assert!(!is_strict_semver(bad), "{bad}");
+        }
+    }
+}
