@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::api::Api;
 use crate::attach::{AppSession, SessionTable};
-use crate::config::{Config, EventsConfig, RegistryConfig};
+use crate::config::{Config, EventsConfig};
 use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
 use crate::events::{EmbeddedBus, EventBus};
 use crate::metrics::Metrics;
@@ -41,6 +41,8 @@ pub struct State {
     /// Every task the daemon spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
     hostname: Option<String>,
+    /// Fleet mode: the address in the endpoint, registered as lymph's `ip`.
+    ip: Option<String>,
 }
 
 pub struct Daemon {
@@ -50,16 +52,23 @@ pub struct Daemon {
 impl Daemon {
     /// Builds the parts; connects to nothing yet.
     pub async fn build(config: Config, socket: PathBuf) -> anyhow::Result<Daemon> {
-        let registry: Arc<dyn Registry> = match &config.registry {
-            RegistryConfig::Embedded => Arc::new(EmbeddedStore::new().session()),
+        let fleet = crate::fleet::join(&config).await?;
+        let registry: Arc<dyn Registry> = match &fleet {
+            Some(fleet) => fleet.registry.clone(),
+            None => Arc::new(EmbeddedStore::new().session()),
         };
+        let remote = fleet.as_ref().map(|f| f.remote.clone());
         let bus: Arc<dyn EventBus> = match &config.events {
             EventsConfig::Embedded { queue_limit } => Arc::new(EmbeddedBus::spawn(*queue_limit)),
         };
         let me = Me {
             identity: trace::new_id(),
-            endpoint: format!("unix://{}", socket.display()),
+            endpoint: match &remote {
+                Some(remote) => remote.endpoint().to_owned(),
+                None => format!("unix://{}", socket.display()),
+            },
         };
+        let ip = remote.as_ref().map(|_| config.rpc.ip.clone());
         let sessions = Arc::new(SessionTable::default());
         let metrics = Arc::new(Metrics::default());
         let dispatcher = Arc::new(Dispatcher::new(
@@ -68,6 +77,7 @@ impl Daemon {
             me.clone(),
             config.rpc.clone(),
             metrics.clone(),
+            remote,
         ));
         let hostname = nix::unistd::gethostname()
             .ok()
@@ -85,7 +95,11 @@ impl Daemon {
             draining: CancellationToken::new(),
             tasks: TaskTracker::new(),
             hostname,
+            ip,
         });
+        if let Some(fleet) = fleet {
+            crate::fleet::serve_incoming(fleet.incoming, state.dispatcher.clone(), &state.tasks);
+        }
         state.registry.register(state.own_instance()).await?;
         Ok(Daemon { state })
     }
@@ -181,7 +195,7 @@ impl State {
             identity: self.me.identity.clone(),
             endpoint: self.me.endpoint.clone(),
             version: Some(BUILTIN_VERSION.to_owned()),
-            ip: None,
+            ip: self.ip.clone(),
             hostname: self.hostname.clone(),
             log_endpoint: None,
             app_name: Some("lymphd".to_owned()),
@@ -197,7 +211,7 @@ impl State {
                 identity: session.identity.clone(),
                 endpoint: self.me.endpoint.clone(),
                 version: iface.version.clone(),
-                ip: None,
+                ip: self.ip.clone(),
                 hostname: self.hostname.clone(),
                 log_endpoint: None,
                 app_name: Some(session.spec.app_name.clone()),

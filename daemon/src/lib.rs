@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod events;
+pub mod fleet;
 pub mod metrics;
 pub mod registry;
 pub mod rpc;

@@ -49,4 +49,12 @@ impl crate::dispatch::LocalApps for SessionTable {
             .filter(|s| s.is_ready())
             .map(|s| s as Arc<dyn crate::dispatch::LocalApp>)
     }
+
+    fn ready_apps(&self) -> Vec<Arc<dyn crate::dispatch::LocalApp>> {
+        self.all()
+            .into_iter()
+            .filter(|s| s.is_ready())
+            .map(|s| s as Arc<dyn crate::dispatch::LocalApp>)
+            .collect()
+    }
 }

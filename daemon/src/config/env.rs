@@ -26,6 +26,25 @@ pub fn apply_env(
     if let Some(v) = lookup("LYMPHD_APPS_DEFAULT_CONCURRENCY") {
         config.apps.default_concurrency = parse("LYMPHD_APPS_DEFAULT_CONCURRENCY", &v)?;
     }
+    if let Some(v) = lookup("LYMPHD_RPC_IP") {
+        config.rpc.ip = v.trim().to_owned();
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_PORT") {
+        config.rpc.port = parse("LYMPHD_RPC_PORT", &v)?;
+    }
+    // Naming ZooKeeper hosts switches the registry to ZooKeeper.
+    if let Some(hosts) = lookup("LYMPHD_ZOOKEEPER_HOSTS").filter(|h| !h.trim().is_empty()) {
+        match &mut config.registry {
+            super::RegistryConfig::Zookeeper(zk) => zk.hosts = hosts,
+            other => {
+                *other = super::RegistryConfig::Zookeeper(super::ZookeeperSettings {
+                    hosts,
+                    session_timeout: super::default_session_timeout(),
+                    connect_timeout: super::default_zk_connect_timeout(),
+                });
+            }
+        }
+    }
     if let Some(v) = lookup("LYMPHD_SHUTDOWN_GRACE_PERIOD") {
         config.shutdown.grace_period = duration("LYMPHD_SHUTDOWN_GRACE_PERIOD", &v)?;
     }

@@ -35,6 +35,31 @@ pub enum RegistryConfig {
     /// Inside the daemon: this host only.
     #[default]
     Embedded,
+    /// ZooKeeper in lymph's layout: the daemon joins a fleet, and RPC between
+    /// hosts travels over ZeroMQ (see the `rpc` settings).
+    Zookeeper(ZookeeperSettings),
+}
+
+/// Where the fleet's ZooKeeper is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZookeeperSettings {
+    /// `host:port[,host:port...][/chroot]`; without a chroot lymph's `/lymph` is used.
+    pub hosts: String,
+    /// The session timeout: how long a crashed daemon's instances linger.
+    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// How long one connection attempt may take.
+    #[serde(default = "default_zk_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_zk_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Which event bus carries events.
@@ -74,6 +99,25 @@ pub struct RpcConfig {
     pub max_timeout: Duration,
     /// Largest request or reply body, in bytes.
     pub max_body_bytes: usize,
+    /// Fleet mode: the address the ZeroMQ endpoint binds and advertises.
+    pub ip: String,
+    /// Fleet mode: the endpoint's port; 0 picks a free one in lymph's range.
+    pub port: u16,
+    /// Fleet mode: how long connecting to another host may take.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Fleet mode: heartbeats (`lymph.ping`) to every peer this often, as lymph does.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Fleet mode: a peer silent this long is unresponsive and not chosen.
+    #[serde(with = "humantime_serde")]
+    pub unresponsive_after: Duration,
+    /// Fleet mode: largest ZeroMQ frame accepted.
+    pub max_frame_bytes: usize,
+    /// Fleet mode: largest whole ZeroMQ message accepted.
+    pub max_message_bytes: usize,
+    /// Fleet mode: requests from other hosts queued before new ones are refused.
+    pub incoming_queue: usize,
 }
 
 impl Default for RpcConfig {
@@ -82,6 +126,14 @@ impl Default for RpcConfig {
             default_timeout: Duration::from_secs(3),
             max_timeout: Duration::from_secs(300),
             max_body_bytes: 4 * 1024 * 1024,
+            ip: "127.0.0.1".to_owned(),
+            port: 0,
+            connect_timeout: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(1),
+            unresponsive_after: Duration::from_secs(3),
+            max_frame_bytes: 5 * 1024 * 1024,
+            max_message_bytes: 6 * 1024 * 1024,
+            incoming_queue: 4096,
         }
     }
 }
@@ -235,6 +287,29 @@ impl Config {
         if self.apps.outbox_capacity == 0 || self.apps.max_outgoing == 0 {
             return invalid("apps.outbox_capacity and apps.max_outgoing must be above zero");
         }
+        if self.rpc.ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "rpc.ip {:?} is not an IP address",
+                self.rpc.ip
+            )));
+        }
+        if self.rpc.heartbeat_interval.is_zero()
+            || self.rpc.unresponsive_after <= self.rpc.heartbeat_interval
+        {
+            return invalid("rpc.unresponsive_after must be longer than rpc.heartbeat_interval");
+        }
+        if self.rpc.max_message_bytes < self.rpc.max_frame_bytes
+            || self.rpc.max_frame_bytes <= self.rpc.max_body_bytes
+        {
+            return invalid(
+                "rpc limits must grow: max_body_bytes < max_frame_bytes <= max_message_bytes",
+            );
+        }
+        if let RegistryConfig::Zookeeper(zk) = &self.registry
+            && zk.hosts.trim().is_empty()
+        {
+            return invalid("registry.hosts is empty: name the ZooKeeper servers, host:port");
+        }
         let EventsConfig::Embedded { queue_limit } = &self.events;
         if *queue_limit == 0 {
             return invalid("events.queue_limit must be above zero");
@@ -252,6 +327,7 @@ impl Config {
     pub fn registry_name(&self) -> &'static str {
         match self.registry {
             RegistryConfig::Embedded => "embedded",
+            RegistryConfig::Zookeeper(_) => "zookeeper",
         }
     }
 

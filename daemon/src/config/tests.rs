@@ -63,3 +63,37 @@ fn validation_catches_inconsistent_limits() {
     config.apps.default_concurrency = config.apps.max_concurrency + 1;
     assert!(config.validate().is_err());
 }
+
+#[test]
+fn zookeeper_registry_from_file_and_env() {
+    let parsed = Config::from_yaml(
+        "registry:\n  backend: zookeeper\n  hosts: 127.0.0.1:2181/lymph\n",
+        Path::new("x.yml"),
+    )
+    .expect("parses");
+    let RegistryConfig::Zookeeper(zk) = &parsed.registry else {
+        panic!("zookeeper expected: {parsed:?}");
+    };
+    assert_eq!(zk.hosts, "127.0.0.1:2181/lymph");
+    assert_eq!(zk.session_timeout, Duration::from_secs(10));
+
+    let mut config = Config::default();
+    apply_env(&mut config, |k| match k {
+        "LYMPHD_ZOOKEEPER_HOSTS" => Some("127.0.0.2:2181".to_owned()),
+        "LYMPHD_RPC_IP" => Some("127.0.0.2".to_owned()),
+        "LYMPHD_RPC_PORT" => Some("4010".to_owned()),
+        _ => None,
+    })
+    .expect("valid");
+    assert_eq!(config.registry_name(), "zookeeper");
+    assert_eq!(config.rpc.ip, "127.0.0.2");
+    assert_eq!(config.rpc.port, 4010);
+    assert!(config.validate().is_ok());
+}
+
+#[test]
+fn a_bad_rpc_ip_is_refused() {
+    let mut config = Config::default();
+    config.rpc.ip = "localhost:1".to_owned();
+    assert!(config.validate().is_err());
+}

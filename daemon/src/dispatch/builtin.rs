@@ -34,6 +34,11 @@ fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
 
 /// Every method of an app (or of the daemon alone), `lymph.*` included, sorted by name.
 pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
+    describe_all(spec.into_iter())
+}
+
+/// Every method of several apps (each interface and version once), `lymph.*` included.
+pub fn describe_all<'a>(specs: impl Iterator<Item = &'a AppSpec>) -> Vec<MethodDesc> {
     let mut out = vec![
         builtin(
             "get_metrics",
@@ -52,7 +57,7 @@ pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
             "Returns the endpoint and identity of this instance",
         ),
     ];
-    for iface in spec.map(|s| s.interfaces.as_slice()).unwrap_or_default() {
+    for iface in specs.flat_map(|s| s.interfaces.iter()) {
         for m in &iface.methods {
             out.push(MethodDesc {
                 name: format!("{}.{}", iface.name, m.name),
@@ -63,6 +68,7 @@ pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+    out.dedup_by(|a, b| a.name == b.name && a.version == b.version);
     out
 }
 
@@ -79,6 +85,26 @@ pub fn answer_for_daemon(
             ErrorKind::UnknownMethod,
             format!("the daemon's lymph instance has no interface {interface:?}"),
         ));
+    }
+    answer(method, body, &me.identity, me, None, metrics)
+}
+
+/// Answers `lymph.<method>` sent to this daemon's endpoint by another host:
+/// the daemon speaks for all its apps, as one lymph container.
+pub fn answer_for_container(
+    method: &str,
+    body: &[u8],
+    me: &Me,
+    apps: &[std::sync::Arc<dyn super::LocalApp>],
+    metrics: &Metrics,
+) -> Result<Bytes, CallError> {
+    if method == "inspect" {
+        decode_args(method, body)?;
+        let methods = describe_all(apps.iter().map(|a| a.spec()));
+        return encode(&map(vec![(
+            "methods",
+            Value::Array(methods.into_iter().map(method_value).collect()),
+        )]));
     }
     answer(method, body, &me.identity, me, None, metrics)
 }
@@ -205,4 +231,92 @@ fn encode(value: &Value) -> Result<Bytes, CallError> {
     rmpv::encode::write_value(&mut out, value)
         .map_err(|e| CallError::new(ErrorKind::Internal, format!("encoding reply: {e}")))?;
     Ok(Bytes::from(out))
+}
+
+/// Reads another container's `lymph.inspect` reply (Python lymph or lymphd;
+/// strings may arrive as msgpack bin from Python 2).
+pub fn parse_inspect(body: &[u8]) -> Result<Vec<MethodDesc>, CallError> {
+    let bad = |why: &str| {
+        CallError::new(
+            ErrorKind::Internal,
+            format!("unreadable lymph.inspect reply: {why}"),
+        )
+    };
+    let mut reader = body;
+    let Ok(Value::Map(top)) = rmpv::decode::read_value(&mut reader) else {
+        return Err(bad("not a map"));
+    };
+    let Some(Value::Array(methods)) = arg(&top, "methods") else {
+        return Err(bad("no methods list"));
+    };
+    let mut out = Vec::new();
+    for entry in methods {
+        let Value::Map(fields) = entry else {
+            return Err(bad("a method is not a map"));
+        };
+        let text = |key: &str| arg(fields, key).and_then(as_text).unwrap_or_default();
+        let version = Some(text("version")).filter(|v| !v.is_empty() && v != "None");
+        let params = match arg(fields, "params") {
+            Some(Value::Array(items)) => items.iter().filter_map(as_text).collect(),
+            _ => Vec::new(),
+        };
+        out.push(MethodDesc {
+            name: text("name"),
+            version,
+            params,
+            help: text("help"),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
+    Ok(out)
+}
+
+/// A msgpack str or bin as text.
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.as_str().map(str::to_owned),
+        Value::Binary(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_replies_round_trip_and_accept_bin() {
+        let me = Me {
+            identity: "d".to_owned(),
+            endpoint: "tcp://127.0.0.1:1".to_owned(),
+        };
+        let body = answer_for_daemon("lymph", "inspect", &[0x80], &me, &Metrics::default())
+            .expect("inspect");
+        let methods = parse_inspect(&body).expect("parse");
+        assert_eq!(methods, describe(None));
+
+        // A Python 2 reply: bin keys and values, version "None".
+        let bin = |s: &str| Value::Binary(s.as_bytes().to_vec());
+        let py2 = Value::Map(vec![(
+            bin("methods"),
+            Value::Array(vec![Value::Map(vec![
+                (bin("name"), bin("Greeting.greet")),
+                (bin("version"), bin("None")),
+                (bin("params"), Value::Array(vec![bin("name")])),
+                (bin("help"), bin("")),
+            ])]),
+        )]);
+        let mut raw = Vec::new();
+        rmpv::encode::write_value(&mut raw, &py2).expect("encode");
+        let methods = parse_inspect(&raw).expect("parse");
+        assert_eq!(
+            methods,
+            vec![MethodDesc {
+                name: "Greeting.greet".to_owned(),
+                version: None,
+                params: vec!["name".to_owned()],
+                help: String::new(),
+            }]
+        );
+    }
 }

@@ -29,4 +29,32 @@ pub trait LocalApp: Send + Sync {
 pub trait LocalApps: Send + Sync {
     /// The attached, ready app with this identity.
     fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>>;
+
+    /// Every attached, ready app.
+    fn ready_apps(&self) -> Vec<Arc<dyn LocalApp>>;
+
+    /// Ready apps serving `interface`, each with the version that would
+    /// serve: exactly `version` when given, else the app's default (its
+    /// unversioned interface, else its highest version).
+    fn serving(
+        &self,
+        interface: &str,
+        version: Option<&str>,
+    ) -> Vec<(Arc<dyn LocalApp>, Option<String>)> {
+        self.ready_apps()
+            .into_iter()
+            .filter_map(|app| {
+                let spec = app.spec();
+                let chosen = match version {
+                    Some(v) => spec
+                        .interfaces
+                        .iter()
+                        .find(|i| i.name == interface && i.version.as_deref() == Some(v))
+                        .map(|i| i.version.clone()),
+                    None => spec.interface(interface).map(|i| i.version.clone()),
+                };
+                chosen.map(|v| (app, v))
+            })
+            .collect()
+    }
 }

@@ -5,7 +5,9 @@
 
 mod builtin;
 mod error;
+mod incoming;
 mod local;
+mod remote;
 mod version;
 
 use std::collections::HashMap;
@@ -25,6 +27,7 @@ pub use version::VersionReq;
 use crate::config::RpcConfig;
 use crate::metrics::Metrics;
 use crate::registry::{Instance, Instances, Registry};
+use crate::rpc::Remote;
 
 /// This daemon as an instance of the built-in `lymph` interface.
 #[derive(Debug, Clone)]
@@ -69,12 +72,17 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     routes: Mutex<HashMap<String, Route>>,
     draining: AtomicBool,
+    /// Fleet mode: calls to other hosts. None on the embedded registry.
+    remote: Option<Arc<dyn Remote>>,
+    /// Round-robin over local apps for requests from other hosts.
+    local_next: AtomicUsize,
 }
 
 /// What a call resolved to.
 enum Target {
     Daemon,
     App(Arc<dyn LocalApp>),
+    Remote,
 }
 
 impl Dispatcher {
@@ -84,6 +92,7 @@ impl Dispatcher {
         me: Me,
         rpc: RpcConfig,
         metrics: Arc<Metrics>,
+        remote: Option<Arc<dyn Remote>>,
     ) -> Self {
         Dispatcher {
             registry,
@@ -93,6 +102,8 @@ impl Dispatcher {
             metrics,
             routes: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
+            remote,
+            local_next: AtomicUsize::new(0),
         }
     }
 
@@ -174,6 +185,20 @@ impl Dispatcher {
                     method,
                     call,
                     deadline,
+                    timeout,
+                )
+                .await?
+            }
+            Target::Remote => {
+                let Some(remote) = &self.remote else {
+                    return Err(CallError::new(ErrorKind::Internal, "no transport"));
+                };
+                remote::call(
+                    remote.as_ref(),
+                    &instance,
+                    format!("{interface}.{method}"),
+                    call.body.clone(),
+                    &call.trace_id,
                     timeout,
                 )
                 .await?
@@ -278,8 +303,14 @@ impl Dispatcher {
         for k in 0..candidates.len() {
             let instance = candidates[(start + k) % candidates.len()];
             if instance.endpoint != self.me.endpoint {
-                // Another host's instance: the fleet transport comes with fleet mode.
-                continue;
+                // Another host's instance: reachable in fleet mode while its
+                // daemon answers heartbeats.
+                match &self.remote {
+                    Some(remote) if remote.is_alive(&instance.endpoint) => {
+                        return Ok((instance.clone(), Target::Remote));
+                    }
+                    _ => continue,
+                }
             }
             if instance.identity == self.me.identity {
                 return Ok((instance.clone(), Target::Daemon));
@@ -334,6 +365,21 @@ impl Dispatcher {
         Ok(match target {
             Target::Daemon => (instance.identity, describe(None)),
             Target::App(app) => (instance.identity, describe(Some(app.spec()))),
+            Target::Remote => {
+                let Some(remote) = &self.remote else {
+                    return Err(CallError::new(ErrorKind::Internal, "no transport"));
+                };
+                let body = remote::call(
+                    remote.as_ref(),
+                    &instance,
+                    "lymph.inspect".to_owned(),
+                    Bytes::from_static(&[0x80]),
+                    &crate::trace::new_trace_id(),
+                    self.rpc.default_timeout,
+                )
+                .await?;
+                (instance.identity, builtin::parse_inspect(&body)?)
+            }
         })
     }
 }

@@ -46,6 +46,13 @@ impl LocalApps for Apps {
             .find(|a| a.identity == identity)
             .map(|a| a.clone() as Arc<dyn LocalApp>)
     }
+
+    fn ready_apps(&self) -> Vec<Arc<dyn LocalApp>> {
+        self.0
+            .iter()
+            .map(|a| a.clone() as Arc<dyn LocalApp>)
+            .collect()
+    }
 }
 
 const ENDPOINT: &str = "unix:///tmp/test.sock";
@@ -105,6 +112,7 @@ async fn dispatcher(apps: Vec<Arc<Echo>>) -> Dispatcher {
         },
         crate::config::RpcConfig::default(),
         Arc::new(crate::metrics::Metrics::default()),
+        None,
     )
 }
 

@@ -288,3 +288,74 @@ pub fn run_bounded(mut cmd: Command, within: Duration) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A ZooKeeper chroot of its own for one test: `127.0.0.1:2181/lymphd-it-<random>`.
+pub fn zookeeper_chroot() -> String {
+    let suffix: String = uuid_like();
+    format!("127.0.0.1:2181/lymphd-it-{suffix}")
+}
+
+fn uuid_like() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// Panics with the fix when ZooKeeper is not up: these tests never skip.
+pub fn require_zookeeper() {
+    assert!(
+        std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:2181".parse().expect("addr"),
+            Duration::from_secs(2)
+        )
+        .is_ok(),
+        "ZooKeeper is not answering on 127.0.0.1:2181: run scripts/services first"
+    );
+}
+
+impl TestDaemon {
+    /// A daemon in fleet mode: ZooKeeper registry at `hosts`, ZeroMQ endpoint
+    /// on `ip` (a loopback address such as 127.0.0.2) and `port` (0: any).
+    pub fn start_fleet(hosts: &str, ip: &str, port: u16) -> TestDaemon {
+        require_zookeeper();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("lymphd.yml");
+        std::fs::write(&config, fleet_config(hosts, ip, port)).expect("write config");
+        let socket = dir.path().join("lymphd.sock");
+        let mut cmd = Command::new(bin("lymphd"));
+        cmd.arg("--socket")
+            .arg(&socket)
+            .arg("--config")
+            .arg(&config)
+            .env("LYMPHD_LOG", "info");
+        let proc = Proc::spawn("lymphd", cmd, dir.path());
+        let daemon = TestDaemon { dir, socket, proc };
+        daemon.wait_listening();
+        daemon
+    }
+
+    /// Starts a new fleet daemon with the same socket and config (after the old one died).
+    pub fn restart_fleet(&mut self) {
+        let mut cmd = Command::new(bin("lymphd"));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("--config")
+            .arg(self.dir.path().join("lymphd.yml"))
+            .env("LYMPHD_LOG", "info");
+        self.proc = Proc::spawn("lymphd-restarted", cmd, self.dir.path());
+        self.wait_listening();
+    }
+}
+
+pub fn fleet_config(hosts: &str, ip: &str, port: u16) -> String {
+    format!(
+        "registry:\n  backend: zookeeper\n  hosts: {hosts}\n  session_timeout: 4s\n\
+         rpc:\n  ip: {ip}\n  port: {port}\n"
+    )
+}

@@ -8,4 +8,7 @@ mod cli;
 mod daemon_lifecycle;
 mod events;
 mod failures;
+mod fleet;
+mod lymph_peer;
 mod routing;
+mod zookeeper;

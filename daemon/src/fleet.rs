@@ -1,0 +1,101 @@
+//! Fleet mode: with a ZooKeeper registry the daemon joins the fleet — its
+//! registry session, its ZeroMQ endpoint, and the task that serves requests
+//! arriving from other hosts. Embedded mode needs none of it.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, RegistryConfig};
+use crate::dispatch::Dispatcher;
+use crate::registry::Registry;
+use crate::rpc::{IncomingRequest, Remote};
+
+/// The parts of a daemon in a fleet.
+pub struct Fleet {
+    pub registry: Arc<dyn Registry>,
+    pub remote: Arc<dyn Remote>,
+    pub incoming: mpsc::Receiver<IncomingRequest>,
+}
+
+/// Joins the fleet the config names; `None` for the embedded registry.
+pub async fn join(config: &Config) -> anyhow::Result<Option<Fleet>> {
+    let RegistryConfig::Zookeeper(zk) = &config.registry else {
+        return Ok(None);
+    };
+    let (remote, incoming) = start_transport(config).await?;
+    let registry = connect_registry(zk).await?;
+    Ok(Some(Fleet {
+        registry,
+        remote,
+        incoming,
+    }))
+}
+
+#[cfg(feature = "zeromq")]
+async fn start_transport(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>)> {
+    let rpc = &config.rpc;
+    let transport = crate::rpc::TransportConfig {
+        ip: rpc.ip.clone(),
+        port: rpc.port,
+        connect_timeout: rpc.connect_timeout,
+        heartbeat_interval: rpc.heartbeat_interval,
+        unresponsive_after: rpc.unresponsive_after,
+        max_frame_bytes: rpc.max_frame_bytes,
+        max_message_bytes: rpc.max_message_bytes,
+        incoming_queue: rpc.incoming_queue,
+    };
+    crate::rpc::start(transport)
+        .await
+        .context("cannot start the ZeroMQ endpoint (rpc.ip, rpc.port)")
+}
+
+#[cfg(not(feature = "zeromq"))]
+async fn start_transport(
+    _config: &Config,
+) -> anyhow::Result<(Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>)> {
+    anyhow::bail!("this lymphd was built without the zeromq feature: fleet mode is unavailable")
+}
+
+#[cfg(feature = "zookeeper")]
+async fn connect_registry(
+    zk: &crate::config::ZookeeperSettings,
+) -> anyhow::Result<Arc<dyn Registry>> {
+    let config = crate::registry::ZookeeperConfig {
+        hosts: zk.hosts.clone(),
+        session_timeout: zk.session_timeout,
+        connect_timeout: zk.connect_timeout,
+    };
+    // Retries with backoff while ZooKeeper is unreachable, logging each attempt.
+    let registry = crate::registry::ZookeeperRegistry::connect_with_retry(config)
+        .await
+        .with_context(|| format!("cannot join the fleet through zookeeper at {}", zk.hosts))?;
+    Ok(Arc::new(registry))
+}
+
+#[cfg(not(feature = "zookeeper"))]
+async fn connect_registry(
+    _zk: &crate::config::ZookeeperSettings,
+) -> anyhow::Result<Arc<dyn Registry>> {
+    anyhow::bail!("this lymphd was built without the zookeeper feature: fleet mode is unavailable")
+}
+
+/// Serves requests from other hosts, each in its own task; the transport's
+/// bounded queue (and its NACK when full) is the backpressure.
+pub fn serve_incoming(
+    mut incoming: mpsc::Receiver<IncomingRequest>,
+    dispatcher: Arc<Dispatcher>,
+    tasks: &TaskTracker,
+) {
+    let spawner = tasks.clone();
+    tasks.spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            let dispatcher = dispatcher.clone();
+            spawner.spawn(async move { dispatcher.serve_incoming(request).await });
+        }
+    });
+}
