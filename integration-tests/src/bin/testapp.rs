@@ -52,6 +52,12 @@ impl Test {
         panic!("crash requested by the caller")
     }
 
+    /// Returns the trace id the request carried.
+    #[rpc]
+    async fn trace(&self, ctx: &lymph::Context) -> Result<String, Error> {
+        Ok(ctx.trace_id().to_owned())
+    }
+
     /// Returns this process's id.
     #[rpc]
     async fn whoami(&self) -> Result<u32, Error> {

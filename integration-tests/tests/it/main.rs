@@ -9,6 +9,7 @@ mod daemon_lifecycle;
 mod events;
 mod failures;
 mod fleet;
+mod interop;
 mod lymph_peer;
 mod routing;
 mod zookeeper;
