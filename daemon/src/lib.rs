@@ -36,6 +36,16 @@ pub async fn serve(
         .await
         .with_context(|| format!("socket path from {source}"))?;
     let (listener, _guard) = bound.into_parts();
-    let daemon = Daemon::build(config, socket).await?;
+    let shutdown = shutdown;
+    tokio::pin!(shutdown);
+    // Joining a fleet may retry for a long time (ZooKeeper down): a stop
+    // request meanwhile ends the start-up instead of waiting for it.
+    let daemon = tokio::select! {
+        built = Daemon::build(config, socket) => built?,
+        () = &mut shutdown => {
+            tracing::info!("stopped while starting up");
+            return Ok(());
+        }
+    };
     daemon.run(listener, shutdown).await
 }
