@@ -34,6 +34,8 @@ pub struct SubscriptionDef {
     pub event_type: String,
     pub broadcast: bool,
     pub retry: u32,
+    /// The handler's name; the queue is `<Interface>-<handler>` (lymph's naming).
+    pub handler: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

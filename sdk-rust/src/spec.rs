@@ -42,6 +42,9 @@ pub struct SubscriptionSpec {
     pub mode: DeliveryMode,
     /// How many times a failed delivery is retried before it is dropped.
     pub retry: u32,
+    /// The handler's name; instances of a service share the queue
+    /// `<Interface>-<handler>`, as lymph names it.
+    pub handler: String,
 }
 
 impl InterfaceSpec {
@@ -69,6 +72,7 @@ impl InterfaceSpec {
                         DeliveryMode::Broadcast => v1::DeliveryMode::Broadcast,
                     } as i32,
                     retry: s.retry,
+                    handler: s.handler.clone(),
                 })
                 .collect(),
             routes: Vec::new(),

@@ -85,6 +85,11 @@ pub fn spec_from_hello(hello: pb::Hello) -> AppSpec {
                     .into_iter()
                     .map(|s| SubscriptionDef {
                         broadcast: s.mode() == pb::DeliveryMode::Broadcast,
+                        handler: if s.handler.is_empty() {
+                            s.event_type.clone()
+                        } else {
+                            s.handler
+                        },
                         event_type: s.event_type,
                         retry: s.retry,
                     })

@@ -86,6 +86,7 @@ pub async fn subscribe(
         let subscription = Subscription {
             service: "_subscribe".to_owned(),
             instance: instance.clone(),
+            handler: "on_event".to_owned(),
             event_type,
             broadcast: true,
             retry: 0,

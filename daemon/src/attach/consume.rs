@@ -23,6 +23,7 @@ pub async fn start(
             let subscription = Subscription {
                 service: iface.name.clone(),
                 instance: session.identity.clone(),
+                handler: sub.handler.clone(),
                 event_type: sub.event_type.clone(),
                 broadcast: sub.broadcast,
                 retry: sub.retry,

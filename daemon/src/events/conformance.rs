@@ -33,6 +33,7 @@ pub fn subscription(service: &str, instance: &str, event_type: &str) -> Subscrip
     Subscription {
         service: service.to_owned(),
         instance: instance.to_owned(),
+        handler: format!("on_{event_type}"),
         event_type: event_type.to_owned(),
         broadcast: false,
         retry: 0,

@@ -2,10 +2,10 @@
 //! consumer (no locks); handles talk to it over a bounded command channel.
 //! Queues are bounded and in memory: a daemon restart loses them.
 //!
-//! Queue names follow lymph: `<service>-<event_type>` is shared by every
-//! instance of a service (each event to one of them); a broadcast
-//! subscription gets `<service>-<event_type>-<instance>`, deleted with its
-//! consumer.
+//! Queue names follow lymph (`Subscription::queue_name`): `<service>-<handler>`
+//! is shared by every instance of a service (each event to one of them); a
+//! broadcast subscription gets `<service>-<handler>-<instance>`, deleted with
+//! its consumer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -44,7 +44,6 @@ struct Message {
 }
 
 struct Queue {
-    event_type: String,
     /// Deleted with its last consumer (broadcast queues).
     auto_delete: bool,
     retry: u32,
@@ -190,17 +189,12 @@ impl Actor {
     }
 
     fn add_consumer(&mut self, sub: Subscription) -> Consumer {
-        let name = if sub.broadcast {
-            format!("{}-{}-{}", sub.service, sub.event_type, sub.instance)
-        } else {
-            format!("{}-{}", sub.service, sub.event_type)
-        };
+        let name = sub.queue_name();
         let id = self.next_consumer;
         self.next_consumer += 1;
         let prefetch = sub.prefetch.max(1) as usize;
         let (tx, deliveries) = mpsc::channel(prefetch);
         let queue = self.queues.entry(name.clone()).or_insert_with(|| Queue {
-            event_type: sub.event_type.clone(),
             auto_delete: sub.broadcast,
             retry: sub.retry,
             ready: VecDeque::new(),
@@ -285,14 +279,12 @@ impl Actor {
             queue.ready.push_front(message);
         }
         if queue.auto_delete && queue.consumers.is_empty() {
-            let event_type = queue.event_type.clone();
             self.queues.remove(&name);
-            if let Some(names) = self.bindings.get_mut(&event_type) {
+            // A queue may be bound to several event types (one handler, many types).
+            self.bindings.retain(|_, names| {
                 names.remove(&name);
-                if names.is_empty() {
-                    self.bindings.remove(&event_type);
-                }
-            }
+                !names.is_empty()
+            });
             return;
         }
         self.pump(&name);

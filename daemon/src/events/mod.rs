@@ -28,19 +28,34 @@ pub struct Event {
     pub trace_id: String,
 }
 
-/// What a consumer subscribes to. Consumers of one `service` and
-/// `event_type` share a queue (each event goes to one of them) unless
-/// `broadcast`, where each consumer (each `instance`) has its own.
+/// What a consumer subscribes to. Consumers of one `service` and `handler`
+/// share a queue, `<service>-<handler>` as lymph names it (each event goes to
+/// one of them), unless `broadcast`, where each consumer (each `instance`) has
+/// its own, `<service>-<handler>-<instance>`. One handler may subscribe to
+/// several event types: its queue is bound to each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub service: String,
     pub instance: String,
+    /// lymph's handler function name (`on_greeted`).
+    pub handler: String,
     pub event_type: String,
     pub broadcast: bool,
     /// Times a failed delivery is retried before it is dropped.
     pub retry: u32,
     /// Deliveries a consumer holds unacked at once (at least 1).
     pub prefetch: u32,
+}
+
+impl Subscription {
+    /// The queue's name, as lymph names it.
+    pub fn queue_name(&self) -> String {
+        if self.broadcast {
+            format!("{}-{}-{}", self.service, self.handler, self.instance)
+        } else {
+            format!("{}-{}", self.service, self.handler)
+        }
+    }
 }
 
 /// One event handed to a consumer.

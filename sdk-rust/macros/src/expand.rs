@@ -53,6 +53,7 @@ fn spec(model: &Model) -> TokenStream {
             broadcast,
             retry,
         } => {
+            let handler = syn::ext::IdentExt::unraw(&m.ident).to_string();
             let mode = if *broadcast {
                 quote!(::lymph::DeliveryMode::Broadcast)
             } else {
@@ -66,6 +67,7 @@ fn spec(model: &Model) -> TokenStream {
                             event_type: #event_type.to_owned(),
                             mode: #mode,
                             retry: #retry,
+                            handler: #handler.to_owned(),
                         }
                     }
                 })
