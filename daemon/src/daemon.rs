@@ -58,11 +58,13 @@ impl Daemon {
             None => Arc::new(EmbeddedStore::new().session()),
         };
         let remote = fleet.as_ref().map(|f| f.remote.clone());
+        let identity = trace::new_id();
         let bus: Arc<dyn EventBus> = match &config.events {
             EventsConfig::Embedded { queue_limit } => Arc::new(EmbeddedBus::spawn(*queue_limit)),
+            EventsConfig::Amqp(amqp) => crate::fleet::connect_bus(amqp, &identity).await?,
         };
         let me = Me {
-            identity: trace::new_id(),
+            identity,
             endpoint: match &remote {
                 Some(remote) => remote.endpoint().to_owned(),
                 None => format!("unix://{}", socket.display()),

@@ -84,6 +84,26 @@ async fn connect_registry(
     anyhow::bail!("this lymphd was built without the zookeeper feature: fleet mode is unavailable")
 }
 
+/// Connects the RabbitMQ event bus, retrying with backoff while the broker is down.
+#[cfg(feature = "amqp")]
+pub async fn connect_bus(
+    amqp: &crate::config::AmqpSettings,
+    identity: &str,
+) -> anyhow::Result<Arc<dyn crate::events::EventBus>> {
+    let _ = (amqp, identity);
+    anyhow::bail!("the RabbitMQ event bus is being written")
+}
+
+#[cfg(not(feature = "amqp"))]
+pub async fn connect_bus(
+    _amqp: &crate::config::AmqpSettings,
+    _identity: &str,
+) -> anyhow::Result<Arc<dyn crate::events::EventBus>> {
+    anyhow::bail!(
+        "this lymphd was built without the amqp feature: events.backend amqp is unavailable"
+    )
+}
+
 /// Serves requests from other hosts, each in its own task; the transport's
 /// bounded queue (and its NACK when full) is the backpressure.
 pub fn serve_incoming(

@@ -45,6 +45,34 @@ pub fn apply_env(
             }
         }
     }
+    // Naming a RabbitMQ URL switches events to RabbitMQ.
+    if let Some(url) = lookup("LYMPHD_AMQP_URL").filter(|u| !u.trim().is_empty()) {
+        match &mut config.events {
+            super::EventsConfig::Amqp(amqp) => amqp.url = url,
+            other => *other = super::EventsConfig::Amqp(super::AmqpSettings::from_url(url)),
+        }
+    }
+    if let Some(v) = lookup("LYMPHD_AMQP_MODE") {
+        let super::EventsConfig::Amqp(amqp) = &mut config.events else {
+            return Err(ConfigError::Env {
+                name: "LYMPHD_AMQP_MODE",
+                value: v,
+                message: "events are not on RabbitMQ (set events.backend: amqp or LYMPHD_AMQP_URL)"
+                    .to_owned(),
+            });
+        };
+        amqp.mode = match v.trim() {
+            "lymph" => super::AmqpModeSetting::Lymph,
+            "durable" => super::AmqpModeSetting::Durable,
+            _ => {
+                return Err(ConfigError::Env {
+                    name: "LYMPHD_AMQP_MODE",
+                    value: v,
+                    message: "expected lymph or durable".to_owned(),
+                });
+            }
+        };
+    }
     if let Some(v) = lookup("LYMPHD_SHUTDOWN_GRACE_PERIOD") {
         config.shutdown.grace_period = duration("LYMPHD_SHUTDOWN_GRACE_PERIOD", &v)?;
     }

@@ -73,12 +73,80 @@ pub enum EventsConfig {
         #[serde(default = "default_queue_limit")]
         queue_limit: usize,
     },
+    /// RabbitMQ in lymph's topology: events cross hosts.
+    Amqp(AmqpSettings),
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig::Embedded {
             queue_limit: default_queue_limit(),
+        }
+    }
+}
+
+/// Where the fleet's RabbitMQ is and how events are kept. Credentials never
+/// need to be in this file: `LYMPHD_AMQP_USERNAME`/`LYMPHD_AMQP_PASSWORD`, or
+/// `credentials_file`, or the URL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    /// `amqp://host:port/vhost`.
+    #[serde(default = "default_amqp_url")]
+    pub url: String,
+    /// `lymph`: lymph's own queue flags, so Python lymph services share the
+    /// queues (a broker restart loses what was queued, as with lymph).
+    /// `durable`: durable queues and persistent messages, for fleets of
+    /// lymphd only; a broker restart loses nothing.
+    #[serde(default)]
+    pub mode: AmqpModeSetting,
+    /// lymph's topic exchange (`<exchange>_waiting` and `<exchange>_retry` go with it).
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+    /// A file holding `username:password` on its first line.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Emits awaiting the broker's confirm at once; more wait (backpressure).
+    #[serde(default = "default_confirm_window")]
+    pub confirm_window: usize,
+    /// One connection attempt; the daemon retries with backoff.
+    #[serde(default = "default_amqp_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AmqpModeSetting {
+    #[default]
+    Lymph,
+    Durable,
+}
+
+pub(crate) fn default_amqp_url() -> String {
+    "amqp://127.0.0.1:5672/%2f".to_owned()
+}
+
+fn default_exchange() -> String {
+    "lymph".to_owned()
+}
+
+fn default_confirm_window() -> usize {
+    256
+}
+
+fn default_amqp_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl AmqpSettings {
+    pub(crate) fn from_url(url: String) -> Self {
+        AmqpSettings {
+            url,
+            mode: AmqpModeSetting::default(),
+            exchange: default_exchange(),
+            credentials_file: None,
+            confirm_window: default_confirm_window(),
+            connect_timeout: default_amqp_connect_timeout(),
         }
     }
 }
@@ -310,9 +378,20 @@ impl Config {
         {
             return invalid("registry.hosts is empty: name the ZooKeeper servers, host:port");
         }
-        let EventsConfig::Embedded { queue_limit } = &self.events;
-        if *queue_limit == 0 {
-            return invalid("events.queue_limit must be above zero");
+        match &self.events {
+            EventsConfig::Embedded { queue_limit } if *queue_limit == 0 => {
+                return invalid("events.queue_limit must be above zero");
+            }
+            EventsConfig::Amqp(amqp) if !amqp.url.starts_with("amqp://") => {
+                return Err(ConfigError::Invalid(format!(
+                    "events.url {:?} must start with amqp:// (AMQPS is not built in)",
+                    amqp.url
+                )));
+            }
+            EventsConfig::Amqp(amqp) if amqp.confirm_window == 0 || amqp.exchange.is_empty() => {
+                return invalid("events.confirm_window and events.exchange must not be empty");
+            }
+            _ => {}
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::Invalid(format!(
@@ -333,8 +412,12 @@ impl Config {
 
     /// A short name of the event backend, for status and logs.
     pub fn events_name(&self) -> &'static str {
-        match self.events {
+        match &self.events {
             EventsConfig::Embedded { .. } => "embedded",
+            EventsConfig::Amqp(amqp) => match amqp.mode {
+                AmqpModeSetting::Lymph => "amqp (lymph-compatible)",
+                AmqpModeSetting::Durable => "amqp (durable)",
+            },
         }
     }
 }

@@ -97,3 +97,45 @@ fn a_bad_rpc_ip_is_refused() {
     config.rpc.ip = "localhost:1".to_owned();
     assert!(config.validate().is_err());
 }
+
+#[test]
+fn amqp_events_from_file_and_env() {
+    let parsed = Config::from_yaml(
+        "events:\n  backend: amqp\n  url: amqp://127.0.0.1:5672/test\n  mode: durable\n",
+        Path::new("x.yml"),
+    )
+    .expect("parses");
+    let EventsConfig::Amqp(amqp) = &parsed.events else {
+        panic!("amqp expected: {parsed:?}");
+    };
+    assert_eq!(amqp.mode, AmqpModeSetting::Durable);
+    assert_eq!(amqp.exchange, "lymph");
+    assert!(parsed.validate().is_ok());
+
+    let mut config = Config::default();
+    apply_env(&mut config, |k| match k {
+        "LYMPHD_AMQP_URL" => Some("amqp://127.0.0.2:5672/%2f".to_owned()),
+        "LYMPHD_AMQP_MODE" => Some("durable".to_owned()),
+        _ => None,
+    })
+    .expect("valid");
+    assert_eq!(config.events_name(), "amqp (durable)");
+
+    let mut config = Config::default();
+    let err = apply_env(&mut config, |k| {
+        (k == "LYMPHD_AMQP_MODE").then(|| "durable".to_owned())
+    })
+    .expect_err("mode without amqp");
+    assert!(err.to_string().contains("LYMPHD_AMQP_MODE"), "{err}");
+}
+
+#[test]
+fn amqps_urls_are_refused_clearly() {
+    let parsed = Config::from_yaml(
+        "events:\n  backend: amqp\n  url: amqps://broker:5671/\n",
+        Path::new("x.yml"),
+    )
+    .expect("parses");
+    let err = parsed.validate().expect_err("amqps");
+    assert!(err.to_string().contains("amqp://"), "{err}");
+}

@@ -81,6 +81,29 @@ impl Test {
     }
 }
 
+/// A service every instance of which hears every `news` event.
+#[derive(Default)]
+struct Board;
+
+#[lymph::interface(name = "Board")]
+impl Board {
+    /// Prints `news <n>` for each `news` event, on every instance.
+    #[event("news", broadcast)]
+    async fn on_news(&self, event: Event) -> Result<(), Error> {
+        let n: u64 = event.get("n")?;
+        say(format!("news {n}"));
+        Ok(())
+    }
+
+    /// Prints `traced <n> <trace id>` for each `traced` event.
+    #[event("traced")]
+    async fn on_traced(&self, event: Event) -> Result<(), Error> {
+        let n: u64 = event.get("n")?;
+        say(format!("traced {n} {}", event.trace_id));
+        Ok(())
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     lymph::exit_code(run().await)
@@ -94,7 +117,9 @@ async fn run() -> Result<(), lymph::ServiceError> {
         max_concurrency = Some(value.unwrap_or(1));
         args.drain(at..(at + 2).min(args.len()));
     }
-    let mut service = lymph::Service::from_args_from(args)?.interface(Test);
+    let mut service = lymph::Service::from_args_from(args)?
+        .interface(Test)
+        .interface(Board);
     if let Some(limit) = max_concurrency {
         service = service.max_concurrency(limit);
     }

@@ -56,10 +56,11 @@ impl Py {
 }
 
 /// The services `scripts/lymph-peer` installs: config file stem, interface.
-const SERVICES: [(&str, &str); 3] = [
+const SERVICES: [(&str, &str); 4] = [
     ("greeting", "greeting:Greeting"),
     ("listen", "listen:Listen"),
     ("echo", "echo:Echo"),
+    ("tracer", "tracer:Tracer"),
 ];
 
 /// The peer install dir: `$LYMPH_PEER_DIR`, default `/tmp/lymph-peer`.
