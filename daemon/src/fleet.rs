@@ -90,8 +90,51 @@ pub async fn connect_bus(
     amqp: &crate::config::AmqpSettings,
     identity: &str,
 ) -> anyhow::Result<Arc<dyn crate::events::EventBus>> {
-    let _ = (amqp, identity);
-    anyhow::bail!("the RabbitMQ event bus is being written")
+    use crate::config::AmqpModeSetting;
+    use crate::events::{AmqpBus, AmqpConfig, AmqpMode};
+
+    let mut config = AmqpConfig::new(amqp.url.clone());
+    config.exchange = amqp.exchange.clone();
+    config.mode = match amqp.mode {
+        AmqpModeSetting::Lymph => AmqpMode::Lymph,
+        AmqpModeSetting::Durable => AmqpMode::Durable,
+    };
+    config.identity = identity.to_owned();
+    config.confirm_window = amqp.confirm_window;
+    config.connect_timeout = amqp.connect_timeout;
+    let (username, password) = credentials(amqp)?;
+    config.username = username;
+    config.password = password;
+    let url = config.redacted_url();
+    let bus = AmqpBus::connect_with_retry(config)
+        .await
+        .with_context(|| format!("cannot connect the event bus to rabbitmq at {url}"))?;
+    Ok(Arc::new(bus))
+}
+
+/// RabbitMQ credentials from the environment, else the credentials file,
+/// else none (the URL's, or RabbitMQ's guest).
+#[cfg(feature = "amqp")]
+fn credentials(
+    amqp: &crate::config::AmqpSettings,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    if let Some(username) = env("LYMPHD_AMQP_USERNAME") {
+        return Ok((Some(username), env("LYMPHD_AMQP_PASSWORD")));
+    }
+    let Some(path) = &amqp.credentials_file else {
+        return Ok((None, None));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read events.credentials_file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default().trim();
+    let Some((username, password)) = line.split_once(':') else {
+        anyhow::bail!(
+            "events.credentials_file {} must hold username:password on its first line",
+            path.display()
+        );
+    };
+    Ok((Some(username.to_owned()), Some(password.to_owned())))
 }
 
 #[cfg(not(feature = "amqp"))]

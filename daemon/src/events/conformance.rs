@@ -20,11 +20,15 @@ fn unique(name: &str) -> String {
     format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// The body is one msgpack value (the string `body <n>`), as apps send and
+/// as lymph's envelope needs.
 pub fn event(event_type: &str, n: usize) -> Event {
+    let mut body = Vec::new();
+    let _ = rmpv::encode::write_value(&mut body, &rmpv::Value::from(format!("body {n}")));
     Event {
         id: format!("{n:08}-{}", uuid::Uuid::new_v4().simple()),
         event_type: event_type.to_owned(),
-        body: Bytes::from(format!("body {n}")),
+        body: Bytes::from(body),
         trace_id: format!("trace-{n}"),
     }
 }

@@ -6,6 +6,8 @@
 //! `embedded` (in memory, this daemon) and, in fleet mode, RabbitMQ. Knows
 //! nothing of apps or the API.
 
+#[cfg(feature = "amqp")]
+mod amqp;
 pub mod conformance;
 mod embedded;
 
@@ -15,6 +17,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+#[cfg(feature = "amqp")]
+pub use amqp::{AmqpBus, AmqpConfig, AmqpMode};
 pub use embedded::EmbeddedBus;
 
 /// One emitted event.

@@ -323,10 +323,22 @@ impl TestDaemon {
     /// A daemon in fleet mode: ZooKeeper registry at `hosts`, ZeroMQ endpoint
     /// on `ip` (a loopback address such as 127.0.0.2) and `port` (0: any).
     pub fn start_fleet(hosts: &str, ip: &str, port: u16) -> TestDaemon {
+        Self::start_fleet_with(hosts, ip, port, "")
+    }
+
+    /// `start_fleet` with events on RabbitMQ at `amqp_url`, in `mode` (lymph or durable).
+    pub fn start_fleet_events(hosts: &str, ip: &str, amqp_url: &str, mode: &str) -> TestDaemon {
+        let events = format!("events:\n  backend: amqp\n  url: {amqp_url}\n  mode: {mode}\n");
+        Self::start_fleet_with(hosts, ip, 0, &events)
+    }
+
+    /// `start_fleet` with more YAML appended to the config.
+    pub fn start_fleet_with(hosts: &str, ip: &str, port: u16, extra_yaml: &str) -> TestDaemon {
         require_zookeeper();
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("lymphd.yml");
-        std::fs::write(&config, fleet_config(hosts, ip, port)).expect("write config");
+        let yaml = format!("{}{extra_yaml}", fleet_config(hosts, ip, port));
+        std::fs::write(&config, yaml).expect("write config");
         let socket = dir.path().join("lymphd.sock");
         let mut cmd = Command::new(bin("lymphd"));
         cmd.arg("--socket")
@@ -358,4 +370,92 @@ pub fn fleet_config(hosts: &str, ip: &str, port: u16) -> String {
         "registry:\n  backend: zookeeper\n  hosts: {hosts}\n  session_timeout: 4s\n\
          rpc:\n  ip: {ip}\n  port: {port}\n"
     )
+}
+
+/// A RabbitMQ node of one test's own (its own port, data dir and node name),
+/// for tests that stop and start the broker without disturbing the others.
+/// Stopped when dropped.
+pub struct PrivateBroker {
+    node: String,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_local_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn rabbitmqctl_node(node: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new("rabbitmqctl");
+    cmd.arg("-q").arg("-n").arg(node).args(args);
+    run_bounded(cmd, Duration::from_secs(90))
+}
+
+impl PrivateBroker {
+    pub fn start() -> PrivateBroker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The broker runs as the rabbitmq user: let it write its data dir.
+        if let Ok(Some(user)) = nix::unistd::User::from_name("rabbitmq") {
+            std::os::unix::fs::chown(dir.path(), Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .expect("chown");
+        }
+        let port = free_local_port();
+        let dist = free_local_port();
+        let node = format!("lymphdit{port}@localhost");
+        let base = dir.path().display().to_string();
+        let mut cmd = Command::new("rabbitmq-server");
+        cmd.arg("-detached")
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_MNESIA_BASE", format!("{base}/mnesia"))
+            .env("RABBITMQ_LOG_BASE", format!("{base}/log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", format!("{base}/plugins"))
+            .env("RABBITMQ_PID_FILE", format!("{base}/pid"));
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "cannot start a private RabbitMQ node (install RabbitMQ with scripts/services): {}",
+            text(&out.stderr)
+        );
+        let broker = PrivateBroker {
+            node,
+            port,
+            _dir: dir,
+        };
+        broker.wait_listening();
+        broker
+    }
+
+    fn wait_listening(&self) {
+        wait_until(
+            "the private RabbitMQ node to listen",
+            Duration::from_secs(90),
+            || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Stops the broker application (connections drop, non-durable state is
+    /// lost), waits `down_for`, starts it again and waits until it listens.
+    pub fn restart(&self, down_for: Duration) {
+        let out = rabbitmqctl_node(&self.node, &["stop_app"]);
+        assert!(out.status.success(), "stop_app: {}", text(&out.stderr));
+        std::thread::sleep(down_for);
+        let out = rabbitmqctl_node(&self.node, &["start_app"]);
+        assert!(out.status.success(), "start_app: {}", text(&out.stderr));
+        self.wait_listening();
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = rabbitmqctl_node(&self.node, &["stop"]);
+    }
 }

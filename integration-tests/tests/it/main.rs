@@ -4,12 +4,15 @@
 
 mod harness;
 
+mod amqp;
 mod cli;
 mod daemon_lifecycle;
 mod events;
 mod failures;
 mod fleet;
+mod fleet_events;
 mod interop;
+mod interop_events;
 mod lymph_peer;
 mod routing;
 mod zookeeper;

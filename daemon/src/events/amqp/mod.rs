@@ -1,0 +1,160 @@
+//! `AmqpBus`: the `EventBus` on RabbitMQ, in lymph's topology and envelope
+//! (lymph-wire.md §4), so Python lymph services and lymphd-hosted ones notify
+//! each other. Parts: `config`, `link` (the connection owner and its
+//! reconnects), `topology` (what is declared, per mode), `publish` (confirms
+//! window, delays, retries), `consume` (deliveries, acks, fails), `envelope`
+//! (the pure codec). Knows nothing of apps or the API.
+
+mod config;
+mod consume;
+mod envelope;
+mod link;
+mod publish;
+mod topology;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{info, warn};
+
+pub use config::{AmqpConfig, AmqpMode};
+
+use super::{Consumer, Event, EventBus, EventError, Subscription};
+use consume::Consuming;
+use link::{BACKOFF_FIRST, BACKOFF_MAX, Link};
+use publish::{Publisher, Target};
+use topology::{Topology, short};
+
+/// A cheap-to-clone handle; the connection lives while any handle or
+/// consumer does.
+#[derive(Clone)]
+pub struct AmqpBus {
+    link: Link,
+    publisher: Publisher,
+    consuming: Consuming,
+    config: Arc<AmqpConfig>,
+}
+
+impl AmqpBus {
+    /// One connection attempt (bounded by `connect_timeout`); later losses
+    /// are repaired in the background.
+    pub async fn connect(config: AmqpConfig) -> Result<AmqpBus, EventError> {
+        config.validate()?;
+        if config.mode == AmqpMode::Lymph && config.max_queue_length.is_some() {
+            warn!(url = %config.redacted_url(),
+                  "max_queue_length is ignored in lymph mode: queue arguments must match lymph's");
+        }
+        let config = Arc::new(config);
+        let topology = Arc::new(Topology::new(&config));
+        let link = Link::connect(config.clone(), topology.clone()).await?;
+        info!(url = %config.redacted_url(), mode = ?config.mode, exchange = %config.exchange,
+              "connected to rabbitmq");
+        let publisher = Publisher::new(
+            link.clone(),
+            topology.clone(),
+            config.confirm_window,
+            config.emit_timeout,
+        );
+        let consuming = Consuming {
+            link: link.clone(),
+            topology,
+            publisher: publisher.clone(),
+            timeout: config.emit_timeout,
+        };
+        Ok(AmqpBus {
+            link,
+            publisher,
+            consuming,
+            config,
+        })
+    }
+
+    /// `connect`, again and again with backoff (200 ms doubling to 5 s) while
+    /// the broker is unreachable; fails at once only on a bad config.
+    pub async fn connect_with_retry(config: AmqpConfig) -> Result<AmqpBus, EventError> {
+        config.validate()?;
+        let mut backoff = BACKOFF_FIRST;
+        let mut attempt = 1u32;
+        loop {
+            match AmqpBus::connect(config.clone()).await {
+                Ok(bus) => return Ok(bus),
+                Err(error @ EventError::Invalid(_)) => return Err(error),
+                Err(error) => {
+                    warn!(attempt, %error, retry_in = ?backoff, "rabbitmq not reachable yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether the connection is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.link.is_up()
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        &self.config
+    }
+}
+
+#[async_trait]
+impl EventBus for AmqpBus {
+    fn backend(&self) -> &'static str {
+        "amqp"
+    }
+
+    async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError> {
+        if event.event_type.is_empty() {
+            return Err(EventError::Invalid("the event type is empty".to_owned()));
+        }
+        short("the event type", event.event_type.clone())?;
+        if !envelope::is_one_value(&event.body) {
+            return Err(EventError::Invalid(
+                "the event body is not one msgpack value".to_owned(),
+            ));
+        }
+        let payload = envelope::encode(&event, &self.config.identity, None, &[]);
+        let target = if delay.is_zero() {
+            Target::Now {
+                event_type: &event.event_type,
+            }
+        } else {
+            // x-message-ttl is a signed 32-bit number of milliseconds.
+            let millis = u32::try_from(delay.as_millis().max(1))
+                .ok()
+                .filter(|ms| i32::try_from(*ms).is_ok())
+                .ok_or_else(|| EventError::Invalid(format!("the delay {delay:?} is too long")))?;
+            Target::Later {
+                event_type: &event.event_type,
+                millis,
+            }
+        };
+        self.publisher.publish(target, &payload, &event.id).await
+    }
+
+    async fn consume(&self, subscription: Subscription) -> Result<Consumer, EventError> {
+        self.consuming.start(subscription).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_urls_fail_at_once_and_name_the_url_without_the_password() {
+        let mut config = AmqpConfig::new("amqp://me:s3cret@127.0.0.1:1/vh");
+        config.connect_timeout = Duration::from_secs(2);
+        let Err(error) = AmqpBus::connect(config).await else {
+            panic!("nothing listens on port 1");
+        };
+        let text = error.to_string();
+        assert!(text.contains("amqp://me@127.0.0.1:1/vh"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+        let invalid = AmqpConfig::new("::not a url");
+        assert!(AmqpBus::connect_with_retry(invalid).await.is_err());
+    }
+}
