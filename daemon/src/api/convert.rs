@@ -118,20 +118,7 @@ mod tests {
 
     #[test]
     fn every_kind_survives_the_round_trip() {
-        for kind in [
-            ErrorKind::UnknownService,
-            ErrorKind::UnknownMethod,
-            ErrorKind::BadRequest,
-            ErrorKind::RemoteError,
-            ErrorKind::HandlerFailed,
-            ErrorKind::DeadlineExceeded,
-            ErrorKind::Overloaded,
-            ErrorKind::Unavailable,
-            ErrorKind::TooLarge,
-            ErrorKind::Invalid,
-            ErrorKind::ShuttingDown,
-            ErrorKind::Internal,
-        ] {
+        for kind in ErrorKind::ALL {
             assert_eq!(kind_from_pb(kind_to_pb(kind)), kind);
         }
         assert_eq!(

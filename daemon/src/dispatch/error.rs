@@ -20,6 +20,27 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for lookups by name.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::UnknownService,
+        ErrorKind::UnknownMethod,
+        ErrorKind::BadRequest,
+        ErrorKind::RemoteError,
+        ErrorKind::HandlerFailed,
+        ErrorKind::DeadlineExceeded,
+        ErrorKind::Overloaded,
+        ErrorKind::Unavailable,
+        ErrorKind::TooLarge,
+        ErrorKind::Invalid,
+        ErrorKind::ShuttingDown,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind `as_str` names.
+    pub fn named(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// A stable snake_case name, for metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

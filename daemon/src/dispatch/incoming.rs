@@ -97,16 +97,7 @@ impl Dispatcher {
                 ),
             ));
         }
-        if body.len() > self.rpc.max_body_bytes {
-            return Err(CallError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "request body is {} bytes, the limit is {}",
-                    body.len(),
-                    self.rpc.max_body_bytes
-                ),
-            ));
-        }
+        self.check_body(body.len())?;
         let timeout = self.rpc.default_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let reply = app

@@ -122,16 +122,7 @@ impl Dispatcher {
             return Err(CallError::shutting_down());
         }
         let (interface, method) = split_subject(&call.service, &call.method)?;
-        if call.body.len() > self.rpc.max_body_bytes {
-            return Err(CallError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "request body is {} bytes, the limit is {} (rpc.max_body_bytes)",
-                    call.body.len(),
-                    self.rpc.max_body_bytes
-                ),
-            ));
-        }
+        self.check_body(call.body.len())?;
         let timeout = self.timeout(call.timeout);
         let deadline = Instant::now() + timeout;
         let started = std::time::Instant::now();
@@ -155,6 +146,20 @@ impl Dispatcher {
                 .record(&subject, started.elapsed(), result.is_err());
         }
         result
+    }
+
+    /// Refuses a request body over `rpc.max_body_bytes`.
+    fn check_body(&self, len: usize) -> Result<(), CallError> {
+        if len > self.rpc.max_body_bytes {
+            return Err(CallError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "request body is {len} bytes, the limit is {} (rpc.max_body_bytes)",
+                    self.rpc.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn timeout(&self, asked: Option<Duration>) -> Duration {

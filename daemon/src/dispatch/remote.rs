@@ -68,24 +68,7 @@ pub fn transport_error(e: RpcError) -> CallError {
 /// The error kind a NACK reason names (`ErrorKind::as_str`); unknown names
 /// count as handler failures.
 pub fn kind_named(name: &str) -> ErrorKind {
-    use ErrorKind::*;
-    [
-        UnknownService,
-        UnknownMethod,
-        BadRequest,
-        RemoteError,
-        HandlerFailed,
-        DeadlineExceeded,
-        Overloaded,
-        Unavailable,
-        TooLarge,
-        Invalid,
-        ShuttingDown,
-        Internal,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
-    .unwrap_or(HandlerFailed)
+    ErrorKind::named(name).unwrap_or(ErrorKind::HandlerFailed)
 }
 
 #[cfg(test)]

@@ -19,39 +19,10 @@ async fn daemon_with_testapp(args: &[&str]) -> (TestDaemon, Proc) {
 #[tokio::test]
 async fn sigkill_mid_call_fails_the_call_at_once() {
     let (daemon, app) = daemon_with_testapp(&[]).await;
-    let socket = daemon.socket.clone();
     let started = Instant::now();
-    let call = tokio::spawn(async move {
-        let mut client = lymph_proto::connect(&socket).await.expect("connect");
-        client
-            .call(pb::CallRequest {
-                service: "Test".to_owned(),
-                method: "sleep".to_owned(),
-                body: rmp_serde::to_vec_named(&json!({"ms": 60_000}))
-                    .expect("msgpack")
-                    .into(),
-                timeout_ms: 120_000,
-                ..Default::default()
-            })
-            .await
-            .expect("call rpc")
-            .into_inner()
-    });
+    let call = daemon.spawn_call("Test", "sleep", json!({"ms": 60_000}), 120_000);
     // Wait until the app holds the call, then kill it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = daemon
-            .client()
-            .await
-            .status(pb::StatusRequest {})
-            .await
-            .expect("status");
-        if status.into_inner().apps.iter().any(|a| a.in_flight == 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the call never reached the app");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    daemon.wait_in_flight(1).await;
     app.signal(Signal::SIGKILL);
     let reply = tokio::time::timeout(Duration::from_secs(10), call)
         .await
@@ -66,43 +37,10 @@ async fn sigkill_mid_call_fails_the_call_at_once() {
 #[tokio::test]
 async fn concurrency_limit_answers_overloaded_at_once() {
     let (daemon, _app) = daemon_with_testapp(&["--max-concurrency", "2"]).await;
-    let mut slow = Vec::new();
-    for _ in 0..2 {
-        let socket = daemon.socket.clone();
-        slow.push(tokio::spawn(async move {
-            let mut client = lymph_proto::connect(&socket).await.expect("connect");
-            client
-                .call(pb::CallRequest {
-                    service: "Test".to_owned(),
-                    method: "sleep".to_owned(),
-                    body: rmp_serde::to_vec_named(&json!({"ms": 3_000}))
-                        .expect("msgpack")
-                        .into(),
-                    timeout_ms: 20_000,
-                    ..Default::default()
-                })
-                .await
-                .expect("call rpc")
-                .into_inner()
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = daemon
-            .client()
-            .await
-            .status(pb::StatusRequest {})
-            .await
-            .expect("status");
-        if status.into_inner().apps.iter().any(|a| a.in_flight == 2) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the slow calls never reached the app"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let slow: Vec<_> = (0..2)
+        .map(|_| daemon.spawn_call("Test", "sleep", json!({"ms": 3_000}), 20_000))
+        .collect();
+    daemon.wait_in_flight(2).await;
     let reply = daemon
         .call("Test", "echo", json!({"text": "x"}), 20_000)
         .await;

@@ -115,7 +115,7 @@ async fn a_peer_restarted_on_the_same_port_is_reached_again() {
     b.proc.signal(Signal::SIGKILL);
     b.proc.wait(Duration::from_secs(10));
     a.wait_for_instances("Greeting", 0).await;
-    b.restart_fleet();
+    b.restart();
     // The Greeting app reconnects to its restarted daemon by itself.
     a.wait_for_instances("Greeting", 1).await;
 

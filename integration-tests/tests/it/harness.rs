@@ -122,6 +122,8 @@ pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub proc: Proc,
+    /// Its arguments after `--socket`, for `restart`.
+    args: Vec<String>,
 }
 
 impl TestDaemon {
@@ -132,25 +134,32 @@ impl TestDaemon {
     /// Starts with extra arguments (e.g. `--config FILE`).
     pub fn start_with(args: &[&str]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, args.iter().map(|a| (*a).to_owned()).collect())
+    }
+
+    /// Starts `lymphd --socket <dir>/lymphd.sock args...` and waits until it listens.
+    fn start_in(dir: tempfile::TempDir, args: Vec<String>) -> TestDaemon {
         let socket = dir.path().join("lymphd.sock");
-        let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .env("LYMPHD_LOG", "info");
-        let proc = Proc::spawn("lymphd", cmd, dir.path());
-        let daemon = TestDaemon { dir, socket, proc };
+        let proc = spawn_lymphd("lymphd", &socket, &args, dir.path());
+        let daemon = TestDaemon {
+            dir,
+            socket,
+            proc,
+            args,
+        };
         daemon.wait_listening();
         daemon
     }
 
-    /// Starts a new daemon on the same socket (after the old one died).
+    /// Starts a new daemon on the same socket with the same arguments (after
+    /// the old one died).
     pub fn restart(&mut self) {
-        let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket")
-            .arg(&self.socket)
-            .env("LYMPHD_LOG", "info");
-        self.proc = Proc::spawn("lymphd-restarted", cmd, self.dir.path());
+        self.proc = spawn_lymphd(
+            "lymphd-restarted",
+            &self.socket,
+            &self.args,
+            self.dir.path(),
+        );
         self.wait_listening();
     }
 
@@ -214,6 +223,50 @@ impl TestDaemon {
                 self.proc.stderr_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts a call in the background (its own connection); await the handle for the reply.
+    pub fn spawn_call(
+        &self,
+        service: &str,
+        method: &str,
+        args: serde_json::Value,
+        timeout_ms: u32,
+    ) -> tokio::task::JoinHandle<pb::CallReply> {
+        let socket = self.socket.clone();
+        let request = pb::CallRequest {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            body: rmp_serde::to_vec_named(&args).expect("msgpack").into(),
+            timeout_ms,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            let mut client = lymph_proto::connect(&socket).await.expect("connect");
+            client.call(request).await.expect("call rpc").into_inner()
+        })
+    }
+
+    /// Waits until some attached app has `n` requests in flight.
+    pub async fn wait_in_flight(&self, n: u32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = self
+                .client()
+                .await
+                .status(pb::StatusRequest {})
+                .await
+                .expect("status")
+                .into_inner();
+            if status.apps.iter().any(|a| a.in_flight == n) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no app reached {n} requests in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -339,30 +392,18 @@ impl TestDaemon {
         let config = dir.path().join("lymphd.yml");
         let yaml = format!("{}{extra_yaml}", fleet_config(hosts, ip, port));
         std::fs::write(&config, yaml).expect("write config");
-        let socket = dir.path().join("lymphd.sock");
-        let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket")
-            .arg(&socket)
-            .arg("--config")
-            .arg(&config)
-            .env("LYMPHD_LOG", "info");
-        let proc = Proc::spawn("lymphd", cmd, dir.path());
-        let daemon = TestDaemon { dir, socket, proc };
-        daemon.wait_listening();
-        daemon
+        let config = config.to_str().expect("utf-8 temp path").to_owned();
+        Self::start_in(dir, vec!["--config".to_owned(), config])
     }
+}
 
-    /// Starts a new fleet daemon with the same socket and config (after the old one died).
-    pub fn restart_fleet(&mut self) {
-        let mut cmd = Command::new(bin("lymphd"));
-        cmd.arg("--socket")
-            .arg(&self.socket)
-            .arg("--config")
-            .arg(self.dir.path().join("lymphd.yml"))
-            .env("LYMPHD_LOG", "info");
-        self.proc = Proc::spawn("lymphd-restarted", cmd, self.dir.path());
-        self.wait_listening();
-    }
+fn spawn_lymphd(name: &str, socket: &Path, args: &[String], dir: &Path) -> Proc {
+    let mut cmd = Command::new(bin("lymphd"));
+    cmd.arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env("LYMPHD_LOG", "info");
+    Proc::spawn(name, cmd, dir)
 }
 
 pub fn fleet_config(hosts: &str, ip: &str, port: u16) -> String {
