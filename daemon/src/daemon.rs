@@ -22,7 +22,7 @@ use crate::config::{Config, EventsConfig};
 use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
 use crate::events::{EmbeddedBus, EventBus};
 use crate::metrics::Metrics;
-use crate::registry::{EmbeddedStore, Instance, Registry, RegistryError};
+use crate::registry::{EmbeddedStore, HttpInstance, Instance, Registry, RegistryError};
 use crate::trace;
 
 /// What every part of the running daemon shares.
@@ -36,6 +36,8 @@ pub struct State {
     pub sessions: Arc<SessionTable>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
+    /// The HTTP gateway: the ports of apps' web services.
+    pub web: Arc<crate::web::Gateway>,
     /// Cancelled when the daemon starts stopping.
     pub draining: CancellationToken,
     /// Every task the daemon spawns, so shutdown can wait for them.
@@ -84,6 +86,12 @@ impl Daemon {
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok());
+        let tasks = TaskTracker::new();
+        let web = Arc::new(crate::web::Gateway::new(
+            config.web.clone(),
+            config.rpc.max_body_bytes,
+            tasks.clone(),
+        ));
         let state = Arc::new(State {
             config,
             socket,
@@ -94,8 +102,9 @@ impl Daemon {
             sessions,
             dispatcher,
             metrics,
+            web,
             draining: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            tasks,
             hostname,
             ip,
         });
@@ -148,6 +157,8 @@ async fn drain(state: &Arc<State>) {
     let grace = state.config.shutdown.grace_period;
     info!(grace = %humantime::format_duration(grace), "stopping: draining apps");
     state.draining.cancel();
+    // Stop accepting HTTP too; requests already in flight finish.
+    state.web.close_all();
     state.dispatcher.start_draining();
     let sessions = state.sessions.all();
     for session in &sessions {
@@ -224,9 +235,41 @@ impl State {
                 .registrations
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(key);
+                .push(key.clone());
+            if session.spec.http_port != 0 && !iface.routes.is_empty() {
+                self.registry
+                    .register_http(HttpInstance {
+                        service: key.0.clone(),
+                        id: key.1.clone(),
+                        identity: session.identity.clone(),
+                        ip: Some(self.web_ip()),
+                        hostname: self.hostname.clone(),
+                        http_port: session.spec.http_port,
+                    })
+                    .await?;
+                session
+                    .http_registrations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(key);
+            }
         }
         Ok(())
+    }
+
+    /// The address web clients reach: `web.ip`, or the fleet address when
+    /// the gateway listens on every interface.
+    fn web_ip(&self) -> String {
+        let unspecified = self
+            .config
+            .web
+            .ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        match &self.ip {
+            Some(fleet_ip) if unspecified => fleet_ip.clone(),
+            _ => self.config.web.ip.clone(),
+        }
     }
 
     /// Removes every registration of an app. Idempotent.
@@ -240,6 +283,17 @@ impl State {
         for (service, id) in keys {
             if let Err(e) = self.registry.unregister(&service, &id).await {
                 warn!(%service, %id, error = %e, "could not unregister an instance");
+            }
+        }
+        let http_keys: Vec<(String, String)> = std::mem::take(
+            &mut *session
+                .http_registrations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for (service, id) in http_keys {
+            if let Err(e) = self.registry.unregister_http(&service, &id).await {
+                warn!(%service, %id, error = %e, "could not unregister a web instance");
             }
         }
     }

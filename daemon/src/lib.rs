@@ -16,6 +16,7 @@ pub mod server;
 pub mod shutdown;
 pub mod spec;
 pub mod trace;
+pub mod web;
 
 pub use config::Config;
 pub use daemon::Daemon;

@@ -20,6 +20,16 @@ pub struct InterfaceDef {
     pub version: Option<String>,
     pub methods: Vec<MethodDef>,
     pub subscriptions: Vec<SubscriptionDef>,
+    pub routes: Vec<RouteDef>,
+}
+
+/// One HTTP route: werkzeug's rule syntax, checked by `web::routes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDef {
+    /// Upper-case HTTP method; empty for any method.
+    pub method: String,
+    pub path: String,
+    pub endpoint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +172,7 @@ mod tests {
                 help: String::new(),
             }],
             subscriptions: vec![],
+            routes: vec![],
         }
     }
 

@@ -37,6 +37,16 @@ pub trait Interface: Send + Sync + 'static {
     /// Runs the handler subscribed to `event.event_type`.
     fn deliver<'a>(&'a self, ctx: &'a Context, event: Event) -> BoxFuture<'a, Result<(), Error>>;
 
+    /// Runs the `#[route]` handler named `request.endpoint`.
+    fn http<'a>(
+        &'a self,
+        _ctx: &'a Context,
+        request: crate::http::Request,
+    ) -> BoxFuture<'a, Result<crate::http::Response, Error>> {
+        let name = self.spec().name;
+        Box::pin(async move { Err(unknown_endpoint(&name, &request.endpoint)) })
+    }
+
     /// Runs once after the daemon welcomed the app and before it is registered.
     fn on_start<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async { Ok(()) })
@@ -92,6 +102,18 @@ pub fn unknown_method(interface: &str, method: &str) -> Error {
         crate::error::ErrorKind::UnknownMethod,
         format!("{interface} has no method {method}"),
     )
+}
+
+/// The answer to an HTTP endpoint the interface does not have.
+pub fn unknown_endpoint(interface: &str, endpoint: &str) -> Error {
+    Error::internal(format!("{interface} has no route handler {endpoint}"))
+}
+
+/// What route handlers return: `Result<Response, E>`.
+pub fn http_reply<E: Into<Error>>(
+    result: Result<crate::http::Response, E>,
+) -> Result<crate::http::Response, Error> {
+    result.map_err(Into::into)
 }
 
 /// The answer to an event the interface does not subscribe to.

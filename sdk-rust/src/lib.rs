@@ -1,5 +1,6 @@
 //! lymph for Rust: write services that attach to the local `lymphd`, serve RPC
-//! methods and event handlers declared with `#[lymph::interface]`, and call
+//! methods, event handlers and HTTP routes (`#[route("/greet")]`, served on the
+//! config's `http_port:` by the daemon) declared with `#[lymph::interface]`, and call
 //! and emit through the daemon. The crate root only wires modules together.
 //!
 //! ```no_run
@@ -31,6 +32,7 @@ mod error;
 mod event;
 #[cfg(test)]
 mod harness_tests;
+pub mod http;
 mod interface;
 mod link;
 mod logging;
@@ -50,7 +52,7 @@ pub use event::Event;
 pub use interface::{BoxFuture, Interface, Outcome, Reply};
 pub use lymph_macros::interface;
 pub use service::{FileConfig, Service, ServiceError, exit_code};
-pub use spec::{DeliveryMode, InterfaceSpec, MethodSpec, SubscriptionSpec};
+pub use spec::{DeliveryMode, InterfaceSpec, MethodSpec, RouteSpec, SubscriptionSpec};
 
 /// The SDK's name and version, sent in `Hello.sdk`.
 pub const SDK: &str = concat!("lymph-sdk-rust/", env!("CARGO_PKG_VERSION"));
@@ -59,7 +61,9 @@ pub const SDK: &str = concat!("lymph-sdk-rust/", env!("CARGO_PKG_VERSION"));
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::decode_args;
-    pub use crate::interface::{decode_config, log_stop, unknown_event, unknown_method};
+    pub use crate::interface::{
+        decode_config, http_reply, log_stop, unknown_endpoint, unknown_event, unknown_method,
+    };
     pub use serde;
     pub use serde_json;
 }

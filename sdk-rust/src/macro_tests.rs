@@ -232,3 +232,66 @@ async fn config_and_hooks_run() {
     greeting.on_stop().await;
     assert!(().into_result().is_ok());
 }
+
+#[derive(Default)]
+struct Site;
+
+#[crate::interface(name = "Site")]
+impl Site {
+    #[route("/hello")]
+    async fn hello(&self, request: crate::http::Request) -> Result<crate::http::Response, Error> {
+        let name = request
+            .arg("name")
+            .ok_or_else(|| Error::bad_request("name is missing"))?;
+        Ok(crate::http::Response::text(format!("hello {name}")))
+    }
+
+    #[route("/users/<id>", methods = ["get", "POST"])]
+    async fn user(
+        &self,
+        ctx: &Context,
+        request: crate::http::Request,
+    ) -> Result<crate::http::Response, Error> {
+        let id = request.path_arg("id").unwrap_or_default().to_owned();
+        Ok(crate::http::Response::new(201, format!("{id} {}", ctx.trace_id())).header("X-A", "1"))
+    }
+}
+
+#[tokio::test]
+async fn routes_are_declared_and_dispatched_by_endpoint() {
+    let spec = Site.spec();
+    let proto = spec.to_proto();
+    let routes: Vec<(&str, &str, &str)> = proto
+        .routes
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.endpoint.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("GET", "/hello", "hello"),
+            ("GET", "/users/<id>", "user"),
+            ("POST", "/users/<id>", "user"),
+        ]
+    );
+    let request = |endpoint: &str, query: &str| crate::http::Request {
+        endpoint: endpoint.to_owned(),
+        query: query.to_owned(),
+        path_args: [("id".to_owned(), "7".to_owned())].into(),
+        ..Default::default()
+    };
+    let ctx = ctx();
+    let hello = Site
+        .http(&ctx, request("hello", "name=Joe"))
+        .await
+        .expect("hello");
+    assert_eq!(hello.body, "hello Joe");
+    let missing = Site
+        .http(&ctx, request("hello", ""))
+        .await
+        .expect_err("no name");
+    assert_eq!(missing.kind(), ErrorKind::BadRequest);
+    let user = Site.http(&ctx, request("user", "")).await.expect("user");
+    assert_eq!((user.status, user.body.as_ref()), (201, &b"7 trace-1"[..]));
+    assert!(Site.http(&ctx, request("nope", "")).await.is_err());
+}

@@ -1,4 +1,4 @@
-//! What an interface declares: its methods and event subscriptions, as the
+//! What an interface declares: its methods, event subscriptions and HTTP routes, as the
 //! `#[lymph::interface]` macro generates them, and their proto form for `Hello`.
 
 use lymph_proto::v1;
@@ -11,6 +11,17 @@ pub struct InterfaceSpec {
     pub version: String,
     pub methods: Vec<MethodSpec>,
     pub subscriptions: Vec<SubscriptionSpec>,
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One HTTP route: a werkzeug-style path, the methods it answers, and the
+/// endpoint (handler) name the daemon hands back with each request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteSpec {
+    pub path: String,
+    /// Upper-case; `GET` when the route names none.
+    pub methods: Vec<String>,
+    pub endpoint: String,
 }
 
 /// One RPC method.
@@ -75,7 +86,17 @@ impl InterfaceSpec {
                     handler: s.handler.clone(),
                 })
                 .collect(),
-            routes: Vec::new(),
+            routes: self
+                .routes
+                .iter()
+                .flat_map(|r| {
+                    r.methods.iter().map(|method| v1::HttpRoute {
+                        method: method.to_ascii_uppercase(),
+                        path: r.path.clone(),
+                        endpoint: r.endpoint.clone(),
+                    })
+                })
+                .collect(),
         }
     }
 }

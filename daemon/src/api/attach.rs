@@ -64,9 +64,13 @@ async fn serve(
         }
     };
     let spec = convert::spec_from_hello(hello);
-    if let Err(e) = spec.validate() {
+    let checked = spec
+        .validate()
+        .map_err(|e| e.to_string())
+        .and_then(|()| crate::web::check_routes(&spec).map_err(|e| e.to_string()));
+    if let Err(e) = checked {
         warn!(app = %spec.app_name, error = %e, "refused an app");
-        reject(&tx, ErrorKind::Invalid, &e.to_string()).await;
+        reject(&tx, ErrorKind::Invalid, &e).await;
         return;
     }
     let apps = &state.config.apps;
@@ -111,6 +115,7 @@ async fn serve(
                             error: Some(convert::error_to_pb(e)),
                         }))
                         .await;
+                    session.flush(Duration::from_secs(1)).await;
                     break;
                 }
             }
@@ -149,6 +154,13 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                 crate::attach::consume::start(&state.bus, session, &state.tasks)
                     .await
                     .map_err(super::events::event_error)?;
+                // Invalid: a port in use or taken is the app's setup, not a
+                // passing failure, so the SDK stops instead of reconnecting.
+                state
+                    .web
+                    .join(session)
+                    .await
+                    .map_err(|e| CallError::new(ErrorKind::Invalid, error_chain(&e)))?;
                 state
                     .register_app(session)
                     .await
@@ -190,7 +202,13 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                 debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held");
             }
         }
-        In::HttpResponse(_) | In::Log(_) => {
+        In::HttpResponse(response) => {
+            let id = response.id;
+            if !session.complete_http(response) {
+                debug!(app = %session.spec.app_name, id, "http response to no request in flight (late or unknown)");
+            }
+        }
+        In::Log(_) => {
             debug!(app = %session.spec.app_name, "message for a feature this daemon does not have yet");
         }
         In::Goodbye(_) => {
@@ -288,8 +306,21 @@ fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::Outgoi
     });
 }
 
+/// An error and its sources, for the app's `Rejected` message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 async fn detach(state: &Arc<State>, session: &Arc<AppSession>) {
     state.sessions.remove(&session.identity);
+    state.web.leave(&session.identity);
     // Unregister first so nobody routes to the app, then fail what is in flight.
     state.unregister_app(session).await;
     let in_flight = session.in_flight();

@@ -4,7 +4,7 @@
 use lymph_proto::v1 as pb;
 
 use crate::dispatch::{CallError, ErrorKind, MethodDesc};
-use crate::spec::{AppSpec, InterfaceDef, MethodDef, SubscriptionDef};
+use crate::spec::{AppSpec, InterfaceDef, MethodDef, RouteDef, SubscriptionDef};
 
 pub fn kind_to_pb(kind: ErrorKind) -> pb::ErrorKind {
     match kind {
@@ -92,6 +92,15 @@ pub fn spec_from_hello(hello: pb::Hello) -> AppSpec {
                         },
                         event_type: s.event_type,
                         retry: s.retry,
+                    })
+                    .collect(),
+                routes: i
+                    .routes
+                    .into_iter()
+                    .map(|r| RouteDef {
+                        method: r.method.to_ascii_uppercase(),
+                        path: r.path,
+                        endpoint: r.endpoint,
                     })
                     .collect(),
             })

@@ -1,5 +1,5 @@
 //! One attached app: its outbox (the daemon's half of the `Attach` stream),
-//! its requests in flight, its concurrency permits.
+//! its requests in flight (RPC and HTTP), its concurrency permits.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lymph_proto::v1::{Cancel, DaemonMessage, Request, daemon_message::Kind};
+use lymph_proto::v1::{
+    Cancel, DaemonMessage, HttpRequest, HttpResponse, Request, daemon_message::Kind,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +30,9 @@ type Pending = HashMap<
     ),
 >;
 
+/// HTTP requests in flight: like `Pending`, answered with the app's response.
+type HttpPending = HashMap<u64, (oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     pub max_concurrency: u32,
@@ -41,6 +46,8 @@ pub struct AppSession {
     outbox: Outbox,
     /// `None` once the session closed: requests after that fail at once.
     pending: Mutex<Option<Pending>>,
+    http_pending: Mutex<Option<HttpPending>>,
+    /// Shared by RPC and HTTP requests, so one `Cancel` id names one of them.
     next_id: AtomicU64,
     permits: Arc<Semaphore>,
     /// Bounds the app's own calls and emits in flight.
@@ -51,6 +58,8 @@ pub struct AppSession {
     pub closed: CancellationToken,
     /// Registrations made for this app: (service, instance id).
     pub registrations: Mutex<Vec<(String, String)>>,
+    /// Web service registrations (fleet mode's `/lymph/http`): (service, id).
+    pub http_registrations: Mutex<Vec<(String, String)>>,
     /// Event deliveries the app holds: delivery id -> (its consumer's settle
     /// channel, the bus's tag).
     deliveries: Mutex<HashMap<u64, (mpsc::UnboundedSender<Settle>, u64)>>,
@@ -73,6 +82,7 @@ impl AppSession {
             limits,
             outbox,
             pending: Mutex::new(Some(HashMap::new())),
+            http_pending: Mutex::new(Some(HashMap::new())),
             next_id: AtomicU64::new(1),
             permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             outgoing: Arc::new(Semaphore::new(limits.max_outgoing as usize)),
@@ -80,6 +90,7 @@ impl AppSession {
             handled: AtomicU64::new(0),
             closed,
             registrations: Mutex::new(Vec::new()),
+            http_registrations: Mutex::new(Vec::new()),
             deliveries: Mutex::new(HashMap::new()),
             next_delivery: AtomicU64::new(1),
             stop_consuming: CancellationToken::new(),
@@ -88,6 +99,10 @@ impl AppSession {
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn http_pending(&self) -> std::sync::MutexGuard<'_, Option<HttpPending>> {
+        self.http_pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn mark_ready(&self) -> bool {
@@ -103,7 +118,8 @@ impl AppSession {
     }
 
     pub fn in_flight(&self) -> u32 {
-        self.pending().as_ref().map_or(0, |p| p.len() as u32)
+        let rpc = self.pending().as_ref().map_or(0, |p| p.len() as u32);
+        rpc + self.http_pending().as_ref().map_or(0, |p| p.len() as u32)
     }
 
     pub fn handled(&self) -> u64 {
@@ -128,6 +144,15 @@ impl AppSession {
         }
     }
 
+    /// Waits (bounded) until the app's stream has taken every queued message,
+    /// so a last `Rejected` is not cut off when the session closes.
+    pub async fn flush(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.outbox.capacity() < self.outbox.max_capacity() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Sends a request to the app and waits for its reply until `deadline`.
     pub async fn request(
         &self,
@@ -138,15 +163,7 @@ impl AppSession {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            return Err(CallError::new(
-                ErrorKind::Overloaded,
-                format!(
-                    "{} is at its concurrency limit ({} requests in flight)",
-                    self.spec.app_name, self.limits.max_concurrency
-                ),
-            ));
-        };
+        let permit = self.permit()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         match self.pending().as_mut() {
@@ -166,14 +183,7 @@ impl AppSession {
         // the app stopped reading; fail now rather than queue without bound.
         if !self.push(Kind::Request(request)) {
             self.take(id);
-            return Err(if self.closed.is_cancelled() {
-                CallError::app_gone()
-            } else {
-                CallError::new(
-                    ErrorKind::Overloaded,
-                    format!("{} is not reading its stream", self.spec.app_name),
-                )
-            });
+            return Err(self.not_reading());
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(outcome)) => {
@@ -190,6 +200,85 @@ impl AppSession {
                 }
                 Err(CallError::deadline(timeout))
             }
+        }
+    }
+
+    /// One of the app's concurrency permits: RPC and HTTP share the limit.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            CallError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "{} is at its concurrency limit ({} requests in flight)",
+                    self.spec.app_name, self.limits.max_concurrency
+                ),
+            )
+        })
+    }
+
+    fn not_reading(&self) -> CallError {
+        if self.closed.is_cancelled() {
+            CallError::app_gone()
+        } else {
+            CallError::new(
+                ErrorKind::Overloaded,
+                format!("{} is not reading its stream", self.spec.app_name),
+            )
+        }
+    }
+
+    /// Hands an HTTP request to the app (its `id` is set here) and waits for
+    /// the response until `deadline`. Errors: overloaded, app gone, deadline.
+    pub async fn http_request(
+        &self,
+        mut request: HttpRequest,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<HttpResponse, CallError> {
+        let permit = self.permit()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        request.id = id;
+        let (tx, rx) = oneshot::channel();
+        match self.http_pending().as_mut() {
+            Some(pending) => pending.insert(id, (tx, permit)),
+            None => return Err(CallError::app_gone()),
+        };
+        // try_send, as for RPC: the permit bounds what is queued.
+        if !self.push(Kind::HttpRequest(request)) {
+            self.take_http(id);
+            return Err(self.not_reading());
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(response)) => {
+                self.handled.fetch_add(1, Ordering::Relaxed);
+                Ok(response)
+            }
+            Ok(Err(_)) => Err(CallError::app_gone()),
+            Err(_) => {
+                if self.take_http(id).is_some() {
+                    self.push(Kind::Cancel(Cancel {
+                        id,
+                        reason: "deadline exceeded".to_owned(),
+                    }));
+                }
+                Err(CallError::deadline(timeout))
+            }
+        }
+    }
+
+    fn take_http(&self, id: u64) -> Option<(oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)> {
+        self.http_pending().as_mut().and_then(|p| p.remove(&id))
+    }
+
+    /// Completes an HTTP request with the app's response; `false` for an unknown id.
+    pub fn complete_http(&self, response: HttpResponse) -> bool {
+        match self.take_http(response.id) {
+            Some((tx, _permit)) => {
+                // The gateway may have given up in the same instant.
+                let _ = tx.send(response);
+                true
+            }
+            None => false,
         }
     }
 
@@ -254,6 +343,7 @@ impl AppSession {
     pub fn close(&self) {
         // Dropping the senders wakes every waiter with `app_gone`.
         self.pending().take();
+        self.http_pending().take();
         self.deliveries_map().clear();
         self.stop_consuming.cancel();
         self.closed.cancel();

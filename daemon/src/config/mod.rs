@@ -23,6 +23,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub rpc: RpcConfig,
     pub apps: AppsConfig,
+    pub web: WebConfig,
     pub runtime: RuntimeConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
@@ -235,6 +236,26 @@ impl Default for AppsConfig {
     }
 }
 
+/// The HTTP gateway: where the ports of apps' web services are opened.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// The address the gateway listens on, one port per web service.
+    pub ip: String,
+    /// How long an app may take to answer an HTTP request (then 504).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            ip: "127.0.0.1".to_owned(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The async runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -354,6 +375,12 @@ impl Config {
         }
         if self.apps.outbox_capacity == 0 || self.apps.max_outgoing == 0 {
             return invalid("apps.outbox_capacity and apps.max_outgoing must be above zero");
+        }
+        if self.web.ip.parse::<std::net::IpAddr>().is_err() {
+            return invalid(&format!("web.ip {:?} is not an IP address", self.web.ip));
+        }
+        if self.web.timeout.is_zero() {
+            return invalid("web.timeout must be above zero");
         }
         if self.rpc.ip.parse::<std::net::IpAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(

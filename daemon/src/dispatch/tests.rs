@@ -71,6 +71,7 @@ fn echo(identity: &str) -> Arc<Echo> {
                     help: "Echoes.".to_owned(),
                 }],
                 subscriptions: vec![],
+                routes: vec![],
             }],
             ..AppSpec::default()
         },

@@ -44,6 +44,18 @@ pub struct Instance {
     pub app_name: Option<String>,
 }
 
+/// A web service instance as lymph publishes it under
+/// `/lymph/http/<service>/<id>` (fleet mode), for proxies and tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpInstance {
+    pub service: String,
+    pub id: String,
+    pub identity: String,
+    pub ip: Option<String>,
+    pub hostname: Option<String>,
+    pub http_port: u16,
+}
+
 /// The current instances of one service, shared cheaply.
 pub type Instances = Arc<Vec<Instance>>;
 
@@ -75,6 +87,17 @@ pub trait Registry: Send + Sync + 'static {
     /// The instances of a service, kept fresh by the backend. Receivers of one
     /// service share one cache.
     async fn watch(&self, service: &str) -> Result<watch::Receiver<Instances>, RegistryError>;
+
+    /// Publishes a web service instance, ephemeral like `register`. Only
+    /// fleet registries publish them (lymph's `/lymph/http`); a no-op otherwise.
+    async fn register_http(&self, _instance: HttpInstance) -> Result<(), RegistryError> {
+        Ok(())
+    }
+
+    /// Removes a web service instance; removing a missing one is fine.
+    async fn unregister_http(&self, _service: &str, _id: &str) -> Result<(), RegistryError> {
+        Ok(())
+    }
 
     /// Ends the session: every registration it made disappears.
     async fn close(&self);

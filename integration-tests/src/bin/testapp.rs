@@ -1,5 +1,6 @@
 //! A service for integration tests, with handlers that are slow, fail, crash
-//! or hold events: `testapp [--max-concurrency N] [--config F] [--socket P]`.
+//! or hold events, and HTTP routes `/slow?ms=` and `/boom` (with `http_port:`
+//! in the config): `testapp [--max-concurrency N] [--config F] [--socket P]`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -62,6 +63,23 @@ impl Test {
     #[rpc]
     async fn whoami(&self) -> Result<u32, Error> {
         Ok(std::process::id())
+    }
+
+    /// HTTP: sleeps `?ms=` milliseconds, then answers `slept <ms>`.
+    #[route("/slow")]
+    async fn slow(&self, request: lymph::http::Request) -> Result<lymph::http::Response, Error> {
+        let ms: u64 = request
+            .arg("ms")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::bad_request("ms must be a number"))?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(lymph::http::Response::text(format!("slept {ms}")))
+    }
+
+    /// HTTP: fails (the client sees 500).
+    #[route("/boom", methods = ["GET", "POST"])]
+    async fn boom(&self, _request: lymph::http::Request) -> Result<lymph::http::Response, Error> {
+        Err(Error::internal("boom requested by the client"))
     }
 
     /// Prints `handling <n> attempt <a>`, holds the event `hold_ms`, fails it when asked.

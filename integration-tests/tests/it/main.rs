@@ -14,5 +14,7 @@ mod fleet_events;
 mod interop;
 mod interop_events;
 mod lymph_peer;
+mod node;
 mod routing;
+mod web;
 mod zookeeper;

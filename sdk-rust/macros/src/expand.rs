@@ -14,6 +14,7 @@ pub fn expand(model: &Model, item: &ItemImpl) -> TokenStream {
     let spec = spec(model);
     let call = call(model);
     let deliver = deliver(model);
+    let http = http(model);
     let hooks = hooks(model);
     quote! {
         #item
@@ -22,6 +23,7 @@ pub fn expand(model: &Model, item: &ItemImpl) -> TokenStream {
             #spec
             #call
             #deliver
+            #http
             #hooks
         }
     }
@@ -75,6 +77,19 @@ fn spec(model: &Model) -> TokenStream {
         }
         _ => Vec::new(),
     });
+    let routes = model.methods.iter().filter_map(|m| match &m.role {
+        Role::Route { path, methods } => {
+            let endpoint = syn::ext::IdentExt::unraw(&m.ident).to_string();
+            Some(quote! {
+                ::lymph::RouteSpec {
+                    path: #path.to_owned(),
+                    methods: vec![#(#methods.to_owned()),*],
+                    endpoint: #endpoint.to_owned(),
+                }
+            })
+        }
+        _ => None,
+    });
     quote! {
         fn spec(&self) -> ::lymph::InterfaceSpec {
             ::lymph::InterfaceSpec {
@@ -82,6 +97,7 @@ fn spec(model: &Model) -> TokenStream {
                 version: #version.to_owned(),
                 methods: vec![#(#methods),*],
                 subscriptions: vec![#(#subscriptions),*],
+                routes: vec![#(#routes),*],
             }
         }
     }
@@ -192,6 +208,55 @@ fn deliver(model: &Model) -> TokenStream {
     }
 }
 
+/// `fn http`: the route handler named by the request's endpoint.
+fn http(model: &Model) -> TokenStream {
+    let interface = &model.name;
+    let arms: Vec<TokenStream> = model
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let Role::Route { .. } = &m.role else {
+                return None;
+            };
+            let endpoint = syn::ext::IdentExt::unraw(&m.ident).to_string();
+            let args = m
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Http => quote!(request),
+                    _ => quote!(ctx),
+                })
+                .collect();
+            let invoke = invoke(m, args);
+            Some(quote! {
+                #endpoint => ::std::boxed::Box::pin(async move {
+                    ::lymph::__private::http_reply(#invoke)
+                }),
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        fn http<'a>(
+            &'a self,
+            ctx: &'a ::lymph::Context,
+            request: ::lymph::http::Request,
+        ) -> ::lymph::BoxFuture<'a, ::std::result::Result<::lymph::http::Response, ::lymph::Error>> {
+            let _ = ctx;
+            let __endpoint = request.endpoint.clone();
+            match __endpoint.as_str() {
+                #(#arms)*
+                other => {
+                    let error = ::lymph::__private::unknown_endpoint(#interface, other);
+                    ::std::boxed::Box::pin(async move { ::std::result::Result::Err(error) })
+                }
+            }
+        }
+    }
+}
+
 fn is_event_type(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Event"))
 }
@@ -240,7 +305,7 @@ fn hooks(model: &Model) -> TokenStream {
                     }
                 });
             }
-            Role::Rpc { .. } | Role::Event { .. } => {}
+            Role::Rpc { .. } | Role::Event { .. } | Role::Route { .. } => {}
         }
     }
     out

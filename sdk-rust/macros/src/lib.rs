@@ -1,5 +1,5 @@
 //! `#[lymph::interface]`: turns an `impl` block with `#[rpc]`, `#[event(..)]`,
-//! `#[apply_config]`, `#[on_start]` and `#[on_stop]` methods into an
+//! `#[route(..)]`, `#[apply_config]`, `#[on_start]` and `#[on_stop]` methods into an
 //! implementation of `lymph::Interface`. Parsing lives in `model`, code
 //! generation in `expand`; neither knows about the runtime beyond the paths
 //! of `lymph::__private`.

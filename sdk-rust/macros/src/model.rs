@@ -34,6 +34,8 @@ pub enum Arg {
     Event(Type),
     /// `#[apply_config]`'s typed config section.
     Config(Type),
+    /// A `#[route]` handler's `lymph::http::Request`.
+    Http,
 }
 
 pub struct Method {
@@ -53,6 +55,11 @@ pub enum Role {
         event_types: Vec<String>,
         broadcast: bool,
         retry: u32,
+    },
+    /// `#[route("/path", methods = ["GET"])]`; the endpoint is the method's name.
+    Route {
+        path: String,
+        methods: Vec<String>,
     },
     ApplyConfig,
     OnStart,
@@ -111,6 +118,7 @@ impl Model {
                     .iter()
                     .find(|t| push_unique(&mut events, (*t).clone()))
                     .map(|t| format!("two event handlers for `{t}`")),
+                Role::Route { .. } => None,
                 Role::ApplyConfig => push_unique(&mut singles, "apply_config".into())
                     .then(|| "two #[apply_config] methods".into()),
                 Role::OnStart => push_unique(&mut singles, "on_start".into())
@@ -147,7 +155,14 @@ fn type_name(ty: &Type) -> syn::Result<String> {
     ))
 }
 
-const ROLES: [&str; 5] = ["rpc", "event", "apply_config", "on_start", "on_stop"];
+const ROLES: [&str; 6] = [
+    "rpc",
+    "event",
+    "route",
+    "apply_config",
+    "on_start",
+    "on_stop",
+];
 
 impl Method {
     /// Reads and removes the method's role attribute; `None` for plain methods.
@@ -228,6 +243,7 @@ fn classify(role: &Role, pat: &Pat, ty: &Type) -> syn::Result<Arg> {
             Ok(Arg::Named(name, ident.ident.clone(), ty.clone()))
         }
         Role::Event { .. } => Ok(Arg::Event(ty.clone())),
+        Role::Route { .. } => Ok(Arg::Http),
         Role::ApplyConfig => Ok(Arg::Config(ty.clone())),
         Role::OnStart | Role::OnStop => Err(syn::Error::new(
             ty.span(),
@@ -244,6 +260,10 @@ fn check_args(role: &Role, args: &[Arg], sig: &syn::Signature) -> syn::Result<()
         Role::Event { .. } if count(|a| matches!(a, Arg::Event(_))) != 1 => {
             Some("an event handler takes exactly one event parameter")
         }
+        Role::Route { .. } if count(|a| matches!(a, Arg::Http)) != 1 => {
+            Some("a route handler takes exactly one `lymph::http::Request` parameter")
+        }
+        Role::Route { .. } if sig.asyncness.is_none() => Some("a route handler must be async"),
         Role::ApplyConfig if args.len() != 1 || contexts != 0 => {
             Some("#[apply_config] takes exactly one parameter: the config section's type")
         }
@@ -308,6 +328,9 @@ fn parse_role(attr: &Attribute, other_attrs: &[Attribute]) -> syn::Result<Role> 
     if path.is_ident("event") {
         return parse_event(attr);
     }
+    if path.is_ident("route") {
+        return parse_route(attr);
+    }
     let no_args = |role: Role| match attr.meta {
         syn::Meta::Path(_) => Ok(role),
         _ => Err(syn::Error::new(
@@ -365,6 +388,59 @@ fn parse_event(attr: &Attribute) -> syn::Result<Role> {
         event_types,
         broadcast,
         retry,
+    })
+}
+
+/// `#[route("/users/<id>", methods = ["GET", "POST"])]`; `GET` by default.
+fn parse_route(attr: &Attribute) -> syn::Result<Role> {
+    let mut path = None;
+    let mut methods = Vec::new();
+    attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+        path = Some(input.parse::<LitStr>()?);
+        while !input.is_empty() {
+            input.parse::<syn::Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let ident: syn::Ident = input.parse()?;
+            if ident != "methods" {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    "expected `methods = [\"GET\", ..]`",
+                ));
+            }
+            input.parse::<syn::Token![=]>()?;
+            let list: syn::ExprArray = input.parse()?;
+            for element in list.elems {
+                match element {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => methods.push(s.value().to_ascii_uppercase()),
+                    other => return Err(syn::Error::new(other.span(), "expected a string")),
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let Some(path) = path else {
+        return Err(syn::Error::new(
+            attr.span(),
+            "name the path: #[route(\"/greet\")]",
+        ));
+    };
+    if !path.value().starts_with('/') {
+        return Err(syn::Error::new(
+            path.span(),
+            "a route's path starts with '/'",
+        ));
+    }
+    if methods.is_empty() {
+        methods.push("GET".to_owned());
+    }
+    Ok(Role::Route {
+        path: path.value(),
+        methods,
     })
 }
 

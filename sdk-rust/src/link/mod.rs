@@ -30,6 +30,9 @@ use work::{Done, InFlight};
 /// Time in-flight handlers get to finish after SIGTERM before they are aborted.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a stopping app waits for the daemon to close the stream.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 type Opening = Pin<Box<dyn Future<Output = Result<Conn, OpenError>> + Send>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +152,7 @@ impl Link {
                     self.on_opened(opened).await?;
                 }
                 message = next_message(&mut self.conn) => match message {
-                    Ok(Some(message)) => self.on_message(message).await,
+                    Ok(Some(message)) => self.on_message(message).await?,
                     Ok(None) => self.lost("the stream ended".into()),
                     Err(status) => self.lost(status.message().to_owned()),
                 },
@@ -163,7 +166,18 @@ impl Link {
             }
         }
         // Closing the outbox ends the stream; the daemon unregisters the app.
-        self.conn = None;
+        // Then wait (bounded) for the daemon to end its half: by then every
+        // answer queued before has reached it, even if the process exits next.
+        if let Some(Conn {
+            outbox,
+            mut inbound,
+            ..
+        }) = self.conn.take()
+        {
+            drop(outbox);
+            let closed = async { while let Ok(Some(_)) = inbound.message().await {} };
+            let _ = tokio::time::timeout(CLOSE_WAIT, closed).await;
+        }
         self.fail_pending("the app is stopping");
         Ok(self.start == Start::Done)
     }

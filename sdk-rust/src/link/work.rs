@@ -1,4 +1,4 @@
-//! What the link does with each message: daemon messages (requests, deliveries,
+//! What the link does with each message: daemon messages (requests, HTTP requests, deliveries,
 //! results of the app's own calls, cancel, drain), commands from `Client`s, and
 //! handlers that finished (their reply, ack or fail, panics included).
 
@@ -19,6 +19,7 @@ use crate::service::ServiceError;
 /// What a handler task returns.
 pub(crate) enum Done {
     Reply(Result<Vec<u8>, Error>),
+    Http(Result<crate::http::Response, Error>),
     Delivery(Result<(), Error>),
     Start(Result<(), ServiceError>),
 }
@@ -31,14 +32,19 @@ pub(crate) struct InFlight {
 
 enum Work {
     Request { id: u64, what: String },
+    Http { id: u64, what: String },
     Delivery { delivery_id: u64, what: String },
     Start,
 }
 
 impl Link {
-    pub(super) async fn on_message(&mut self, message: v1::DaemonMessage) {
+    /// An error only for a rejection the app cannot recover from by reconnecting.
+    pub(super) async fn on_message(
+        &mut self,
+        message: v1::DaemonMessage,
+    ) -> Result<(), ServiceError> {
         let Some(kind) = message.kind else {
-            return;
+            return Ok(());
         };
         match kind {
             daemon_message::Kind::Request(request) => self.on_request(request).await,
@@ -77,19 +83,19 @@ impl Link {
             }
             daemon_message::Kind::Rejected(rejected) => {
                 let reason = rejected.error.map(CallError::from_proto);
+                // Invalid (a port in use, bad routes): reconnecting would be refused again.
+                if let Some(error) = reason.clone().filter(|e| e.kind == ErrorKind::Invalid) {
+                    return Err(ServiceError::Rejected {
+                        socket: self.socket.clone(),
+                        error,
+                    });
+                }
                 error!(reason = ?reason, "lymphd rejected a message of the app");
             }
-            daemon_message::Kind::HttpRequest(request) => {
-                let response = v1::HttpResponse {
-                    id: request.id,
-                    status: 404,
-                    headers: Vec::new(),
-                    body: bytes::Bytes::from_static(b"this app serves no HTTP routes"),
-                };
-                self.send(app_message::Kind::HttpResponse(response)).await;
-            }
+            daemon_message::Kind::HttpRequest(request) => self.on_http(request).await,
             daemon_message::Kind::Welcome(_) => debug!("ignoring a second welcome"),
         }
+        Ok(())
     }
 
     async fn on_request(&mut self, request: v1::Request) {
@@ -126,6 +132,34 @@ impl Link {
             .spawn(async move { Done::Reply(iface.call(&ctx, &method, &body).await) });
         self.requests.insert(id, handle.clone());
         self.track(handle.id(), Work::Request { id, what });
+    }
+
+    /// Runs a route handler in its own task, like an RPC request; its answer
+    /// goes back as `HttpResponse` with the same id.
+    async fn on_http(&mut self, request: v1::HttpRequest) {
+        let iface = if request.interface.is_empty() && self.interfaces.len() == 1 {
+            self.interfaces.values().next().cloned()
+        } else {
+            self.interfaces.get(&request.interface).cloned()
+        };
+        let stopping = self.draining || self.stopping.is_some();
+        let (Some(client), Some(iface), false) = (self.client(), iface, stopping) else {
+            let response = crate::http::Response::new(503, "the app cannot serve this now\n");
+            self.send(app_message::Kind::HttpResponse(
+                response.into_proto(request.id),
+            ))
+            .await;
+            return;
+        };
+        let id = request.id;
+        let what = format!("{} {} ({})", request.method, request.path, request.endpoint);
+        let ctx = Context::new(client, request.trace_id.clone());
+        let request = crate::http::Request::from_proto(request);
+        let handle = self
+            .handlers
+            .spawn(async move { Done::Http(iface.http(&ctx, request).await) });
+        self.requests.insert(id, handle.clone());
+        self.track(handle.id(), Work::Http { id, what });
     }
 
     async fn on_delivery(&mut self, delivery: v1::Delivery) {
@@ -244,6 +278,27 @@ impl Link {
                 };
                 if current {
                     self.send(app_message::Kind::Reply(reply)).await;
+                }
+            }
+            Work::Http { id, what } => {
+                self.requests.remove(&id);
+                let result = match outcome {
+                    Ok(Done::Http(result)) => result,
+                    Ok(_) => Err(Error::internal("unexpected handler outcome")),
+                    Err(e) => Err(Error::internal(format!(
+                        "{what} panicked: {}",
+                        panic_text(e)
+                    ))),
+                };
+                let response = result.unwrap_or_else(|e| {
+                    if e.kind() != ErrorKind::BadRequest {
+                        warn!(route = %what, error = %e, "route handler failed");
+                    }
+                    crate::http::error_response(&e)
+                });
+                if current {
+                    self.send(app_message::Kind::HttpResponse(response.into_proto(id)))
+                        .await;
                 }
             }
             Work::Delivery { delivery_id, what } => {

@@ -1,4 +1,4 @@
-//! The program's config file (lymph's shape): `socket:`, `max_concurrency:`
+//! The program's config file (lymph's shape): `socket:`, `max_concurrency:`, `http_port:`
 //! and `interfaces: { Name: { class: ..., <the interface's settings> } }`.
 //! Parses YAML into plain values and hands each interface its section; knows
 //! nothing about what an interface does with it.
@@ -16,6 +16,8 @@ pub struct FileConfig {
     pub path: PathBuf,
     pub socket: Option<PathBuf>,
     pub max_concurrency: Option<u32>,
+    /// The port of the app's web service (its `#[route]`s).
+    pub http_port: Option<u16>,
     /// Each interface's section, `class` removed.
     pub interfaces: BTreeMap<String, serde_json::Value>,
 }
@@ -28,6 +30,8 @@ struct RawConfig {
     socket: Option<PathBuf>,
     #[serde(default)]
     max_concurrency: Option<u32>,
+    #[serde(default)]
+    http_port: Option<u16>,
     #[serde(default)]
     interfaces: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -71,6 +75,7 @@ impl FileConfig {
             path: path.to_path_buf(),
             socket: raw.socket,
             max_concurrency: raw.max_concurrency,
+            http_port: raw.http_port,
             interfaces,
         })
     }
@@ -120,11 +125,12 @@ mod tests {
 
     #[test]
     fn sections_keep_settings_and_top_level_keys_are_read() {
-        let text = "socket: /tmp/l.sock\nmax_concurrency: 8\nregistry: {}\ninterfaces:\n  Greeting:\n    class: g:G\n    greeting: Hello\n";
+        let text = "socket: /tmp/l.sock\nmax_concurrency: 8\nhttp_port: 4080\nregistry: {}\ninterfaces:\n  Greeting:\n    class: g:G\n    greeting: Hello\n";
         let config = parse(text).expect("parses");
         assert_eq!(config.section("Greeting"), json!({"greeting": "Hello"}));
         assert_eq!(config.socket, Some(PathBuf::from("/tmp/l.sock")));
         assert_eq!(config.max_concurrency, Some(8));
+        assert_eq!(config.http_port, Some(4080));
     }
 
     #[test]

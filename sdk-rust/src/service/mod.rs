@@ -40,6 +40,7 @@ pub struct Service {
     config: Option<FileConfig>,
     socket: Option<PathBuf>,
     max_concurrency: Option<u32>,
+    http_port: Option<u16>,
     interfaces: Vec<Box<dyn Interface>>,
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
 }
@@ -58,6 +59,7 @@ impl Service {
             config: None,
             socket: None,
             max_concurrency: None,
+            http_port: None,
             interfaces: Vec::new(),
             commands: mpsc::channel(COMMAND_QUEUE),
         }
@@ -117,6 +119,13 @@ impl Service {
         self
     }
 
+    /// The port of the app's web service, opened by the daemon for its
+    /// `#[route]`s; wins over the config file's `http_port:`.
+    pub fn http_port(mut self, port: u16) -> Service {
+        self.http_port = Some(port);
+        self
+    }
+
     /// Adds an interface; may be called several times.
     pub fn interface(mut self, interface: impl Interface) -> Service {
         self.interfaces.push(Box::new(interface));
@@ -142,6 +151,7 @@ impl Service {
             config,
             socket,
             max_concurrency,
+            http_port,
             interfaces,
             commands,
         } = self;
@@ -153,7 +163,7 @@ impl Service {
             app_name,
             interfaces: interfaces.iter().map(|i| i.spec().to_proto()).collect(),
             max_concurrency: max_concurrency.or(config.max_concurrency).unwrap_or(0),
-            http_port: 0,
+            http_port: u32::from(http_port.or(config.http_port).unwrap_or(0)),
             sdk: crate::SDK.to_owned(),
             pid: std::process::id(),
         };

@@ -71,12 +71,17 @@ mod tests {
             text.contains("subscribe  Prints events to stdout.\n"),
             "{text}"
         );
+        assert!(
+            text.contains("node       Run the services of .lymph.yml"),
+            "{text}"
+        );
         for name in [
             "discover",
             "emit",
             "help",
             "inspect",
             "list",
+            "node",
             "request",
             "status",
             "subscribe",

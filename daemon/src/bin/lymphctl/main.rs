@@ -8,6 +8,7 @@ mod config;
 mod discover;
 mod events;
 mod inspect;
+mod node;
 mod render;
 mod request;
 mod status;
@@ -52,6 +53,10 @@ enum Command {
     Inspect(inspect::Args),
     #[command(about = "List available commands.")]
     List,
+    #[command(
+        about = "Run the services of .lymph.yml with a lymphd, restarting them when they die."
+    )]
+    Node(node::Args),
     #[command(about = "Send a request message to some service and output the reply.")]
     Request(request::Args),
     #[command(about = "Show the state of the local lymphd.")]
@@ -94,6 +99,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (socket, _source) = lymph_proto::resolve_socket(cli.socket, config_socket);
+    // The node starts a lymphd when none listens: it must not connect first.
+    if let Command::Node(args) = cli.command {
+        return node::run(args, socket, cli.config).await;
+    }
     let client = lymph_proto::connect(&socket).await?;
     match cli.command {
         Command::Discover(args) => discover::run(client, args).await,
@@ -102,7 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request(args) => request::run(client, args).await,
         Command::Status(args) => status::run(client, args).await,
         Command::Subscribe(args) => events::subscribe(client, args).await,
-        Command::List | Command::Help { .. } => Ok(()),
+        Command::List | Command::Help { .. } | Command::Node(_) => Ok(()),
     }
 }
 

@@ -93,6 +93,11 @@ impl Target {
         format!("{}/services/{service}", self.root)
     }
 
+    /// `<root>/http/<service>/<id>`: lymph's web service instances.
+    pub fn http_path(&self, service: &str, id: &str) -> String {
+        format!("{}/http/{service}/{id}", self.root)
+    }
+
     /// `<root>/services/<service>/<id>`.
     pub fn instance_path(&self, service: &str, id: &str) -> String {
         format!("{}/services/{service}/{id}", self.root)

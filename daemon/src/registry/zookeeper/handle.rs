@@ -14,7 +14,7 @@ use zookeeper_client as zk;
 
 use super::session::{delete_node, with_retry, write_node};
 use super::{ServiceCache, ZookeeperError, ZookeeperRegistry, cache, node};
-use crate::registry::{Instance, Instances, Registry, RegistryError};
+use crate::registry::{HttpInstance, Instance, Instances, Registry, RegistryError};
 
 /// How long `close` waits for the cache tasks and for the server to confirm
 /// the session's end before returning anyway.
@@ -39,39 +39,29 @@ impl Registry for ZookeeperRegistry {
             .into());
         }
         let data = node::encode(&instance);
-        let shared = &self.shared;
-        let mut registrations = shared.registrations.lock().await;
-        self.check_open()?;
-        let client = shared.client()?;
-        registrations.insert(path.clone(), data.clone());
-        match write_node(&client, &path, &data, shared.op_timeout()).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.is_session_lost() => {
-                // Kept in `registrations`: the supervisor writes it into the next session.
-                warn!(%path, %error, "zookeeper session lost; the instance is registered when a new session opens");
-                Ok(())
-            }
-            Err(error) => {
-                registrations.remove(&path);
-                Err(error.into())
-            }
-        }
+        self.put(path, data).await
     }
 
     async fn unregister(&self, service: &str, id: &str) -> Result<(), RegistryError> {
         self.check_open()?;
         let path = self.path_of(service, id)?;
-        let shared = &self.shared;
-        let mut registrations = shared.registrations.lock().await;
-        if registrations.remove(&path).is_none() {
-            return Ok(());
-        }
-        let client = shared.client()?;
-        match delete_node(&client, &path, shared.op_timeout()).await {
-            // A lost session took the node with it; it is no longer re-registered.
-            Err(error) if !error.is_session_lost() => Err(error.into()),
-            _ => Ok(()),
-        }
+        self.remove(path).await
+    }
+
+    async fn register_http(&self, instance: HttpInstance) -> Result<(), RegistryError> {
+        self.check_open()?;
+        self.path_of(&instance.service, &instance.id)?;
+        let path = self
+            .shared
+            .target
+            .http_path(&instance.service, &instance.id);
+        self.put(path, node::encode_http(&instance)).await
+    }
+
+    async fn unregister_http(&self, service: &str, id: &str) -> Result<(), RegistryError> {
+        self.check_open()?;
+        self.path_of(service, id)?;
+        self.remove(self.shared.target.http_path(service, id)).await
     }
 
     async fn services(&self) -> Result<Vec<String>, RegistryError> {
@@ -193,6 +183,45 @@ impl Registry for ZookeeperRegistry {
             Err(_) => {
                 warn!(%session, "zookeeper did not confirm the session's close within {CLOSE_GRACE:?}")
             }
+        }
+    }
+}
+
+impl ZookeeperRegistry {
+    /// Writes an ephemeral node and remembers it, so the supervisor writes it
+    /// again into the next session.
+    async fn put(&self, path: String, data: Vec<u8>) -> Result<(), RegistryError> {
+        let shared = &self.shared;
+        let mut registrations = shared.registrations.lock().await;
+        self.check_open()?;
+        let client = shared.client()?;
+        registrations.insert(path.clone(), data.clone());
+        match write_node(&client, &path, &data, shared.op_timeout()).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_session_lost() => {
+                // Kept in `registrations`: the supervisor writes it into the next session.
+                warn!(%path, %error, "zookeeper session lost; the instance is registered when a new session opens");
+                Ok(())
+            }
+            Err(error) => {
+                registrations.remove(&path);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Deletes a node this session wrote and forgets it.
+    async fn remove(&self, path: String) -> Result<(), RegistryError> {
+        let shared = &self.shared;
+        let mut registrations = shared.registrations.lock().await;
+        if registrations.remove(&path).is_none() {
+            return Ok(());
+        }
+        let client = shared.client()?;
+        match delete_node(&client, &path, shared.op_timeout()).await {
+            // A lost session took the node with it; it is no longer re-registered.
+            Err(error) if !error.is_session_lost() => Err(error.into()),
+            _ => Ok(()),
         }
     }
 }

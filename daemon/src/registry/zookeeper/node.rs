@@ -65,6 +65,31 @@ pub(crate) fn encode(instance: &Instance) -> Vec<u8> {
     serde_json::to_vec(&node).unwrap_or_default()
 }
 
+/// What lymph writes under `/lymph/http/<service>/<id>`.
+#[derive(Serialize)]
+struct HttpNode<'a> {
+    version: Option<&'a str>,
+    ip: Option<&'a str>,
+    hostname: Option<&'a str>,
+    id: &'a str,
+    identity: &'a str,
+    http_port: u16,
+}
+
+/// The znode data of a web service instance.
+pub(crate) fn encode_http(instance: &crate::registry::HttpInstance) -> Vec<u8> {
+    let node = HttpNode {
+        version: None,
+        ip: instance.ip.as_deref(),
+        hostname: instance.hostname.as_deref(),
+        id: &instance.id,
+        identity: &instance.identity,
+        http_port: instance.http_port,
+    };
+    // Plain strings, options and a number: cannot fail.
+    serde_json::to_vec(&node).unwrap_or_default()
+}
+
 /// Reads a znode written by lymph or lymphd. `service` and `id` come from the
 /// path (the node's parent and name), as lymph's readers take them.
 pub(crate) fn decode(service: &str, id: &str, data: &[u8]) -> Result<Instance, serde_json::Error> {

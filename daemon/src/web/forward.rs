@@ -1,0 +1,250 @@
+//! One HTTP request: health check, route match, body limit, hand-off to one
+//! ready instance, and the answer (or a short text error) with `X-Trace-Id`.
+//! Every path ends in a response: no client is left hanging.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+use lymph_proto::v1 as pb;
+use tokio::time::Instant;
+
+use super::Port;
+use super::routes::Match;
+use crate::dispatch::ErrorKind;
+
+const TRACE_HEADER: &str = "x-trace-id";
+const HEALTH_PATH: &str = "/_health/";
+
+/// The request's trace id when it looks sane (1 to 128 visible ASCII
+/// characters), else a new one.
+pub fn trace_id_for(given: Option<&[u8]>) -> String {
+    match given {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 128
+                && id.iter().all(|b| (0x21..=0x7e).contains(b)) =>
+        {
+            String::from_utf8_lossy(id).into_owned()
+        }
+        _ => crate::trace::new_trace_id(),
+    }
+}
+
+pub(super) async fn handle(
+    port: Arc<Port>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let trace_id = trace_id_for(
+        request
+            .headers()
+            .get(TRACE_HEADER)
+            .map(HeaderValue::as_bytes),
+    );
+    let mut response = respond(&port, request, &trace_id).await;
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert(TRACE_HEADER, value);
+    }
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.into())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Response<Full<Bytes>> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let (route, path_args) = match port.routes.lookup(&method, &path) {
+        Match::Found(route, args) => (route.clone(), args),
+        Match::NotFound if path == HEALTH_PATH => {
+            return if port.any_ready() {
+                Response::new(Full::new(Bytes::new()))
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "no ready instance\n")
+            };
+        }
+        Match::NotFound => return text(StatusCode::NOT_FOUND, "not found\n"),
+        Match::MethodNotAllowed => {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        }
+    };
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {} bytes\n", port.max_body),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > port.max_body as u64) {
+        return too_large();
+    }
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let headers: Vec<pb::Header> = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some(pb::Header {
+                name: name.as_str().to_owned(),
+                value: value.to_str().ok()?.to_owned(),
+            })
+        })
+        .collect();
+    let body = match Limited::new(request.into_body(), port.max_body)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large();
+        }
+        Err(_) => return text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
+    };
+    let Some(session) = port.pick() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no ready instance of {}\n", port.owner),
+        );
+    };
+    let forwarded = pb::HttpRequest {
+        id: 0,
+        method,
+        path,
+        query,
+        headers,
+        body,
+        trace_id: trace_id.to_owned(),
+        endpoint: route.endpoint,
+        path_args: path_args.into_iter().collect::<HashMap<_, _>>(),
+        interface: route.interface,
+    };
+    let deadline = Instant::now() + port.timeout;
+    match session
+        .http_request(forwarded, deadline, port.timeout)
+        .await
+    {
+        Ok(answer) => from_app(answer, port.max_body),
+        Err(e) => match e.kind {
+            ErrorKind::Overloaded => {
+                let mut response =
+                    text(StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", e.message));
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+            ErrorKind::DeadlineExceeded => {
+                text(StatusCode::GATEWAY_TIMEOUT, format!("{}\n", e.message))
+            }
+            ErrorKind::ShuttingDown => {
+                text(StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", e.message))
+            }
+            _ => text(StatusCode::BAD_GATEWAY, format!("{}\n", e.message)),
+        },
+    }
+}
+
+/// The app's answer as an HTTP response; a malformed one is the app's fault: 502.
+fn from_app(answer: pb::HttpResponse, max_body: usize) -> Response<Full<Bytes>> {
+    let Some(status) = u16::try_from(answer.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    else {
+        return text(
+            StatusCode::BAD_GATEWAY,
+            "the app answered an invalid status\n",
+        );
+    };
+    if answer.body.len() > max_body {
+        return text(
+            StatusCode::BAD_GATEWAY,
+            "the app's response body is too large\n",
+        );
+    }
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() = status;
+    for header in answer.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_str(&header.value),
+        ) else {
+            continue;
+        };
+        // hyper frames the body itself; the app's framing headers would lie.
+        let framing = ["content-length", "transfer-encoding", "connection"];
+        if !framing.contains(&name.as_str()) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_trace_ids_are_kept_others_replaced() {
+        assert_eq!(trace_id_for(Some(b"abc-123")), "abc-123");
+        let long = vec![b'a'; 128];
+        assert_eq!(trace_id_for(Some(&long)).len(), 128);
+        for bad in [
+            &b""[..],
+            b"has space",
+            b"tab\there",
+            "ü".as_bytes(),
+            &[b'a'; 129][..],
+        ] {
+            let made = trace_id_for(Some(bad));
+            assert_eq!(made.len(), 32, "{bad:?}");
+            assert!(made.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+        assert_eq!(trace_id_for(None).len(), 32);
+    }
+
+    #[test]
+    fn app_answers_keep_headers_but_not_framing() {
+        let answer = pb::HttpResponse {
+            id: 1,
+            status: 201,
+            headers: vec![
+                pb::Header {
+                    name: "Content-Type".into(),
+                    value: "text/plain".into(),
+                },
+                pb::Header {
+                    name: "Content-Length".into(),
+                    value: "999".into(),
+                },
+            ],
+            body: Bytes::from_static(b"ok"),
+        };
+        let response = from_app(answer, 10);
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/plain");
+        assert!(response.headers().get(CONTENT_LENGTH).is_none());
+        let bad = pb::HttpResponse {
+            status: 1000,
+            ..Default::default()
+        };
+        assert_eq!(from_app(bad, 10).status(), StatusCode::BAD_GATEWAY);
+    }
+}

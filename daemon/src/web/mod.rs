@@ -1,0 +1,220 @@
+//! The HTTP gateway: apps declare routes and their service's port; the daemon
+//! listens there while at least one instance is attached, forwards each request
+//! to one ready instance (round-robin) and sets `X-Trace-Id`. Reaches apps only
+//! through `AppSession`; knows nothing of the registry or RPC routing.
+
+mod forward;
+mod listener;
+pub mod routes;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+pub use forward::trace_id_for;
+use routes::{RouteError, RouteTable};
+
+use crate::attach::AppSession;
+use crate::config::WebConfig;
+use crate::spec::AppSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on {ip}:{port} (the app's http_port)")]
+    Bind {
+        ip: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("http_port {port} is already served by {owner}")]
+    Taken { port: u16, owner: String },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Checks an app's routes at `Hello`, before it is accepted.
+pub fn check_routes(spec: &AppSpec) -> Result<(), RouteError> {
+    RouteTable::from_spec(spec).map(|_| ())
+}
+
+/// One open port: its routes and the instances sharing it.
+pub(crate) struct Port {
+    port: u16,
+    /// The interfaces with routes, e.g. "Web": instances must agree on it.
+    owner: String,
+    routes: RouteTable,
+    members: RwLock<Vec<Arc<AppSession>>>,
+    next: AtomicUsize,
+    stop: CancellationToken,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl Port {
+    /// The next ready instance, round-robin; `None` when none is ready.
+    fn pick(&self) -> Option<Arc<AppSession>> {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        let ready: Vec<&Arc<AppSession>> = members.iter().filter(|s| s.is_ready()).collect();
+        if ready.is_empty() {
+            return None;
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        ready.get(n % ready.len()).map(|s| Arc::clone(s))
+    }
+
+    fn any_ready(&self) -> bool {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members.iter().any(|s| s.is_ready())
+    }
+}
+
+/// Every port the gateway has open. A plain mutex: joins and leaves are rare
+/// and never hold it across an await.
+pub struct Gateway {
+    config: WebConfig,
+    max_body: usize,
+    ports: Mutex<HashMap<u16, Arc<Port>>>,
+    tasks: TaskTracker,
+}
+
+fn owner_of(spec: &AppSpec) -> String {
+    let names: Vec<&str> = spec
+        .interfaces
+        .iter()
+        .filter(|i| !i.routes.is_empty())
+        .map(|i| i.name.as_str())
+        .collect();
+    names.join(",")
+}
+
+impl Gateway {
+    pub fn new(config: WebConfig, max_body: usize, tasks: TaskTracker) -> Gateway {
+        Gateway {
+            config,
+            max_body,
+            ports: Mutex::new(HashMap::new()),
+            tasks,
+        }
+    }
+
+    fn ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Arc<Port>>> {
+        self.ports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a ready app to its port, opening the port for the first instance.
+    /// Apps without `http_port` or without routes have nothing to join.
+    pub async fn join(&self, session: &Arc<AppSession>) -> Result<(), WebError> {
+        let port = session.spec.http_port;
+        let routes = RouteTable::from_spec(&session.spec)?;
+        if port == 0 || routes.is_empty() {
+            return Ok(());
+        }
+        let owner = owner_of(&session.spec);
+        // A port closed a moment ago may still be held by its accept loop
+        // (it stops asynchronously): retry the bind briefly, bounded.
+        let mut attempts = 0;
+        loop {
+            if self.add_member(port, &owner, session)? {
+                return Ok(());
+            }
+            let addr = format!("{}:{port}", self.config.ip);
+            let bound = std::net::TcpListener::bind(&addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(tokio::net::TcpListener::from_std);
+            let listener = match bound {
+                Ok(listener) => listener,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 10 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(source) => {
+                    return Err(WebError::Bind {
+                        ip: self.config.ip.clone(),
+                        port,
+                        source,
+                    });
+                }
+            };
+            let entry = Arc::new(Port {
+                port,
+                owner: owner.clone(),
+                routes: routes.clone(),
+                members: RwLock::new(vec![session.clone()]),
+                next: AtomicUsize::new(0),
+                stop: CancellationToken::new(),
+                timeout: self.config.timeout,
+                max_body: self.max_body,
+            });
+            {
+                let mut ports = self.ports();
+                if ports.contains_key(&port) {
+                    // Another instance opened it meanwhile; ours is dropped.
+                    drop(ports);
+                    continue;
+                }
+                ports.insert(port, entry.clone());
+            }
+            info!(port, ip = %self.config.ip, service = %owner, "web port open");
+            self.tasks
+                .spawn(listener::run(listener, entry, self.tasks.clone()));
+            return Ok(());
+        }
+    }
+
+    /// `Ok(true)` when the port was open and the session joined it.
+    fn add_member(
+        &self,
+        port: u16,
+        owner: &str,
+        session: &Arc<AppSession>,
+    ) -> Result<bool, WebError> {
+        let ports = self.ports();
+        let Some(entry) = ports.get(&port) else {
+            return Ok(false);
+        };
+        if entry.owner != owner {
+            return Err(WebError::Taken {
+                port,
+                owner: entry.owner.clone(),
+            });
+        }
+        entry
+            .members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session.clone());
+        Ok(true)
+    }
+
+    /// Removes a session; the port closes when its last instance left.
+    pub fn leave(&self, identity: &str) {
+        let mut ports = self.ports();
+        let mut closed = Vec::new();
+        for (port, entry) in ports.iter() {
+            let mut members = entry.members.write().unwrap_or_else(|p| p.into_inner());
+            members.retain(|s| s.identity != identity);
+            if members.is_empty() {
+                entry.stop.cancel();
+                closed.push(*port);
+            }
+        }
+        for port in closed {
+            ports.remove(&port);
+            info!(port, "web port closed: no instance left");
+        }
+    }
+
+    /// Stops accepting on every port (shutdown); requests in flight finish.
+    pub fn close_all(&self) {
+        for (_, entry) in self.ports().drain() {
+            entry.stop.cancel();
+        }
+    }
+}
