@@ -1,3 +1,5 @@
+//! Tests of the config: defaults, conf/lymphd.yml, parsing errors, environment overrides.
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
