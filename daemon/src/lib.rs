@@ -21,6 +21,18 @@ pub mod web;
 pub use config::Config;
 pub use daemon::Daemon;
 
+/// An error and its sources on one line: "outer: inner: innermost".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The daemon's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -251,7 +251,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
 }
 
 /// "outer: inner: innermost", like anyhow's `{:#}`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {

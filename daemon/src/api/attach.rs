@@ -160,7 +160,7 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                     .web
                     .join(session)
                     .await
-                    .map_err(|e| CallError::new(ErrorKind::Invalid, error_chain(&e)))?;
+                    .map_err(|e| CallError::new(ErrorKind::Invalid, crate::error_chain(&e)))?;
                 state
                     .register_app(session)
                     .await
@@ -304,18 +304,6 @@ fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::Outgoi
             }))
             .await;
     });
-}
-
-/// An error and its sources, for the app's `Rejected` message.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn detach(state: &Arc<State>, session: &Arc<AppSession>) {

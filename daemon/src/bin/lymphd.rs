@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let mut config = match Config::load(args.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("lymphd: {}", error_chain(&e));
+            eprintln!("lymphd: {}", lymphd::error_chain(&e));
             return ExitCode::from(64);
         }
     };
@@ -60,21 +60,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lymphd: {}", error_chain(e.as_ref()));
+            eprintln!("lymphd: {}", lymphd::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn init_tracing(config: &Config) {

@@ -26,13 +26,6 @@ fn greeted_names(apps: &[&Proc]) -> HashMap<String, usize> {
     names
 }
 
-fn lines_with(app: &Proc, needle: &str) -> usize {
-    app.stdout_text()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
-}
-
 #[tokio::test]
 async fn each_greeting_is_heard_by_exactly_one_listen() {
     let daemon = TestDaemon::start();
@@ -66,8 +59,8 @@ async fn each_greeting_is_heard_by_exactly_one_listen() {
         );
     }
     let (a, b) = (
-        lines_with(&l1, "Somebody greeted"),
-        lines_with(&l2, "Somebody greeted"),
+        l1.lines_with("Somebody greeted"),
+        l2.lines_with("Somebody greeted"),
     );
     assert!(
         a > 0 && b > 0,
@@ -91,7 +84,7 @@ async fn lymphctl_emit_subscribe_and_delay() {
     let out = daemon.ctl(&["emit", "greeted", r#"{"name": "Zed"}"#]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_until("Listen prints Zed", WAIT, || {
-        lines_with(&listen, "Somebody greeted Zed") == 1
+        listen.lines_with("Somebody greeted Zed") == 1
     });
     wait_until("subscribe prints the event", WAIT, || {
         subscriber
@@ -103,9 +96,9 @@ async fn lymphctl_emit_subscribe_and_delay() {
     let started = Instant::now();
     let out = daemon.ctl(&["emit", "greeted", r#"{"name": "Later"}"#, "--delay", "1.5"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(lines_with(&listen, "Later"), 0, "not before its delay");
+    assert_eq!(listen.lines_with("Later"), 0, "not before its delay");
     wait_until("the delayed event", WAIT, || {
-        lines_with(&listen, "Somebody greeted Later") == 1
+        listen.lines_with("Somebody greeted Later") == 1
     });
     assert!(started.elapsed() >= Duration::from_millis(1500));
 
@@ -119,22 +112,7 @@ async fn a_held_event_goes_to_another_instance_when_its_handler_is_killed() {
     let one = daemon.app("testapp-1", "testapp", &[]);
     let two = daemon.app("testapp-2", "testapp", &[]);
     daemon.wait_for_instances("Test", 2).await;
-
-    let out = daemon.ctl(&["emit", "work", r#"{"n": 1, "hold_ms": 120000}"#]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_until("one instance holds work 1", WAIT, || {
-        lines_with(&one, "handling 1 attempt") + lines_with(&two, "handling 1 attempt") == 1
-    });
-    let (holder, other) = if lines_with(&one, "handling 1") == 1 {
-        (one, two)
-    } else {
-        (two, one)
-    };
-    holder.signal(Signal::SIGKILL);
-    wait_until("the other instance gets work 1", WAIT, || {
-        lines_with(&other, "handling 1 attempt") == 1
-    });
-    drop(holder);
+    crate::harness::held_event_moves_on_when_its_holder_dies(&daemon, one, two, WAIT);
 }
 
 #[tokio::test]
@@ -146,11 +124,11 @@ async fn a_failed_event_is_retried_then_dropped() {
     let out = daemon.ctl(&["emit", "work", r#"{"n": 2, "fail": true}"#]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_until("the retry", WAIT, || {
-        lines_with(&app, "handling 2 attempt 2") == 1
+        app.lines_with("handling 2 attempt 2") == 1
     });
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
-        lines_with(&app, "handling 2 attempt"),
+        app.lines_with("handling 2 attempt"),
         2,
         "{}",
         app.stdout_text()
@@ -158,7 +136,7 @@ async fn a_failed_event_is_retried_then_dropped() {
     // The next event is handled normally.
     let out = daemon.ctl(&["emit", "work", r#"{"n": 3}"#]);
     assert!(out.status.success());
-    wait_until("work 3", WAIT, || lines_with(&app, "handled 3") == 1);
+    wait_until("work 3", WAIT, || app.lines_with("handled 3") == 1);
 }
 
 #[tokio::test]
@@ -201,6 +179,6 @@ async fn apps_come_back_after_the_daemon_restarts() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "\"Hi, Again!\"\n");
     wait_until("Listen hears it", WAIT, || {
-        lines_with(&listen, "Somebody greeted Again") == 1
+        listen.lines_with("Somebody greeted Again") == 1
     });
 }

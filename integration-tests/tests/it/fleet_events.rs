@@ -6,7 +6,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::harness::{
@@ -26,13 +25,6 @@ fn count_lines(apps: &[&Proc], prefix: &str) -> HashMap<String, usize> {
         }
     }
     seen
-}
-
-fn lines_with(app: &Proc, needle: &str) -> usize {
-    app.stdout_text()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
 }
 
 #[tokio::test]
@@ -67,8 +59,8 @@ async fn events_cross_hosts_once_per_service_and_broadcast_to_every_instance() {
         "each heard once: {heard:?}"
     );
     let (on_a, on_b) = (
-        lines_with(&listen_a, "Somebody"),
-        lines_with(&listen_b, "Somebody"),
+        listen_a.lines_with("Somebody"),
+        listen_b.lines_with("Somebody"),
     );
     assert!(
         on_a > 0 && on_b > 0,
@@ -99,7 +91,7 @@ async fn events_cross_hosts_once_per_service_and_broadcast_to_every_instance() {
     let out = a.ctl(&["emit", "greeted", r#"{"name": "Later"}"#, "--delay", "1.5"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_until("the delayed event", WAIT, || {
-        lines_with(&listen_a, "greeted Later") + lines_with(&listen_b, "greeted Later") == 1
+        listen_a.lines_with("greeted Later") + listen_b.lines_with("greeted Later") == 1
     });
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
@@ -112,22 +104,7 @@ async fn a_held_event_goes_to_another_host_when_its_app_is_killed() {
     let one = a.app("testapp-a", "testapp", &[]);
     let two = b.app("testapp-b", "testapp", &[]);
     a.wait_for_instances("Test", 2).await;
-
-    let out = a.ctl(&["emit", "work", r#"{"n": 1, "hold_ms": 120000}"#]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_until("one instance holds work 1", WAIT, || {
-        lines_with(&one, "handling 1 attempt") + lines_with(&two, "handling 1 attempt") == 1
-    });
-    let (holder, other) = if lines_with(&one, "handling 1") == 1 {
-        (one, two)
-    } else {
-        (two, one)
-    };
-    holder.signal(Signal::SIGKILL);
-    wait_until("the other host's instance gets work 1", WAIT, || {
-        lines_with(&other, "handling 1 attempt") == 1
-    });
-    drop(holder);
+    crate::harness::held_event_moves_on_when_its_holder_dies(&a, one, two, WAIT);
 }
 
 #[tokio::test]

@@ -103,6 +103,14 @@ impl Proc {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
+    /// How many lines of its stdout contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> usize {
+        self.stdout_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
     pub fn stderr_text(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -316,6 +324,31 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Emits a `work` event that the test app holds for two minutes through
+/// `emitter`, SIGKILLs whichever of `one` and `two` holds it, and expects the
+/// other to get it within `wait`: a delivery held by a dead app is not lost.
+pub fn held_event_moves_on_when_its_holder_dies(
+    emitter: &TestDaemon,
+    one: Proc,
+    two: Proc,
+    wait: Duration,
+) {
+    let out = emitter.ctl(&["emit", "work", r#"{"n": 1, "hold_ms": 120000}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until("one instance holds work 1", wait, || {
+        one.lines_with("handling 1 attempt") + two.lines_with("handling 1 attempt") == 1
+    });
+    let (holder, other) = if one.lines_with("handling 1") == 1 {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    holder.signal(Signal::SIGKILL);
+    wait_until("the other instance gets work 1", wait, || {
+        other.lines_with("handling 1 attempt") == 1
+    });
+}
+
 /// Runs a command with a deadline; kills it if it overstays.
 pub fn run_bounded(mut cmd: Command, within: Duration) -> Output {
     let child = cmd
@@ -348,7 +381,8 @@ pub fn zookeeper_chroot() -> String {
     format!("127.0.0.1:2181/lymphd-it-{suffix}")
 }
 
-fn uuid_like() -> String {
+/// 16 hex digits, different on every call.
+pub fn uuid_like() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

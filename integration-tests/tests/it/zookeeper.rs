@@ -43,15 +43,7 @@ fn require_zookeeper() {
 
 /// A chroot of its own: `127.0.0.1:2181/lymphd-test-<random>`.
 fn test_root() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("/lymphd-test-{:016x}", h.finish())
+    format!("/lymphd-test-{}", crate::harness::uuid_like())
 }
 
 fn config(root: &str) -> ZookeeperConfig {

@@ -42,7 +42,7 @@ pub(crate) async fn open(socket: PathBuf, hello: v1::Hello) -> Result<Conn, Open
     };
     let mut client = lymph_proto::connect(&socket).await.map_err(|e| match e {
         lymph_proto::ConnectError::NotListening { .. } => OpenError::NotListening(socket.clone()),
-        other => failed(error_chain(&other)),
+        other => failed(crate::error::error_chain(&other)),
     })?;
     let (outbox, requests) = mpsc::channel(OUTBOX);
     let hello = v1::AppMessage {
@@ -86,17 +86,6 @@ pub(crate) async fn open(socket: PathBuf, hello: v1::Hello) -> Result<Conn, Open
         inbound,
         welcome,
     })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// Exponential backoff: 100 ms doubling to 5 s, each delay ±20% jitter so
