@@ -151,6 +151,12 @@ fn node_runs_restarts_and_stops_every_process() {
 
     let children = children_of(node.pid());
     assert_eq!(children.len(), 8, "lymphd and 7 apps: {children:?}");
+    stop_and_expect_no_child_left(&mut node, children);
+    assert!(!socket.exists(), "the node's lymphd left its socket behind");
+}
+
+/// SIGTERM to the node: it exits 0 within 20 s and none of `children` is left.
+fn stop_and_expect_no_child_left(node: &mut Proc, children: Vec<Pid>) {
     node.signal(Signal::SIGTERM);
     let status = node.wait(Duration::from_secs(20));
     assert!(
@@ -161,7 +167,6 @@ fn node_runs_restarts_and_stops_every_process() {
     for pid in children {
         assert!(!alive(pid), "{pid} outlived the node");
     }
-    assert!(!socket.exists(), "the node's lymphd left its socket behind");
 }
 
 #[test]
@@ -185,16 +190,7 @@ fn node_uses_a_running_lymphd_and_leaves_it_running() {
     let children = children_of(node.pid());
     assert_eq!(children.len(), 3, "only the apps: {children:?}");
 
-    node.signal(Signal::SIGTERM);
-    let status = node.wait(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "node exit: {status:?}; stderr:\n{}",
-        node.stderr_text()
-    );
-    for pid in children {
-        assert!(!alive(pid), "{pid} outlived the node");
-    }
+    stop_and_expect_no_child_left(&mut node, children);
     assert!(
         alive(daemon.proc.pid()),
         "the node stopped a lymphd it did not start"
