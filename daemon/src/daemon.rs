@@ -45,6 +45,8 @@ pub struct State {
     hostname: Option<String>,
     /// Fleet mode: the address in the endpoint, registered as lymph's `ip`.
     ip: Option<String>,
+    /// The port of the daemon's own log records (`log.publish`).
+    own_log: Option<crate::logs::PortHandle>,
 }
 
 pub struct Daemon {
@@ -87,6 +89,17 @@ impl Daemon {
             .ok()
             .and_then(|h| h.into_string().ok());
         let tasks = TaskTracker::new();
+        let own_log = if config.log.publish && crate::logs::AVAILABLE {
+            match crate::logs::PortHandle::open(&config.rpc.ip).await {
+                Ok(port) => Some(port),
+                Err(e) => {
+                    warn!(error = %e, "the daemon's own records will not be published");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let web = Arc::new(crate::web::Gateway::new(
             config.web.clone(),
             config.rpc.max_body_bytes,
@@ -107,6 +120,7 @@ impl Daemon {
             tasks,
             hostname,
             ip,
+            own_log,
         });
         if let Some(fleet) = fleet {
             crate::fleet::serve_incoming(fleet.incoming, state.dispatcher.clone(), &state.tasks);
@@ -126,6 +140,7 @@ impl Daemon {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let state = self.state;
+        crate::logs::set_own_sink(state.own_log.as_ref().map(|port| port.sink.clone()));
         info!(socket = %state.socket.display(), identity = %state.me.identity,
               registry = state.registry.backend(), version = crate::VERSION, "lymphd ready");
         // Stop accepting new connections as soon as draining starts.
@@ -149,6 +164,7 @@ impl Daemon {
         }
         state.registry.close().await;
         info!("lymphd stopped");
+        crate::logs::set_own_sink(None);
         Ok(())
     }
 }
@@ -210,7 +226,7 @@ impl State {
             version: Some(BUILTIN_VERSION.to_owned()),
             ip: self.ip.clone(),
             hostname: self.hostname.clone(),
-            log_endpoint: None,
+            log_endpoint: self.own_log.as_ref().map(|port| port.endpoint.clone()),
             app_name: Some("lymphd".to_owned()),
         }
     }
@@ -226,7 +242,7 @@ impl State {
                 version: iface.version.clone(),
                 ip: self.ip.clone(),
                 hostname: self.hostname.clone(),
-                log_endpoint: None,
+                log_endpoint: session.log.get().map(|port| port.endpoint.clone()),
                 app_name: Some(session.spec.app_name.clone()),
             };
             let key = (instance.service.clone(), instance.id.clone());

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+#[cfg(any(feature = "zookeeper", feature = "amqp"))]
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;

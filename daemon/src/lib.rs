@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod events;
 pub mod fleet;
+pub mod logs;
 pub mod metrics;
 pub mod registry;
 pub mod rpc;

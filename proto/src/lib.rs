@@ -1,8 +1,10 @@
 //! lymphd's local API: the generated gRPC types, the socket path rule shared by
-//! `lymphd`, `lymphctl` and the SDKs, and a connector for the Unix socket.
+//! `lymphd`, `lymphctl` and the SDKs, a connector for the Unix socket, and
+//! log records taken from `tracing`.
 
 pub mod connect;
 pub mod socket;
+pub mod tracelog;
 
 /// The generated types and services of `lymph.v1`.
 #[allow(clippy::all, missing_docs)]

@@ -35,7 +35,7 @@ mod harness_tests;
 pub mod http;
 mod interface;
 mod link;
-mod logging;
+pub mod logging;
 mod service;
 mod signals;
 pub mod spec;

@@ -84,6 +84,14 @@ async fn serve(
     };
     let identity = trace::new_id();
     let session = Arc::new(AppSession::new(identity.clone(), spec, limits, tx, closed));
+    if state.config.log.publish && crate::logs::AVAILABLE && !session.spec.interfaces.is_empty() {
+        match crate::logs::PortHandle::open(&state.config.rpc.ip).await {
+            Ok(port) => {
+                let _ = session.log.set(Arc::new(port));
+            }
+            Err(e) => warn!(app = %session.spec.app_name, error = %e, "no log port for the app"),
+        }
+    }
     state.sessions.insert(session.clone());
     session.push(Out::Welcome(pb::Welcome {
         identity: identity.clone(),
@@ -208,8 +216,10 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                 debug!(app = %session.spec.app_name, id, "http response to no request in flight (late or unknown)");
             }
         }
-        In::Log(_) => {
-            debug!(app = %session.spec.app_name, "message for a feature this daemon does not have yet");
+        In::Log(record) => {
+            if let Some(port) = session.log.get() {
+                port.sink.publish(record);
+            }
         }
         In::Goodbye(_) => {
             info!(app = %session.spec.app_name, "app is stopping; unregistering it");

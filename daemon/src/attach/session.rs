@@ -66,6 +66,8 @@ pub struct AppSession {
     next_delivery: AtomicU64,
     /// Cancelled when the app says Goodbye or the daemon drains: no new deliveries.
     pub stop_consuming: CancellationToken,
+    /// The app's log port (its instances' `log_endpoint`), once opened.
+    pub log: std::sync::OnceLock<std::sync::Arc<crate::logs::PortHandle>>,
 }
 
 impl AppSession {
@@ -94,6 +96,7 @@ impl AppSession {
             deliveries: Mutex::new(HashMap::new()),
             next_delivery: AtomicU64::new(1),
             stop_consuming: CancellationToken::new(),
+            log: std::sync::OnceLock::new(),
         }
     }
 

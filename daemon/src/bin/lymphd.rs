@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use lymphd::Config;
 use lymphd::config::LogFormat;
+use tracing_subscriber::Layer as _;
 
 /// The lymph sidecar: apps on this host attach to it over a Unix socket.
 #[derive(Debug, Parser)]
@@ -66,14 +67,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// stderr (text or JSON) and the daemon's log port, behind one filter.
 fn init_tracing(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let stderr = match config.log.format {
+        LogFormat::Text => stderr.boxed(),
+        LogFormat::Json => stderr.json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(lymphd::logs::own_layer())
+        .init();
 }

@@ -288,6 +288,10 @@ pub struct LogConfig {
     /// A tracing filter: `info`, `debug`, `lymphd=debug,info`, ...
     pub level: String,
     pub format: LogFormat,
+    /// Publish the daemon's and its apps' log records on ZeroMQ PUB ports
+    /// (one per source, on `rpc.ip`, registered as `log_endpoint`) for
+    /// `lymphctl tail` and lymph's `tail`.
+    pub publish: bool,
 }
 
 impl Default for LogConfig {
@@ -295,6 +299,7 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
+            publish: true,
         }
     }
 }

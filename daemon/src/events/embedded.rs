@@ -143,9 +143,9 @@ impl Actor {
                     let _ = reply.send(self.route(event));
                 }
                 Command::Due(event) => {
-                    let event_type = event.event_type.clone();
+                    let (event_type, trace_id) = (event.event_type.clone(), event.trace_id.clone());
                     if let Err(e) = self.route(event) {
-                        warn!(%event_type, error = %e, "dropped a delayed event");
+                        warn!(%event_type, %trace_id, error = %e, "dropped a delayed event");
                     }
                 }
                 Command::Consume(sub, reply) => {
@@ -251,7 +251,7 @@ impl Actor {
                     return;
                 };
                 if message.attempt > queue.retry {
-                    warn!(queue = %queue_name, event_id = %message.event.id,
+                    warn!(queue = %queue_name, event_id = %message.event.id, trace_id = %message.event.trace_id,
                           attempts = message.attempt, %reason,
                           "event failed past its retry count; dropped");
                 } else {

@@ -15,6 +15,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 #[cfg(feature = "zeromq")]
+pub(crate) use zmq::guard;
+#[cfg(feature = "zeromq")]
 pub use zmq::{RpcClient, start};
 
 /// The extra header key carrying lymphd's reason on a NACK (lymph ignores

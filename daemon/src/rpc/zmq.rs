@@ -4,7 +4,7 @@
 //! liveness; knows nothing of apps or the registry.
 
 mod conn;
-mod guard;
+pub(crate) mod guard;
 mod heartbeat;
 mod inbound;
 mod peers;
@@ -109,7 +109,12 @@ impl RpcClient {
         // The daemon's backlog of requests; past it, new requests are NACKed.
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue.max(1));
         let shared = Arc::new(Shared::new(endpoint, config));
-        tokio::spawn(guard::run(shared.clone(), listener, inner.clone()));
+        tokio::spawn(guard::run(
+            shared.limits,
+            shared.cancel.clone(),
+            listener,
+            inner.clone(),
+        ));
         tokio::spawn(inbound::run(shared.clone(), socket, incoming_tx, inner));
         tokio::spawn(heartbeat::run(shared.clone()));
         Ok((RpcClient { shared }, incoming_rx))

@@ -1,7 +1,7 @@
-//! The seed's Greeting service: `greet(name)` prints the name, emits a
+//! The seed's Greeting service: `greet(name)` logs the name, emits a
 //! `greeted` event and returns a greeting. Run: `greeting --config conf/greeting.yml`.
 
-use std::io::Write;
+use tracing::info;
 
 use lymph::{Context, Error};
 
@@ -13,8 +13,7 @@ impl Greeting {
     /// Returns a greeting for `name` and emits a `greeted` event with the name.
     #[rpc]
     async fn greet(&self, ctx: &Context, name: String) -> Result<String, Error> {
-        println!("Saying hi to {name}");
-        std::io::stdout().flush()?;
+        info!("Saying hi to {name}");
         // The greeting matters more than the event: a failed emit is logged,
         // not returned.
         if let Err(e) = ctx

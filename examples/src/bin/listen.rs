@@ -1,7 +1,7 @@
-//! The seed's Listen service: prints the name of everybody greeted.
+//! The seed's Listen service: logs the name of everybody greeted.
 //! Run: `listen --config conf/listen.yml`.
 
-use std::io::Write;
+use tracing::info;
 
 use lymph::{Error, Event};
 
@@ -14,8 +14,7 @@ impl Listen {
     #[event("greeted")]
     async fn on_greeted(&self, event: Event) -> Result<(), Error> {
         let name: String = event.get("name")?;
-        println!("Somebody greeted {name}");
-        std::io::stdout().flush()?;
+        info!("Somebody greeted {name}");
         Ok(())
     }
 }

@@ -1,8 +1,8 @@
-//! The seed's Web service: `GET /greet?name=Joe` prints the name, calls
+//! The seed's Web service: `GET /greet?name=Joe` logs the name, calls
 //! `Greeting.greet` and answers its greeting as text. lymphd opens the port
 //! (`http_port` in the config). Run: `web --config conf/web.yml`.
 
-use std::io::Write;
+use tracing::info;
 
 use lymph::http::{Request, Response};
 use lymph::{Context, Error};
@@ -18,8 +18,7 @@ impl Web {
         let Some(name) = request.arg("name") else {
             return Err(Error::bad_request("missing query parameter: name"));
         };
-        println!("About to greet {name}");
-        std::io::stdout().flush()?;
+        info!("About to greet {name}");
         let greeting: String = ctx
             .proxy("Greeting")
             .call("greet", serde_json::json!({ "name": name }))

@@ -10,10 +10,7 @@ use serde_json::json;
 use crate::harness::{Proc, TestDaemon, outcome, text, zookeeper_chroot};
 
 fn greeted(app: &Proc) -> usize {
-    app.stdout_text()
-        .lines()
-        .filter(|l| l.starts_with("Saying hi to "))
-        .count()
+    app.lines_with(": Saying hi to ")
 }
 
 fn free_port(ip: &str) -> u16 {

@@ -103,10 +103,12 @@ impl Proc {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
-    /// How many lines of its stdout contain `needle`.
+    /// How many lines of its output (stdout, then stderr: the Rust examples
+    /// log, Python peers print) contain `needle`.
     pub fn lines_with(&self, needle: &str) -> usize {
-        self.stdout_text()
-            .lines()
+        let (out, err) = (self.stdout_text(), self.stderr_text());
+        out.lines()
+            .chain(err.lines())
             .filter(|l| l.contains(needle))
             .count()
     }

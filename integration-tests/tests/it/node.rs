@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use crate::harness::{
     Proc, STARTUP, TestDaemon, bin, run_bounded, text, wait_until, workspace_root,
 };
+use crate::web::get;
 
 /// A node file running the example apps built in debug.
 fn write_node_file(dir: &Path, greetings: u32, listens: u32) -> PathBuf {
@@ -89,68 +90,121 @@ fn alive(pid: Pid) -> bool {
     kill(pid, None).is_ok()
 }
 
+/// The repository's `.lymph.yml` as it is, except that its release binaries
+/// are the ones this test run built and its relative paths are anchored at
+/// the repository (the copy lives in a temporary directory).
+fn repository_node_file(dir: &Path) -> PathBuf {
+    let root = workspace_root();
+    let text = std::fs::read_to_string(root.join(".lymph.yml")).expect("read .lymph.yml");
+    let bins = bin("lymphctl");
+    let bins = bins.parent().expect("the binaries' directory");
+    assert!(
+        text.contains("target/release/") && text.contains(" conf/"),
+        ".lymph.yml changed shape; adapt this test:\n{text}"
+    );
+    let text = text
+        .replace("target/release/", &format!("{}/", bins.display()))
+        .replace(" conf/", &format!(" {}/conf/", root.display()));
+    let path = dir.join("lymph.yml");
+    std::fs::write(&path, text).expect("write node file");
+    path
+}
+
+/// conf/web.yml's `http_port`, the port .lymph.yml's `sockets:` names.
+const WEB_PORT: u16 = 4080;
+
 #[test]
-fn node_runs_restarts_and_stops_every_process() {
+fn the_repository_node_file_runs_the_walkthrough() {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("lymphd.sock");
-    let node_file = write_node_file(dir.path(), 3, 4);
+    let node_file = repository_node_file(dir.path());
     let mut node = start_node(&socket, &node_file, dir.path());
 
     wait_until("the node's services to register", STARTUP, || {
         let seen = discover(&socket);
-        seen.contains("Greeting [3]") && seen.contains("Listen [4]") && seen.contains("lymph [1]")
+        seen.contains("Web [2]")
+            && seen.contains("Greeting [3]")
+            && seen.contains("Listen [4]")
+            && seen.contains("lymph [1]")
     });
     assert!(
         node.stdout_text()
             .contains(&format!("node: started lymphd on {}", socket.display()))
     );
 
-    let reply = ctl(
-        &socket,
-        &["request", "Greeting.greet", r#"{"name": "Joe"}"#],
+    // One request's trace id, in the lines `lymphctl tail` streams from all
+    // three services. Subscriptions join asynchronously (and lines logged
+    // before they joined are not replayed), so ask again until one request
+    // is seen whole.
+    let mut tail_cmd = Command::new(bin("lymphctl"));
+    tail_cmd
+        .arg("--socket")
+        .arg(&socket)
+        .args(["tail", "Web", "Greeting", "Listen", "--for", "90s"]);
+    let tail = Proc::spawn("tail", tail_cmd, dir.path());
+    let mut traced = String::new();
+    wait_until(
+        "one request's trace id in the tail of all three services",
+        STARTUP,
+        || {
+            let reply = get(WEB_PORT, "/greet?name=Joe");
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_eq!(reply.body, "Hi, Joe!");
+            let trace = reply
+                .header("x-trace-id")
+                .expect("an X-Trace-Id")
+                .to_owned();
+            assert_eq!(trace.len(), 32, "{trace}");
+            std::thread::sleep(Duration::from_millis(500));
+            let out = tail.stdout_text();
+            let marker = format!("- trace_id=\"{trace}\"");
+            let seen = |tag: &str, what: &str| {
+                out.lines()
+                    .any(|l| l.starts_with(tag) && l.contains(what) && l.ends_with(&marker))
+            };
+            traced = trace;
+            seen("[Web][", "[INFO] web: About to greet Joe")
+                && seen("[Greeting][", "[INFO] greeting: Saying hi to Joe")
+                && seen("[Listen][", "[INFO] listen: Somebody greeted Joe")
+        },
     );
-    assert!(reply.status.success(), "{}", text(&reply.stderr));
-    wait_until("the apps' prints in the node's output", STARTUP, || {
+    // The node shows the same lines, each under its instance's name; the
+    // event of that request was handled by exactly one Listen.
+    wait_until("the request's lines in the node's output", STARTUP, || {
         let out = node.stdout_text();
-        out.lines()
-            .any(|l| l.starts_with("greeting.") && l.ends_with(" | Saying hi to Joe"))
-            && out.contains(" | Somebody greeted Joe")
+        let with_trace = |prefix: &str, what: &str| {
+            out.lines()
+                .filter(|l| l.starts_with(prefix) && l.contains(&traced) && l.ends_with(what))
+                .count()
+        };
+        with_trace("web.", ": About to greet Joe") == 1
+            && with_trace("greeting.", ": Saying hi to Joe") == 1
+            && with_trace("listen.", ": Somebody greeted Joe") == 1
     });
-    std::thread::sleep(Duration::from_millis(300));
-    let listened: Vec<String> = node
-        .stdout_text()
-        .lines()
-        .filter(|l| l.ends_with("Somebody greeted Joe"))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(
-        listened.len(),
-        1,
-        "one listener handles the event: {listened:?}"
-    );
-    assert!(listened[0].starts_with("listen."), "{listened:?}");
 
-    let victim = Pid::from_raw(
-        *app_pids(&socket, "Greeting")
-            .first()
-            .expect("a greeting pid"),
-    );
-    kill(victim, Signal::SIGKILL).expect("kill a greeting process");
+    // The HTTP errors of the Web example.
+    let missing = get(WEB_PORT, "/greet");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(missing.body.contains("name"), "{}", missing.body);
+    assert!(missing.header("x-trace-id").is_some());
+    assert_eq!(get(WEB_PORT, "/nowhere").status, 404);
+
+    // A killed instance is restarted.
+    let victim = Pid::from_raw(*app_pids(&socket, "Web").first().expect("a web pid"));
+    kill(victim, Signal::SIGKILL).expect("kill a web process");
     wait_until("the node to restart the killed process", STARTUP, || {
         node.stdout_text().lines().any(|l| {
-            l.starts_with("node: greeting.")
-                && l.ends_with("exited with status 137; restarting in 1s")
+            l.starts_with("node: web.") && l.ends_with("exited with status 137; restarting in 1s")
         })
     });
-    wait_until("three greeting processes again", STARTUP, || {
-        let pids = app_pids(&socket, "Greeting");
-        pids.len() == 3
-            && !pids.contains(&victim.as_raw())
-            && discover(&socket).contains("Greeting [3]")
+    wait_until("two web processes again", STARTUP, || {
+        let pids = app_pids(&socket, "Web");
+        pids.len() == 2 && !pids.contains(&victim.as_raw()) && discover(&socket).contains("Web [2]")
     });
+    assert_eq!(get(WEB_PORT, "/greet?name=Ann").body, "Hi, Ann!");
 
     let children = children_of(node.pid());
-    assert_eq!(children.len(), 8, "lymphd and 7 apps: {children:?}");
+    assert_eq!(children.len(), 10, "lymphd and 9 apps: {children:?}");
     stop_and_expect_no_child_left(&mut node, children);
     assert!(!socket.exists(), "the node's lymphd left its socket behind");
 }

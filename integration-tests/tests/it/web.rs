@@ -11,14 +11,14 @@ use nix::sys::signal::Signal;
 
 use crate::harness::{TestDaemon, wait_until};
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -39,7 +39,7 @@ fn app_config(daemon: &TestDaemon, port: u16) -> PathBuf {
 }
 
 /// Sends `method path` with extra header lines; `Connection: close`, read to the end.
-fn http(port: u16, method: &str, path: &str, extra: &str) -> std::io::Result<Reply> {
+pub fn http(port: u16, method: &str, path: &str, extra: &str) -> std::io::Result<Reply> {
     let addr = ("127.0.0.1", port);
     let mut stream = TcpStream::connect_timeout(
         &std::net::ToSocketAddrs::to_socket_addrs(&addr)?
@@ -74,7 +74,7 @@ fn http(port: u16, method: &str, path: &str, extra: &str) -> std::io::Result<Rep
     })
 }
 
-fn get(port: u16, path: &str) -> Reply {
+pub fn get(port: u16, path: &str) -> Reply {
     http(port, "GET", path, "").expect("http request")
 }
 
@@ -106,10 +106,7 @@ async fn web_requests_reach_every_instance_with_trace_ids() {
     wait_until(
         "both web instances to greet",
         Duration::from_secs(5),
-        || {
-            web1.stdout_text().contains("About to greet Joe")
-                && web2.stdout_text().contains("About to greet Joe")
-        },
+        || web1.lines_with("About to greet Joe") > 0 && web2.lines_with("About to greet Joe") > 0,
     );
 
     let traced = http(port, "GET", "/greet?name=Ann", "X-Trace-Id: my-trace-1\r\n").expect("http");

@@ -76,6 +76,8 @@ pub(crate) struct Link {
     in_flight: HashMap<tokio::task::Id, InFlight>,
     /// Requests of the current connection, for `Cancel`.
     requests: HashMap<u64, AbortHandle>,
+    /// The process's log records, sent to the daemon (service links only).
+    records: Option<mpsc::Receiver<v1::LogRecord>>,
 }
 
 impl Link {
@@ -92,10 +94,10 @@ impl Link {
             .into_iter()
             .map(|i| (i.spec().name, i))
             .collect::<HashMap<_, _>>();
-        let start = if interfaces.is_empty() {
-            Start::Done
+        let (start, records) = if interfaces.is_empty() {
+            (Start::Done, None)
         } else {
-            Start::Pending
+            (Start::Pending, crate::logging::take_records())
         };
         Link {
             socket,
@@ -121,6 +123,7 @@ impl Link {
             handlers: JoinSet::new(),
             in_flight: HashMap::new(),
             requests: HashMap::new(),
+            records,
         }
     }
 
@@ -162,6 +165,9 @@ impl Link {
                 },
                 Some(done) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => {
                     self.on_done(done).await?;
+                }
+                Some(record) = next_record(&mut self.records), if self.conn.is_some() => {
+                    self.send(app_message::Kind::Log(record)).await;
                 }
             }
         }
@@ -294,6 +300,13 @@ impl Link {
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_record(records: &mut Option<mpsc::Receiver<v1::LogRecord>>) -> Option<v1::LogRecord> {
+    match records {
+        Some(records) => records.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lymph_proto::v1::{self, app_message, call_result, daemon_message, reply};
 use tokio::task::JoinError;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use super::{Link, Start};
 use crate::client::{Client, Command};
@@ -28,6 +28,8 @@ pub(crate) enum Done {
 pub(crate) struct InFlight {
     generation: u64,
     work: Work,
+    /// For the lines logged when it ends.
+    trace_id: String,
 }
 
 enum Work {
@@ -123,15 +125,17 @@ impl Link {
             self.send(app_message::Kind::Reply(reply)).await;
             return;
         };
+        let span = info_span!("rpc", trace_id = %request.trace_id);
+        let trace_id = request.trace_id.clone();
         let ctx = Context::new(client, request.trace_id);
         let v1::Request {
             id, method, body, ..
         } = request;
-        let handle = self
-            .handlers
-            .spawn(async move { Done::Reply(iface.call(&ctx, &method, &body).await) });
+        let handle = self.handlers.spawn(
+            async move { Done::Reply(iface.call(&ctx, &method, &body).await) }.instrument(span),
+        );
         self.requests.insert(id, handle.clone());
-        self.track(handle.id(), Work::Request { id, what });
+        self.track(handle.id(), Work::Request { id, what }, trace_id);
     }
 
     /// Runs a route handler in its own task, like an RPC request; its answer
@@ -152,14 +156,16 @@ impl Link {
             return;
         };
         let id = request.id;
+        let trace_id = request.trace_id.clone();
         let what = format!("{} {} ({})", request.method, request.path, request.endpoint);
+        let span = info_span!("http", trace_id = %request.trace_id);
         let ctx = Context::new(client, request.trace_id.clone());
         let request = crate::http::Request::from_proto(request);
         let handle = self
             .handlers
-            .spawn(async move { Done::Http(iface.http(&ctx, request).await) });
+            .spawn(async move { Done::Http(iface.http(&ctx, request).await) }.instrument(span));
         self.requests.insert(id, handle.clone());
-        self.track(handle.id(), Work::Http { id, what });
+        self.track(handle.id(), Work::Http { id, what }, trace_id);
     }
 
     async fn on_delivery(&mut self, delivery: v1::Delivery) {
@@ -175,6 +181,7 @@ impl Link {
         };
         let what = format!("{} on {}", delivery.event_type, iface.spec().name);
         let delivery_id = delivery.delivery_id;
+        let trace_id = delivery.trace_id.clone();
         let ctx = Context::new(client, delivery.trace_id.clone());
         let event = Event {
             event_type: delivery.event_type,
@@ -183,10 +190,11 @@ impl Link {
             attempt: delivery.attempt,
             event_id: delivery.event_id,
         };
-        let handle = self
-            .handlers
-            .spawn(async move { Done::Delivery(iface.deliver(&ctx, event).await) });
-        self.track(handle.id(), Work::Delivery { delivery_id, what });
+        let span = info_span!("event", trace_id = %event.trace_id);
+        let handle = self.handlers.spawn(
+            async move { Done::Delivery(iface.deliver(&ctx, event).await) }.instrument(span),
+        );
+        self.track(handle.id(), Work::Delivery { delivery_id, what }, trace_id);
     }
 
     /// The interface a delivery names, or the only one when it names none.
@@ -241,7 +249,12 @@ impl Link {
             Ok((task, done)) => (task, Ok(done)),
             Err(e) => (e.id(), Err(e)),
         };
-        let Some(InFlight { generation, work }) = self.in_flight.remove(&task) else {
+        let Some(InFlight {
+            generation,
+            work,
+            trace_id,
+        }) = self.in_flight.remove(&task)
+        else {
             return Ok(());
         };
         if let Work::Start = work {
@@ -271,7 +284,7 @@ impl Link {
                     },
                     Err(e) => {
                         if e.kind() == ErrorKind::HandlerFailed {
-                            warn!(method = %what, error = %e.message(), "handler failed");
+                            warn!(method = %what, error = %e.message(), %trace_id, "handler failed");
                         }
                         reply_error(id, e.to_call_error())
                     }
@@ -292,7 +305,7 @@ impl Link {
                 };
                 let response = result.unwrap_or_else(|e| {
                     if e.kind() != ErrorKind::BadRequest {
-                        warn!(route = %what, error = %e, "route handler failed");
+                        warn!(route = %what, error = %e, %trace_id, "route handler failed");
                     }
                     crate::http::error_response(&e)
                 });
@@ -313,7 +326,7 @@ impl Link {
                 let kind = match result {
                     Ok(()) => app_message::Kind::Ack(v1::Ack { delivery_id }),
                     Err(e) => {
-                        warn!(event = %what, error = %e, "event handler failed");
+                        warn!(event = %what, error = %e, %trace_id, "event handler failed");
                         app_message::Kind::Fail(v1::Fail {
                             delivery_id,
                             reason: e.to_string(),
@@ -364,12 +377,17 @@ impl Link {
             }
             Done::Start(Ok(()))
         });
-        self.track(handle.id(), Work::Start);
+        self.track(handle.id(), Work::Start, String::new());
     }
 
-    fn track(&mut self, task: tokio::task::Id, work: Work) {
+    fn track(&mut self, task: tokio::task::Id, work: Work, trace_id: String) {
         let generation = self.generation;
-        self.in_flight.insert(task, InFlight { generation, work });
+        let in_flight = InFlight {
+            generation,
+            work,
+            trace_id,
+        };
+        self.in_flight.insert(task, in_flight);
     }
 
     fn client(&self) -> Option<Client> {

@@ -85,6 +85,7 @@ mod tests {
             "request",
             "status",
             "subscribe",
+            "tail",
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("{name} "))),

@@ -12,6 +12,8 @@ mod node;
 mod render;
 mod request;
 mod status;
+#[cfg(feature = "zeromq")]
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,9 @@ enum Command {
     Status(status::Args),
     #[command(about = "Prints events to stdout.")]
     Subscribe(events::SubscribeArgs),
+    #[cfg(feature = "zeromq")]
+    #[command(about = "Streams the logs of services on every host.")]
+    Tail(tail::Args),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +116,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request(args) => request::run(client, args).await,
         Command::Status(args) => status::run(client, args).await,
         Command::Subscribe(args) => events::subscribe(client, args).await,
+        #[cfg(feature = "zeromq")]
+        Command::Tail(args) => tail::run(client, args).await,
         Command::List | Command::Help { .. } | Command::Node(_) => Ok(()),
     }
 }

@@ -270,7 +270,7 @@ async fn fail(ctx: Consuming, queue: String, retry: u32, held: Held, reason: Str
     let left = incoming.retry_count.unwrap_or(i64::from(retry)) - 1;
     let drop_it = BasicRejectOptions { requeue: false };
     if left < 0 {
-        warn!(%queue, %event_id, %reason, "event failed past its retry count; dropped");
+        warn!(%queue, %event_id, trace_id = %incoming.event.trace_id, %reason, "event failed past its retry count; dropped");
         let _ = acker.reject(drop_it).await;
         return;
     }
@@ -291,7 +291,7 @@ async fn fail(ctx: Consuming, queue: String, retry: u32, held: Held, reason: Str
         }
         Err(error) => {
             // Rejected without requeue: a dead-letter policy, if set, keeps it.
-            warn!(%queue, %event_id, %error, %reason, "event failed and its retry could not be queued; dropped");
+            warn!(%queue, %event_id, trace_id = %incoming.event.trace_id, %error, %reason, "event failed and its retry could not be queued; dropped");
             let _ = acker.reject(drop_it).await;
         }
     }

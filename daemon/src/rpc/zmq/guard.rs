@@ -1,9 +1,9 @@
-//! The public RPC port: a TCP listener that forwards each connection to the
-//! receive socket (bound on a private Unix socket) while reading the ZMTP
-//! frame headers, and cuts any connection announcing a frame or message
-//! beyond the limits. zeromq 0.7 reserves memory for a frame's announced size
-//! before its bytes arrive (a 1 TB announcement aborts the process), so this
-//! check must run before the crate sees the bytes.
+//! A public ZeroMQ port (the RPC port, the log ports): a TCP listener that
+//! forwards each connection to the real socket (bound on a private Unix
+//! socket) while reading the ZMTP frame headers, and cuts any connection
+//! announcing a frame or message beyond the limits. zeromq 0.7 reserves memory
+//! for a frame's announced size before its bytes arrive (a 1 TB announcement
+//! aborts the process), so this check must run before the crate sees the bytes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tracing::{debug, warn};
 
-use super::peers::Shared;
+use tokio_util::sync::CancellationToken;
+
 use crate::rpc::frame::Limits;
 
 /// Largest ZMTP command accepted (READY with its properties is ~100 bytes).
@@ -21,7 +22,7 @@ const MAX_COMMAND_BYTES: u64 = 64 * 1024;
 const CHUNK: usize = 64 * 1024;
 
 /// A private directory (mode 0700) for the receive socket's Unix path.
-pub(super) fn private_socket_path() -> std::io::Result<PathBuf> {
+pub(crate) fn private_socket_path() -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = std::env::temp_dir().join(format!("lymphd-rpc-{}", uuid::Uuid::new_v4().simple()));
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
@@ -29,39 +30,50 @@ pub(super) fn private_socket_path() -> std::io::Result<PathBuf> {
 }
 
 /// Removes the private directory of `socket_path`.
-pub(super) fn remove_private_socket(socket_path: &Path) {
+pub(crate) fn remove_private_socket(socket_path: &Path) {
     if let Some(dir) = socket_path.parent() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-/// Accepts on the public port until the transport closes; one task per connection.
-pub(super) async fn run(shared: Arc<Shared>, listener: TcpListener, inner: PathBuf) {
+/// Accepts on the public port until `cancel`; one task per connection.
+pub(crate) async fn run(
+    limits: Limits,
+    cancel: CancellationToken,
+    listener: TcpListener,
+    inner: PathBuf,
+) {
+    let guard = Arc::new(Guard { limits, cancel });
     loop {
         let accepted = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
+            _ = guard.cancel.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, from)) => {
                 let _ = stream.set_nodelay(true);
-                let (shared, inner) = (shared.clone(), inner.clone());
+                let (guard, inner) = (guard.clone(), inner.clone());
                 tokio::spawn(async move {
-                    if let Err(reason) = forward(&shared, stream, &inner).await {
-                        warn!(%from, %reason, "rpc connection cut");
+                    if let Err(reason) = forward(&guard, stream, &inner).await {
+                        warn!(%from, %reason, "zeromq connection cut");
                     }
                 });
             }
             Err(error) => {
-                debug!(%error, "rpc accept failed");
+                debug!(%error, "zeromq accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
     }
 }
 
+struct Guard {
+    limits: Limits,
+    cancel: CancellationToken,
+}
+
 /// Pumps one connection both ways; `Err` when the peer broke the limits.
-async fn forward(shared: &Shared, outer: TcpStream, inner: &Path) -> Result<(), String> {
+async fn forward(shared: &Guard, outer: TcpStream, inner: &Path) -> Result<(), String> {
     let Ok(inner) = UnixStream::connect(inner).await else {
         // The transport is closing.
         return Ok(());

@@ -1,0 +1,98 @@
+//! Log streams for `lymphctl tail` (and lymph's own `tail`): the daemon's own
+//! records and the records each attached app sends are published on one
+//! ZeroMQ PUB port per source, in lymph's three-frame format
+//! `[level, log_endpoint, line]`; the port is registered as the `log_endpoint`
+//! of the source's instances. `line` formats, `port` publishes.
+
+pub mod line;
+#[cfg(feature = "zeromq")]
+mod port;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use lymph_proto::tracelog::RecordLayer;
+use lymph_proto::v1::LogRecord;
+use tokio::sync::mpsc;
+
+#[cfg(feature = "zeromq")]
+pub use port::LogPort;
+
+/// Records waiting to be published per port; past it, new ones are dropped
+/// (and counted) rather than slowing down the app or the daemon.
+pub const PORT_QUEUE: usize = 4096;
+
+/// Whether this build can publish (log ports need the `zeromq` feature).
+pub const AVAILABLE: bool = cfg!(feature = "zeromq");
+
+/// Records dropped because a port's queue was full, over the daemon's life.
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Where a source's records go: the queue of its log port.
+#[derive(Debug, Clone)]
+pub struct LogSink {
+    tx: mpsc::Sender<LogRecord>,
+}
+
+impl LogSink {
+    pub fn new(tx: mpsc::Sender<LogRecord>) -> LogSink {
+        LogSink { tx }
+    }
+
+    /// Queues a record; drops it when the queue is full or closed.
+    pub fn publish(&self, record: LogRecord) {
+        if self.tx.try_send(record).is_err() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The sink of the daemon's own records, set while a daemon serves.
+static OWN: RwLock<Option<LogSink>> = RwLock::new(None);
+
+/// Sends the daemon's own records (from `own_layer`) to `sink`; `None` stops.
+pub fn set_own_sink(sink: Option<LogSink>) {
+    *OWN.write().unwrap_or_else(|p| p.into_inner()) = sink;
+}
+
+/// The `tracing` layer that publishes the daemon's own records; install it
+/// beside the stderr layer (the `lymphd` binary does).
+pub fn own_layer() -> RecordLayer<impl Fn(LogRecord) + Send + Sync + 'static> {
+    RecordLayer::new(|record| {
+        let own = OWN.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = own.as_ref() {
+            sink.publish(record);
+        }
+    })
+}
+
+/// A source's log port, or nothing when publishing is off or impossible.
+pub type MaybePort = Option<Arc<PortHandle>>;
+
+/// A bound log port: its endpoint and its sink. Closing happens on drop.
+#[derive(Debug)]
+pub struct PortHandle {
+    pub endpoint: String,
+    pub sink: LogSink,
+    #[cfg(feature = "zeromq")]
+    _port: LogPort,
+}
+
+impl PortHandle {
+    /// Opens a port on `ip` (a free port chosen by the system), or says why not.
+    #[cfg(feature = "zeromq")]
+    pub async fn open(ip: &str) -> Result<PortHandle, String> {
+        let (port, sink) = LogPort::open(ip).await?;
+        Ok(PortHandle {
+            endpoint: port.endpoint().to_owned(),
+            sink,
+            _port: port,
+        })
+    }
+
+    /// Built without ZeroMQ: there is nothing to publish on.
+    #[cfg(not(feature = "zeromq"))]
+    pub async fn open(_ip: &str) -> Result<PortHandle, String> {
+        Err("lymphd was built without the zeromq feature".to_owned())
+    }
+}
