@@ -362,6 +362,14 @@ impl PythonPeer {
         proc.wait(Duration::from_secs(15));
     }
 
+    /// Starts a long-running `lymph` CLI command (e.g. `tail`) as a process
+    /// of its own, output in `<dir>/<label>.out/.err`; killed when dropped.
+    pub fn spawn_cli(&self, version: Py, label: &str, args: &[&str]) -> Proc {
+        let mut cmd = self.command(version);
+        cmd.args(args);
+        Proc::spawn(label, cmd, self.dir())
+    }
+
     /// Runs the `lymph` CLI of `version` with this test's client config
     /// (`$LYMPH_CONFIG`), e.g. `&["request", "Greeting.greet", r#"{"name": "Joe"}"#]`.
     /// Bounded by [`CLI_TIMEOUT`]; returns whatever it exited with.

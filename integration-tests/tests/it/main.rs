@@ -13,6 +13,7 @@ mod fleet;
 mod fleet_events;
 mod interop;
 mod interop_events;
+mod interop_logs;
 mod lymph_peer;
 mod node;
 mod routing;
