@@ -1,0 +1,133 @@
+//! lymphd in a fleet: daemon A on 127.0.0.2 and B on 127.0.0.3, registry in
+//! ZooKeeper, calls over ZeroMQ, events through RabbitMQ when it is there.
+//! The load client and the emitter attach to A; `bench-app` (Echo), the
+//! seed's `greeting` and the event sink attach to B.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::calls::Caller;
+use super::infra::{Vhost, zookeeper_hosts};
+use super::sink::Ticks;
+use super::{Baselines, Env, rows_for};
+use crate::daemon::{Daemon, Setup};
+use crate::procs::Proc;
+use crate::report::Report;
+
+/// Lets the fleet settle (heartbeats, registrations) before idle memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Runs the fleet rows; `vhost` carries events, else the events row says why not.
+pub async fn run(
+    env: &Env,
+    report: &mut Report,
+    vhost: Result<&Vhost, &str>,
+) -> anyhow::Result<()> {
+    let zk_hosts = zookeeper_hosts("fleet");
+    let amqp_url = vhost.ok().map(Vhost::url);
+    let setup = |ip: &str| Setup::Fleet {
+        zk_hosts: zk_hosts.clone(),
+        ip: ip.to_owned(),
+        amqp_url: amqp_url.clone(),
+    };
+    let dir = env.dir.path();
+    let mut a = Daemon::start(
+        "lymphd-a",
+        &setup("127.0.0.2"),
+        &env.bin_dir,
+        dir,
+        &env.placement,
+    )
+    .await?;
+    let mut b = Daemon::start(
+        "lymphd-b",
+        &setup("127.0.0.3"),
+        &env.bin_dir,
+        dir,
+        &env.placement,
+    )
+    .await?;
+    let mut app_cmd = env.placement.command(env.bin_dir.join("bench-app"));
+    app_cmd
+        .arg("--socket")
+        .arg(&b.socket)
+        .env("RUST_LOG", "warn");
+    let _echo = Proc::spawn("bench-app-b", app_cmd, dir)?;
+    let mut greeting_cmd = env.placement.command(env.bin_dir.join("greeting"));
+    greeting_cmd
+        .arg("--socket")
+        .arg(&b.socket)
+        .env("RUST_LOG", "warn");
+    let _greeting = Proc::spawn("greeting-b", greeting_cmd, dir)?;
+    a.wait_for_instances("Echo", 1).await?;
+    a.wait_for_instances("Greeting", 1).await?;
+    let client = lymph::Client::connect(&a.socket)
+        .await
+        .context("attach the load client to A")?;
+    tokio::time::sleep(SETTLE).await;
+    report.fact(
+        "rss.idle.fleet",
+        "lymphd resident memory, idle (fleet daemon A: ZooKeeper, ZeroMQ, RabbitMQ; 1 app attached)",
+        a.rss_mb(),
+    );
+
+    let pids = [a.pid(), b.pid()];
+    let floor = Some("floor.e2e");
+    let echo = Caller::new(&client, "Echo", "echo", "text");
+    rows_for(
+        env,
+        report,
+        ("rpc.fleet", "RPC, two daemons over ZeroMQ (Echo.echo)"),
+        &Baselines {
+            floor,
+            lymph: Some("lymph.echo"),
+        },
+        &pids,
+        |_| echo.call(),
+    )
+    .await;
+    let greet = Caller::new(&client, "Greeting", "greet", "name");
+    rows_for(
+        env,
+        report,
+        ("greet.fleet", "Greeting.greet, two daemons (RPC + emit)"),
+        &Baselines {
+            floor,
+            lymph: Some("lymph.greet"),
+        },
+        &pids,
+        |_| greet.call(),
+    )
+    .await;
+
+    let label = "events, RabbitMQ, A → B (emit → handler)";
+    match vhost {
+        Err(why) => report.not_measured("events.amqp", label, &env.plan.levels, why),
+        Ok(_) => {
+            let ticks = Ticks::start(&b.socket, &a.socket).await?;
+            b.wait_for_instances("BenchSink", 1).await?;
+            tokio::time::sleep(SETTLE).await;
+            rows_for(
+                env,
+                report,
+                ("events.amqp", label),
+                &Baselines {
+                    floor: Some("events.lapin"),
+                    lymph: None,
+                },
+                &pids,
+                |worker| ticks.emit_and_wait(worker),
+            )
+            .await;
+        }
+    }
+    report.fact(
+        "rss.peak.fleet",
+        "lymphd resident memory, peak under load (fleet daemon A)",
+        a.peak_rss_mb(),
+    );
+    a.proc.stop(Duration::from_secs(5));
+    b.proc.stop(Duration::from_secs(5));
+    Ok(())
+}

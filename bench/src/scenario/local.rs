@@ -1,0 +1,82 @@
+//! lymphd on one host (embedded registry and bus): a `bench-app` serving
+//! Echo and an in-process client on the same daemon; then events from an
+//! emitting client to the in-process sink. Also the daemon's idle memory.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::calls::Caller;
+use super::sink::Ticks;
+use super::{Baselines, Env, rows_for};
+use crate::daemon::{Daemon, Setup};
+use crate::procs::Proc;
+use crate::report::Report;
+
+/// Lets a fresh daemon and its apps settle before its idle memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
+    let mut daemon = Daemon::start(
+        "lymphd-local",
+        &Setup::Embedded,
+        &env.bin_dir,
+        env.dir.path(),
+        &env.placement,
+    )
+    .await?;
+    let mut app_cmd = env.placement.command(env.bin_dir.join("bench-app"));
+    app_cmd
+        .arg("--socket")
+        .arg(&daemon.socket)
+        .env("RUST_LOG", "warn");
+    let _app = Proc::spawn("bench-app-local", app_cmd, env.dir.path())?;
+    daemon.wait_for_instances("Echo", 1).await?;
+    let client = lymph::Client::connect(&daemon.socket)
+        .await
+        .context("attach the load client")?;
+    let ticks = Ticks::start(&daemon.socket, &daemon.socket).await?;
+    daemon.wait_for_instances("BenchSink", 1).await?;
+    tokio::time::sleep(SETTLE).await;
+    let idle = daemon.rss_mb();
+    report.fact(
+        "rss.idle.local",
+        "lymphd resident memory, idle (embedded; 3 apps attached)",
+        idle,
+    );
+
+    let pids = [daemon.pid()];
+    let echo = Caller::new(&client, "Echo", "echo", "text");
+    rows_for(
+        env,
+        report,
+        ("rpc.local", "RPC, one daemon (Echo.echo)"),
+        &Baselines {
+            floor: Some("floor.e2e"),
+            lymph: None,
+        },
+        &pids,
+        |_| echo.call(),
+    )
+    .await;
+    rows_for(
+        env,
+        report,
+        ("events.embedded", "events, embedded bus (emit → handler)"),
+        &Baselines {
+            floor: Some("floor.e2e"),
+            lymph: None,
+        },
+        &pids,
+        |worker| ticks.emit_and_wait(worker),
+    )
+    .await;
+    report.fact(
+        "rss.peak.local",
+        "lymphd resident memory, peak under load (embedded, up to 64 in flight)",
+        daemon.peak_rss_mb(),
+    );
+    drop(ticks);
+    daemon.proc.stop(Duration::from_secs(5));
+    Ok(())
+}
