@@ -71,7 +71,13 @@ fn main() -> ExitCode {
 fn init_tracing(config: &Config) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    let mut filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    // The ZeroMQ crate reports every subscriber that comes and goes at info.
+    if !config.log.level.contains("zeromq")
+        && let Ok(quiet) = "zeromq=warn".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
