@@ -14,6 +14,7 @@ mod fleet_events;
 mod interop;
 mod interop_events;
 mod interop_logs;
+mod logs;
 mod lymph_peer;
 mod node;
 mod routing;
