@@ -71,7 +71,7 @@ mod tests {
             logger: "lymph.core.rpc".into(),
             message: "Greeting.greet".into(),
             trace_id: "tv-log-1".into(),
-            time: 1_795_808_608.0175,
+            time: 1_795_808_608.017_5,
         };
         assert_eq!(
             format(&record),

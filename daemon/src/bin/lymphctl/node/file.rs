@@ -28,6 +28,9 @@ struct RawInstance {
     command: String,
     #[serde(default = "one")]
     numprocesses: u32,
+    /// Extra environment of the processes, e.g. `PYTHONPATH: examples/python`.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -58,12 +61,14 @@ struct RawLymphd {
     args: Vec<String>,
 }
 
-/// One process to run: a program, its arguments, its name (`greeting.1`).
+/// One process to run: a program, its arguments, its name (`greeting.1`)
+/// and the environment the node file adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// A validated node file.
@@ -126,11 +131,26 @@ pub fn parse(text: &str, dir: &Path) -> Result<NodeFile, String> {
         }
         let (program, args) = split_command(&instance.command, dir)
             .map_err(|reason| format!("instances.{name}.command: {reason}"))?;
+        if let Some(bad) = instance
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(format!(
+                "instances.{name}.env: {bad:?} is not a variable name"
+            ));
+        }
+        let env: Vec<(String, String)> = instance
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for n in 1..=instance.numprocesses {
             processes.push(Process {
                 name: format!("{name}.{n}"),
                 program: program.clone(),
                 args: args.clone(),
+                env: env.clone(),
             });
         }
     }
@@ -138,6 +158,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<NodeFile, String> {
         name: "lymphd".to_owned(),
         program: anchored(&l.command, dir),
         args: l.args,
+        env: Vec::new(),
     });
     Ok(NodeFile {
         dir: dir.to_path_buf(),

@@ -43,6 +43,7 @@ fn seed_shape_gives_named_processes_anchored_at_the_file() {
             name: "greeting.1".to_owned(),
             program: PathBuf::from("/repo/target/release/greeting"),
             args: vec!["--config".to_owned(), "conf/greeting.yml".to_owned()],
+            env: Vec::new(),
         }
     );
     assert_eq!(node.ignored_sockets, 1);
@@ -109,4 +110,28 @@ fn the_repository_node_file_parses() {
     let node = parse(text, Path::new("/repo")).expect("the repo's .lymph.yml parses");
     assert_eq!(node.processes.len(), 9);
     assert_eq!(node.ignored_sockets, 1);
+}
+
+#[test]
+fn the_mixed_node_file_parses_with_its_environment() {
+    let text = include_str!("../../../../../lymph-mixed.yml");
+    let node = parse(text, Path::new("/repo")).expect("lymph-mixed.yml parses");
+    assert_eq!(node.processes.len(), 9);
+    let web = &node
+        .processes
+        .iter()
+        .find(|p| p.name == "web.1")
+        .expect("web.1");
+    assert_eq!(web.program, PathBuf::from("python3"));
+    assert_eq!(
+        web.env,
+        vec![("PYTHONPATH".to_owned(), "examples/python".to_owned())]
+    );
+}
+
+#[test]
+fn env_names_must_be_variable_names() {
+    let text = "instances:\n  a:\n    command: a\n    env:\n      \"X=Y\": z\n";
+    let err = parse(text, Path::new("/repo")).expect_err("refused");
+    assert!(err.contains("instances.a.env"), "{err}");
 }

@@ -39,6 +39,7 @@ pub fn spec(from_file: Option<Process>, socket: &Path, config: Option<&Path>, cw
         name: "lymphd".to_owned(),
         program: default_binary(),
         args: Vec::new(),
+        env: Vec::new(),
     });
     process.args.push("--socket".to_owned());
     process.args.push(socket.display().to_string());

@@ -87,6 +87,7 @@ fn start(spec: &Spec, out: &Output) -> std::io::Result<(Child, Vec<tokio::task::
     let mut cmd = Command::new(&spec.process.program);
     cmd.args(&spec.process.args)
         .current_dir(&spec.cwd)
+        .envs(spec.process.env.iter().map(|(k, v)| (k, v)))
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
