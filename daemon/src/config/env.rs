@@ -32,6 +32,15 @@ pub fn apply_env(
     if let Some(v) = lookup("LYMPHD_RPC_PORT") {
         config.rpc.port = parse("LYMPHD_RPC_PORT", &v)?;
     }
+    if let Some(v) = lookup("LYMPHD_WEB_IP") {
+        config.web.ip = v.trim().to_owned();
+    }
+    if let Some(v) = lookup("LYMPHD_WEB_TIMEOUT") {
+        config.web.timeout = duration("LYMPHD_WEB_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_LOG_PUBLISH") {
+        config.log.publish = parse("LYMPHD_LOG_PUBLISH", &v)?;
+    }
     // Naming ZooKeeper hosts switches the registry to ZooKeeper.
     if let Some(hosts) = lookup("LYMPHD_ZOOKEEPER_HOSTS").filter(|h| !h.trim().is_empty()) {
         match &mut config.registry {

@@ -141,3 +141,22 @@ fn amqps_urls_are_refused_clearly() {
     let err = parsed.validate().expect_err("amqps");
     assert!(err.to_string().contains("amqp://"), "{err}");
 }
+
+#[test]
+fn web_and_log_settings_from_env() {
+    let mut config = Config::default();
+    apply_env(&mut config, |k| match k {
+        "LYMPHD_WEB_IP" => Some("0.0.0.0".to_owned()),
+        "LYMPHD_WEB_TIMEOUT" => Some("5s".to_owned()),
+        "LYMPHD_LOG_PUBLISH" => Some("false".to_owned()),
+        _ => None,
+    })
+    .expect("valid");
+    assert_eq!(config.web.ip, "0.0.0.0");
+    assert_eq!(config.web.timeout, Duration::from_secs(5));
+    assert!(!config.log.publish);
+    let bad = apply_env(&mut Config::default(), |k| {
+        (k == "LYMPHD_LOG_PUBLISH").then(|| "maybe".to_owned())
+    });
+    assert!(bad.is_err_and(|e| e.to_string().contains("LYMPHD_LOG_PUBLISH")));
+}
