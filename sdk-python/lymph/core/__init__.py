@@ -1,0 +1,1 @@
+"""lymph's `lymph.core` import paths, for code written against Python lymph."""

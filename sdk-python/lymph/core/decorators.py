@@ -1,0 +1,3 @@
+"""lymph's `lymph.core.decorators`."""
+
+from lymph.decorators import event, rpc  # noqa: F401

@@ -1,0 +1,1 @@
+"""HTTP services: `lymph.web.interfaces.WebServiceInterface`."""
