@@ -10,6 +10,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 
 from lymph import codec, logs, trace
 from lymph.config import ConfigView
@@ -120,19 +121,15 @@ class Container:
         await self.link.run()
 
     def wait_ready(self, timeout):
-        """Waits until the interfaces are registered; raises the link's
-        error if it ended, TimeoutError after `timeout` seconds."""
-        if self.ready.wait(0) or not self.interfaces and self.welcome is not None:
-            return
-        deadline = timeout
-        while deadline > 0:
-            if self.ready.wait(0.05) or (not self.interfaces and self.welcome is not None):
-                return
+        """Waits until the interfaces are registered (Ready sent); raises the
+        link's error if it ended, TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.02):
             if self._run_future.done():
                 self._run_future.result()
                 raise RuntimeError("the link ended before the app was ready")
-            deadline -= 0.05
-        raise TimeoutError("not attached to lymphd at %s within %ss" % (self.socket, timeout))
+            if time.monotonic() > deadline:
+                raise TimeoutError("not attached to lymphd at %s within %ss" % (self.socket, timeout))
 
     def wait(self, timeout=None):
         """Waits until the link ends by itself (a fatal error: raised)."""
