@@ -56,7 +56,7 @@ async def rpc(container, iface, request):
         kwargs = codec.unpack_args(request.body, what)
         func = getattr(iface, request.method)
         try:
-            inspect.signature(func).bind(**kwargs)
+            _signature(type(iface), request.method).bind(None, **kwargs)
         except TypeError as e:
             raise BadRequest("%s: %s" % (what, e)) from None
         call = functools.partial(func, **kwargs)
@@ -78,6 +78,12 @@ async def rpc(container, iface, request):
         return pb.Reply(id=request.id, body=body)
     except RpcError as e:
         return pb.Reply(id=request.id, error=to_call_error(e))
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(cls, name):
+    """The method's signature (with `self`), computed once per class."""
+    return inspect.signature(getattr(cls, name))
 
 
 def _coroutine_partial(func, kwargs):

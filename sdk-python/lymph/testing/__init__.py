@@ -80,6 +80,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _accepts(port):
+    try:
+        with socket_module.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 class Lymphd:
     """A real lymphd on a socket in a temporary directory; its output is in
     `log_path`. `stop()` ends it (SIGTERM, then SIGKILL), `restart()` starts
@@ -180,6 +188,13 @@ class LymphNetwork:
         container.start()
         self.containers.append(container)
         container.wait_ready(timeout)
+        port = http_port or getattr(interface, "http_port", None)
+        if port and getattr(interface, "url_map", None) is not None:
+            # The daemon opens the port when it registers the app, just after Ready.
+            wait_for(lambda: _accepts(port) or not container.running, timeout,
+                     message="lymphd did not open port %s within %ss" % (port, timeout))
+            if not container.running:
+                container.wait()
         return interface
 
     @property

@@ -81,3 +81,13 @@ class EchoTest(RPCServiceTestCase):
         self.assertIsInstance(self.service, Echo)
         with self.assertRaises(RemoteError.NotFoundError):
             self.client.find(key="k")
+
+
+def test_a_standalone_client(lymph_network):
+    import lymph
+
+    lymph_network.add(Echo)
+    with lymph.Client(socket=lymph_network.socket) as client:
+        assert client.request("Echo", "echo", {"text": "c"}) == "c"
+        assert client.proxy("Echo").echo(text="d") == "d"
+        assert client.emit("nobody.listens", {"x": 1})
