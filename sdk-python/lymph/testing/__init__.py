@@ -188,6 +188,12 @@ class LymphNetwork:
         container.start()
         self.containers.append(container)
         container.wait_ready(timeout)
+        # Ready is sent, but registration happens in the daemon a moment later:
+        # wait until Discover shows this instance, so the next call finds it.
+        wait_for(lambda: self._registered(container, interface.name) or not container.running, timeout,
+                 message="%s was not registered within %ss" % (interface.name, timeout))
+        if not container.running:
+            container.wait()
         port = http_port or getattr(interface, "http_port", None)
         if port and getattr(interface, "url_map", None) is not None:
             # The daemon opens the port when it registers the app, just after Ready.
@@ -196,6 +202,21 @@ class LymphNetwork:
             if not container.running:
                 container.wait()
         return interface
+
+    def discover(self, service=""):
+        """{service name: [instance identities]} from the daemon's Discover."""
+        import grpc
+
+        from lymph._wire import pb, pb_grpc
+        from lymph.link import CHANNEL_OPTIONS
+
+        with grpc.insecure_channel("unix:" + os.path.abspath(self.socket), options=CHANNEL_OPTIONS) as channel:
+            reply = pb_grpc.LymphStub(channel).Discover(pb.DiscoverRequest(service=service), timeout=5)
+        return {s.name: [i.identity for i in s.instances] for s in reply.services}
+
+    def _registered(self, container, name):
+        identity = container.welcome.identity if container.welcome is not None else None
+        return identity in self.discover(name).get(name, [])
 
     @property
     def client(self):
