@@ -54,10 +54,13 @@ pub async fn rows_for<F, Fut>(
     for &inflight in &env.plan.levels {
         let figures = measure(&env.plan, inflight, pids, &op).await;
         eprintln!(
-            "bench: {label} @{inflight}: {:.0}/s p50 {:.0} µs p99 {:.0} µs{}",
+            "bench: {label} @{inflight}: {:.0}/s p50 {:.0} µs p99 {:.0} µs, daemons {} ms CPU/1k{}",
             figures.rate,
             figures.p50_us,
             figures.p99_us,
+            figures
+                .daemon_cpu_ms_per_1k
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}")),
             figures
                 .first_error
                 .as_ref()

@@ -121,27 +121,45 @@ pub enum Response {
 
 /// Sends the one response to an incoming request. Dropping it unanswered
 /// sends a NACK (`internal`), so a caller never waits for nothing.
-#[derive(Debug)]
 pub struct Responder {
-    tx: Option<oneshot::Sender<Response>>,
+    reply: Option<Box<dyn FnOnce(Response) + Send>>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("answered", &self.reply.is_none())
+            .finish()
+    }
 }
 
 impl Responder {
+    /// Answers through a channel, for whoever waits on its other end.
     pub fn new(tx: oneshot::Sender<Response>) -> Responder {
-        Responder { tx: Some(tx) }
+        Responder::with(move |response| {
+            let _ = tx.send(response);
+        })
+    }
+
+    /// Answers by calling `reply` in the responding task: the transport
+    /// queues the reply from there, with no task of its own per request.
+    pub fn with(reply: impl FnOnce(Response) + Send + 'static) -> Responder {
+        Responder {
+            reply: Some(Box::new(reply)),
+        }
     }
 
     pub fn respond(mut self, response: Response) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(response);
+        if let Some(reply) = self.reply.take() {
+            reply(response);
         }
     }
 }
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Response::Nack(NackReason {
+        if let Some(reply) = self.reply.take() {
+            reply(Response::Nack(NackReason {
                 kind: "internal".to_owned(),
                 message: "the daemon dropped the request unanswered".to_owned(),
             }));

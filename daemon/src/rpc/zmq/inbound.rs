@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use zeromq::{RouterSocket, SocketRecv};
 
@@ -92,46 +92,39 @@ fn on_request(
         let body = frame::ping_payload(&message.body);
         return send_reply(shared, &from, &message.id, MessageType::Rep, headers, body);
     }
-    let (tx, rx) = oneshot::channel();
+    let reply_to = ReplyTo {
+        shared: shared.clone(),
+        peer: from.clone(),
+        request_id: message.id,
+        trace_id: trace_id.clone(),
+    };
+    // The responder queues the reply from the task that answers: no task
+    // spawned per request just to wait for its answer.
     let request = IncomingRequest {
-        from: from.clone(),
+        from,
         subject: message.subject,
         body: message.body,
-        trace_id: trace_id.clone(),
+        trace_id,
         version: message.headers.version,
-        responder: Responder::new(tx),
+        responder: Responder::with(move |response| reply_to.send(response)),
     };
     // try_send: the receive loop never waits for the daemon; a full queue is
     // answered with an immediate NACK so the caller fails fast.
-    let refused = match incoming.try_send(request) {
-        Ok(()) => {
-            let reply_to = ReplyTo {
-                shared: shared.clone(),
-                peer: from,
-                request_id: message.id,
-                trace_id,
-            };
-            tokio::spawn(reply_to.respond(rx));
-            return;
-        }
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            ("overloaded", "the daemon's request queue is full")
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            ("shutting_down", "the daemon is not taking requests")
-        }
+    let (request, refused) = match incoming.try_send(request) {
+        Ok(()) => return,
+        Err(mpsc::error::TrySendError::Full(request)) => (
+            request,
+            ("overloaded", "the daemon's request queue is full"),
+        ),
+        Err(mpsc::error::TrySendError::Closed(request)) => (
+            request,
+            ("shutting_down", "the daemon is not taking requests"),
+        ),
     };
-    let reason = NackReason {
+    request.responder.respond(Response::Nack(NackReason {
         kind: refused.0.to_owned(),
         message: refused.1.to_owned(),
-    };
-    ReplyTo {
-        shared: shared.clone(),
-        peer: from,
-        request_id: message.id,
-        trace_id,
-    }
-    .send(Response::Nack(reason));
+    }));
 }
 
 /// Where the answer to one incoming request goes.
@@ -143,17 +136,6 @@ struct ReplyTo {
 }
 
 impl ReplyTo {
-    /// Waits for the daemon's response (a dropped `Responder` answers NACK).
-    async fn respond(self, rx: oneshot::Receiver<Response>) {
-        let response = rx.await.unwrap_or_else(|_| {
-            Response::Nack(NackReason {
-                kind: "internal".to_owned(),
-                message: "the request was dropped unanswered".to_owned(),
-            })
-        });
-        self.send(response);
-    }
-
     fn send(self, response: Response) {
         let mut headers = Headers {
             trace_id: Some(self.trace_id),

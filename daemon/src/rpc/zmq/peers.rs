@@ -91,27 +91,37 @@ impl Shared {
         if self.cancel.is_cancelled() {
             return Err(RpcError::Closed);
         }
-        if !is_endpoint(endpoint) {
-            return Err(RpcError::BadEndpoint(endpoint.to_owned()));
-        }
-        let mut state = self.state();
-        let generation = state.next_generation;
         let now = Instant::now();
-        let peer = state
-            .peers
-            .entry(endpoint.to_owned())
-            .or_insert_with(|| Peer {
-                conn: None,
-                last_heard: None,
-                last_active: now,
-                unresponsive: false,
-            });
-        peer.last_active = now;
-        if let Some((_, tx)) = &peer.conn {
-            return Ok(tx.clone());
+        let mut state = self.state();
+        // The hot path (every request and reply): a known peer with its task.
+        // Only peers that passed `is_endpoint` are in the table, and that
+        // check (zeromq's endpoint parser, a regex) cost 17% of a daemon's
+        // CPU when it ran per message; so it runs once, on insertion.
+        match state.peers.get_mut(endpoint) {
+            Some(peer) => {
+                peer.last_active = now;
+                if let Some((_, tx)) = &peer.conn {
+                    return Ok(tx.clone());
+                }
+            }
+            None => {
+                if !is_endpoint(endpoint) {
+                    return Err(RpcError::BadEndpoint(endpoint.to_owned()));
+                }
+                let peer = Peer {
+                    conn: None,
+                    last_heard: None,
+                    last_active: now,
+                    unresponsive: false,
+                };
+                state.peers.insert(endpoint.to_owned(), peer);
+            }
         }
+        let generation = state.next_generation;
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        peer.conn = Some((generation, tx.clone()));
+        if let Some(peer) = state.peers.get_mut(endpoint) {
+            peer.conn = Some((generation, tx.clone()));
+        }
         state.next_generation += 1;
         tokio::spawn(conn::run(self.clone(), endpoint.to_owned(), generation, rx));
         Ok(tx)
