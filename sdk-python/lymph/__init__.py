@@ -11,6 +11,7 @@
 Run it with `python -m lymph instance --config conf/greeting.yml`.
 """
 
+from lymph import trace
 from lymph.decorators import event, rpc
 from lymph.core.events import Event
 from lymph.exceptions import (LookupFailure, Nack, NotConnected, RemoteError, RpcError,
@@ -20,7 +21,7 @@ from lymph.interface import Interface
 __version__ = "0.1.0"
 
 __all__ = [
-    "Interface", "rpc", "event", "Event", "Client",
+    "Interface", "rpc", "event", "Event", "Client", "trace",
     "RpcError", "RemoteError", "Timeout", "Nack", "LookupFailure", "NotConnected",
 ]
 

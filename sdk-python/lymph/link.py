@@ -13,8 +13,8 @@ import grpc
 
 from lymph import handlers
 from lymph._wire import pb, pb_grpc
-from lymph.exceptions import (LookupFailure, NotConnected, Rejected, RpcError, ShuttingDown,
-                              Unavailable, from_call_error, to_call_error)
+from lymph.exceptions import (InternalError, LookupFailure, NotConnected, Rejected, RpcError,
+                              ShuttingDown, Unavailable, from_call_error, to_call_error)
 
 logger = logging.getLogger("lymph.link")
 
@@ -316,11 +316,20 @@ class Link:
             else:
                 logger.error("lymphd rejected a message of the app: %s", error.message)
 
-    def _spawn(self, coro, request_id=None):
+    def _spawn(self, coro, fallback, request_id=None):
+        """Runs `coro` (which returns the answer) as a task; its answer goes
+        out on the connection the work came from. A bug in the SDK's own
+        dispatch still answers, with `fallback(error)`, so no caller hangs."""
         generation = self.generation
 
         async def work():
-            answer = await coro
+            try:
+                answer = await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.error("dispatch failed", exc_info=True)
+                answer = fallback("%s: %s" % (type(e).__name__, e))
             if self.conn is not None and self.generation == generation:
                 await self.send(answer)
 
@@ -346,7 +355,11 @@ class Link:
         else:
             async def reply():
                 return pb.AppMessage(reply=await handlers.rpc(self.container, iface, request))
-            self._spawn(reply(), request.id)
+
+            def fallback(reason):
+                error = to_call_error(InternalError(reason))
+                return pb.AppMessage(reply=pb.Reply(id=request.id, error=error))
+            self._spawn(reply(), fallback, request.id)
             return
         await self.send(pb.AppMessage(reply=pb.Reply(id=request.id, error=to_call_error(error))))
 
@@ -357,10 +370,14 @@ class Link:
                            reason="this app cannot handle event %s now" % delivery.event_type)
             await self.send(pb.AppMessage(fail=fail))
             return
-        self._spawn(handlers.deliver(self.container, iface, delivery))
+        def fallback(reason):
+            return pb.AppMessage(fail=pb.Fail(delivery_id=delivery.delivery_id, reason=reason))
+        self._spawn(handlers.deliver(self.container, iface, delivery), fallback)
 
     async def _on_http(self, request):
         iface = self.container.interface_for(request.interface, web=True)
+        if iface is not None and not hasattr(iface, "match"):
+            iface = None  # not a WebServiceInterface
         if iface is None or self.draining or self.stopping:
             response = pb.HttpResponse(id=request.id, status=503, body=b"the app cannot serve this now\n",
                                        headers=[pb.Header(name="Content-Type", value="text/plain; charset=utf-8")])
@@ -369,7 +386,10 @@ class Link:
 
         async def respond():
             return pb.AppMessage(http_response=await handlers.http(self.container, iface, request))
-        self._spawn(respond(), request.id)
+
+        def fallback(reason):
+            return pb.AppMessage(http_response=pb.HttpResponse(id=request.id, status=500))
+        self._spawn(respond(), fallback, request.id)
 
     # -- the app's own calls and emits ----------------------------------------------
 
