@@ -176,8 +176,6 @@ class Container:
             self._thread.join(10)
             self.pool.shutdown(wait=False, cancel_futures=True)
             self._thread = None
-            if self.log_sink is not None:
-                self.log_sink.notify = None
 
     # -- calls and emits --------------------------------------------------------------
 

@@ -222,16 +222,24 @@ class Link:
             return
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
-        sink.notify = lambda: loop.call_soon_threadsafe(ready.set)
+        # One sink per process; the last link started pumps it (one in a
+        # runner; in tests the others' records go out through it).
+        def notify():
+            loop.call_soon_threadsafe(ready.set)
+        sink.notify = notify
         ready.set()  # records logged before the link started
-        while True:
-            await ready.wait()
-            ready.clear()
-            while self.conn is None:
-                await asyncio.sleep(0.1)
-            for level, name, message, trace_id, created in sink.take():
-                await self.send(pb.AppMessage(log=pb.LogRecord(
-                    level=level, logger=name, message=message, trace_id=trace_id, time=created)))
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                while self.conn is None:
+                    await asyncio.sleep(0.1)
+                for level, name, message, trace_id, created in sink.take():
+                    await self.send(pb.AppMessage(log=pb.LogRecord(
+                        level=level, logger=name, message=message, trace_id=trace_id, time=created)))
+        finally:
+            if sink.notify is notify:
+                sink.notify = None
 
     # -- start and stop ---------------------------------------------------------
 
