@@ -184,17 +184,18 @@ impl Remote for RpcClient {
             frames,
             request_id: Some(message.id),
         };
-        // send().await: backpressure from a busy peer counts against this call's deadline.
-        match tokio::time::timeout_at(deadline, tx.send(outgoing)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(peers::unreachable(endpoint, "connection closed")),
-            Err(_) => return Err(timeout()),
-        }
-        match tokio::time::timeout_at(deadline, reply).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(RpcError::Closed),
-            Err(_) => Err(timeout()),
-        }
+        // send().await: backpressure from a busy peer counts against this
+        // call's deadline. One timer for both steps (a timer per step cost
+        // more than the rest of this function).
+        let exchange = async {
+            if tx.send(outgoing).await.is_err() {
+                return Err(peers::unreachable(endpoint, "connection closed"));
+            }
+            reply.await.unwrap_or(Err(RpcError::Closed))
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or_else(|_| Err(timeout()))
     }
 }
 

@@ -22,46 +22,110 @@ pub struct Headers {
 }
 
 impl Headers {
-    /// Encodes as a str-keyed map; absent fields are left out.
+    /// Encodes as a str-keyed map; absent fields are left out. Written byte
+    /// by byte (the same bytes rmpv writes): this runs for every message.
     pub fn encode(&self) -> Bytes {
-        let mut entries = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(64);
+        let entries = [
+            self.trace_id.is_some(),
+            self.version.is_some(),
+            self.reason.is_some(),
+        ]
+        .into_iter()
+        .filter(|present| *present)
+        .count();
+        // At most 3 entries: a fixmap.
+        out.push(0x80 | entries as u8);
         if let Some(trace_id) = &self.trace_id {
-            entries.push((text("trace_id"), text(trace_id)));
+            write_str(&mut out, "trace_id");
+            write_str(&mut out, trace_id);
         }
         if let Some(version) = &self.version {
-            entries.push((text("version"), text(version)));
+            write_str(&mut out, "version");
+            write_str(&mut out, version);
         }
         if let Some(reason) = &self.reason {
-            let map = Value::Map(vec![
-                (text("kind"), text(&reason.kind)),
-                (text("message"), text(&reason.message)),
-            ]);
-            entries.push((text(REASON_HEADER), map));
+            write_str(&mut out, REASON_HEADER);
+            out.push(0x82);
+            write_str(&mut out, "kind");
+            write_str(&mut out, &reason.kind);
+            write_str(&mut out, "message");
+            write_str(&mut out, &reason.message);
         }
-        write(&Value::Map(entries))
+        Bytes::from(out)
     }
 
     /// Decodes a headers frame: a map (nil counts as empty), str or bin keys.
+    /// Walks the bytes in place (no `rmpv::Value` tree): it runs per message.
     pub fn decode(frame: &[u8]) -> Result<Headers, FrameError> {
-        check_one_value(frame).map_err(|e| FrameError::BadHeaders(format!("{e:?}")))?;
-        let value = rmpv::decode::read_value(&mut &frame[..])
-            .map_err(|e| FrameError::BadHeaders(e.to_string().to_lowercase()))?;
-        let entries = match value {
-            Value::Map(entries) => entries,
-            Value::Nil => return Ok(Headers::default()),
-            _ => return Err(FrameError::BadHeaders("not a map".to_owned())),
+        let bad = |e| FrameError::BadHeaders(format!("{e:?}"));
+        check_one_value(frame).map_err(bad)?;
+        if frame == NIL {
+            return Ok(Headers::default());
+        }
+        let Some((entries, mut pos)) = map_header(frame, 0) else {
+            return Err(FrameError::BadHeaders("not a map".to_owned()));
         };
         let mut headers = Headers::default();
-        for (key, value) in &entries {
-            match as_text(key).as_deref() {
-                Some("trace_id") => headers.trace_id = as_text(value),
-                Some("version") => headers.version = as_text(value),
-                Some(REASON_HEADER) => headers.reason = reason_of(value),
+        for _ in 0..entries {
+            let value = skip_value(frame, pos).map_err(bad)?;
+            let next = skip_value(frame, value).map_err(bad)?;
+            match text_bytes(frame, pos) {
+                Some(b"trace_id") => headers.trace_id = text_at(frame, value),
+                Some(b"version") => headers.version = text_at(frame, value),
+                Some(key) if key == REASON_HEADER.as_bytes() => {
+                    headers.reason = reason_at(frame, value);
+                }
                 _ => {}
             }
+            pos = next;
         }
         Ok(headers)
     }
+}
+
+/// Appends `s` as a MessagePack str, in the smallest form.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let len = s.len();
+    if len < 32 {
+        out.push(0xa0 | len as u8);
+    } else if let Ok(len) = u8::try_from(len) {
+        out.extend_from_slice(&[0xd9, len]);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(0xda);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(0xdb);
+        out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The str or bin value at `pos` as text, if it is valid UTF-8.
+fn text_at(buf: &[u8], pos: usize) -> Option<String> {
+    text_bytes(buf, pos)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .map(str::to_owned)
+}
+
+/// lymphd's reason map (`{kind, message}`) at `pos`; `None` without a kind.
+fn reason_at(buf: &[u8], pos: usize) -> Option<NackReason> {
+    let (entries, mut at) = map_header(buf, pos)?;
+    let (mut kind, mut message) = (None, None);
+    for _ in 0..entries {
+        let value = skip_value(buf, at).ok()?;
+        let next = skip_value(buf, value).ok()?;
+        match text_bytes(buf, at) {
+            Some(b"kind") => kind = text_at(buf, value),
+            Some(b"message") => message = text_at(buf, value),
+            _ => {}
+        }
+        at = next;
+    }
+    Some(NackReason {
+        kind: kind?,
+        message: message.unwrap_or_default(),
+    })
 }
 
 /// lymph's ERROR body: `{"type": ..., "message": ...}` with str keys and values.
@@ -106,22 +170,6 @@ pub fn ping_payload(body: &[u8]) -> Bytes {
         pos = value_end;
     }
     Bytes::from_static(NIL)
-}
-
-fn reason_of(value: &Value) -> Option<NackReason> {
-    let Value::Map(entries) = value else {
-        return None;
-    };
-    let field = |name: &str| {
-        entries
-            .iter()
-            .find(|(key, _)| as_text(key).as_deref() == Some(name))
-            .and_then(|(_, value)| as_text(value))
-    };
-    Some(NackReason {
-        kind: field("kind")?,
-        message: field("message").unwrap_or_default(),
-    })
 }
 
 /// Text from a str or a bin value (py2 lymph sends bin); `None` otherwise.

@@ -190,6 +190,34 @@ fn nack_reason_round_trips_and_lymph_keys_stay_readable() {
 }
 
 #[test]
+fn headers_are_encoded_as_rmpv_encodes_them() {
+    let text = |s: &str| rmpv::Value::String(s.into());
+    for len in [0, 31, 32, 255, 256, 70_000] {
+        let long = "x".repeat(len);
+        let headers = Headers {
+            trace_id: Some(long.clone()),
+            version: None,
+            reason: Some(NackReason {
+                kind: "overloaded".to_owned(),
+                message: long.clone(),
+            }),
+        };
+        let reason = rmpv::Value::Map(vec![
+            (text("kind"), text("overloaded")),
+            (text("message"), text(&long)),
+        ]);
+        let expected = rmpv::Value::Map(vec![
+            (text("trace_id"), text(&long)),
+            (text(crate::rpc::REASON_HEADER), reason),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &expected).expect("encodes");
+        assert_eq!(headers.encode().as_ref(), bytes.as_slice(), "length {len}");
+    }
+    assert_eq!(Headers::default().encode().as_ref(), &[0x80]);
+}
+
+#[test]
 fn malformed_messages_are_errors() {
     let good = frames("p", "i", "REQ", "A.b", "80", "c0");
     assert_eq!(decode(&good[..3], &LIMITS), Err(FrameError::FrameCount(3)));
