@@ -117,7 +117,11 @@ async def deliver(container, iface, delivery):
     def fail(reason):
         return pb.AppMessage(fail=pb.Fail(delivery_id=delivery.delivery_id, reason=reason))
 
-    name = find_handler(iface, delivery.event_type)
+    # The daemon names the subscription's handler; older daemons do not.
+    if delivery.handler and delivery.handler in type(iface).event_handlers:
+        name = delivery.handler
+    else:
+        name = find_handler(iface, delivery.event_type)
     if name is None:
         return fail("%s has no handler for event %s" % (iface.name, delivery.event_type))
     what = "%s -> %s.%s" % (delivery.event_type, iface.name, name)

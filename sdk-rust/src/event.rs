@@ -15,6 +15,8 @@ pub struct Event {
     pub attempt: u32,
     /// Unique per emitted event (the same on every retry).
     pub event_id: String,
+    /// The subscribing handler's name, when the daemon says it (empty otherwise).
+    pub handler: String,
 }
 
 impl Event {

@@ -208,8 +208,14 @@ async fn events_reach_their_handlers() {
         .await
         .expect("handled");
     assert!(greeting.deliver(&ctx, event("other")).await.is_err());
+    // The daemon names the subscription's handler: that one runs.
+    let named = Event {
+        handler: "on_typed".into(),
+        ..event("greeted")
+    };
+    greeting.deliver(&ctx, named).await.expect("handled");
     let seen = greeting.seen.lock().expect("lock").clone();
-    assert_eq!(seen, ["Joe", "typed Joe"]);
+    assert_eq!(seen, ["Joe", "typed Joe", "typed Joe"]);
 }
 
 #[tokio::test]

@@ -31,13 +31,23 @@ pub async fn start(
                 prefetch: session.limits.max_concurrency,
             };
             let consumer = bus.consume(subscription).await?;
-            tasks.spawn(pump(session.clone(), iface.name.clone(), consumer));
+            tasks.spawn(pump(
+                session.clone(),
+                iface.name.clone(),
+                sub.handler.clone(),
+                consumer,
+            ));
         }
     }
     Ok(())
 }
 
-async fn pump(session: Arc<AppSession>, interface: String, mut consumer: crate::events::Consumer) {
+async fn pump(
+    session: Arc<AppSession>,
+    interface: String,
+    handler: String,
+    mut consumer: crate::events::Consumer,
+) {
     loop {
         let delivery = tokio::select! {
             d = consumer.deliveries.recv() => d,
@@ -56,6 +66,7 @@ async fn pump(session: Arc<AppSession>, interface: String, mut consumer: crate::
             attempt: d.attempt,
             interface: interface.clone(),
             event_id: d.event.id,
+            handler: handler.clone(),
         });
         if !session.send(message).await {
             break;

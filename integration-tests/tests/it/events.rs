@@ -13,12 +13,12 @@ use crate::harness::{Proc, TestDaemon, bin, outcome, text, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// `Somebody greeted <name>` lines printed by each app.
+/// `Somebody greeted <name>` lines logged by each app.
 fn greeted_names(apps: &[&Proc]) -> HashMap<String, usize> {
     let mut names = HashMap::new();
     for app in apps {
-        for line in app.stdout_text().lines() {
-            if let Some(name) = line.strip_prefix("Somebody greeted ") {
+        for line in app.output_lines() {
+            if let Some((_, name)) = line.split_once("Somebody greeted ") {
                 *names.entry(name.to_owned()).or_insert(0) += 1;
             }
         }

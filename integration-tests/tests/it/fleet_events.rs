@@ -18,8 +18,12 @@ const WAIT: Duration = Duration::from_secs(30);
 fn count_lines(apps: &[&Proc], prefix: &str) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for app in apps {
-        for line in app.stdout_text().lines() {
-            if let Some(rest) = line.strip_prefix(prefix) {
+        for line in app.output_lines() {
+            // At the start of a printed line, or after a log line's header.
+            let rest = line
+                .strip_prefix(prefix)
+                .or_else(|| line.split_once(&format!(": {prefix}")).map(|(_, r)| r));
+            if let Some(rest) = rest {
                 *seen.entry(rest.to_owned()).or_insert(0) += 1;
             }
         }

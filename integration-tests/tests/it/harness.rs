@@ -103,12 +103,17 @@ impl Proc {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
-    /// How many lines of its output (stdout, then stderr: the Rust examples
-    /// log, Python peers print) contain `needle`.
-    pub fn lines_with(&self, needle: &str) -> usize {
+    /// Its output lines: stdout, then stderr (the Rust examples log, the
+    /// test app and Python peers print).
+    pub fn output_lines(&self) -> Vec<String> {
         let (out, err) = (self.stdout_text(), self.stderr_text());
-        out.lines()
-            .chain(err.lines())
+        out.lines().chain(err.lines()).map(str::to_owned).collect()
+    }
+
+    /// How many of its output lines contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> usize {
+        self.output_lines()
+            .iter()
             .filter(|l| l.contains(needle))
             .count()
     }

@@ -164,31 +164,45 @@ fn call(model: &Model) -> TokenStream {
 
 fn deliver(model: &Model) -> TokenStream {
     let interface = &model.name;
-    let arms = model.methods.iter().filter_map(|m| {
-        let Role::Event { event_types, .. } = &m.role else {
-            return None;
-        };
-        let mut decode = Vec::new();
-        let args = m
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::Event(ty) if is_event_type(ty) => quote!(event),
-                Arg::Event(ty) => {
-                    decode.push(quote!(let __body: #ty = event.decode()?;));
-                    quote!(__body)
-                }
-                _ => quote!(ctx),
-            })
-            .collect();
-        let invoke = invoke(m, args);
-        Some(quote! {
-            #(#event_types)|* => ::std::boxed::Box::pin(async move {
-                #(#decode)*
-                ::lymph::Outcome::into_result(#invoke)
-            }),
+    // (handler name, event types, the call): dispatched by the delivery's
+    // handler name when it names one of ours, else by its event type.
+    let handlers: Vec<(String, &Vec<String>, TokenStream)> = model
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let Role::Event { event_types, .. } = &m.role else {
+                return None;
+            };
+            let mut decode = Vec::new();
+            let args = m
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Event(ty) if is_event_type(ty) => quote!(event),
+                    Arg::Event(ty) => {
+                        decode.push(quote!(let __body: #ty = event.decode()?;));
+                        quote!(__body)
+                    }
+                    _ => quote!(ctx),
+                })
+                .collect();
+            let invoke = invoke(m, args);
+            let call = quote! {
+                ::std::boxed::Box::pin(async move {
+                    #(#decode)*
+                    ::lymph::Outcome::into_result(#invoke)
+                })
+            };
+            let handler = syn::ext::IdentExt::unraw(&m.ident).to_string();
+            Some((handler, event_types, call))
         })
-    });
+        .collect();
+    let by_handler = handlers
+        .iter()
+        .map(|(handler, _, call)| quote!(#handler => #call,));
+    let by_type = handlers
+        .iter()
+        .map(|(_, event_types, call)| quote!(#(#event_types)|* => #call,));
     quote! {
         fn deliver<'a>(
             &'a self,
@@ -196,13 +210,17 @@ fn deliver(model: &Model) -> TokenStream {
             event: ::lymph::Event,
         ) -> ::lymph::BoxFuture<'a, ::std::result::Result<(), ::lymph::Error>> {
             let _ = ctx;
+            let __handler = event.handler.clone();
             let __event_type = event.event_type.clone();
-            match __event_type.as_str() {
-                #(#arms)*
-                other => {
-                    let error = ::lymph::__private::unknown_event(#interface, other);
-                    ::std::boxed::Box::pin(async move { ::std::result::Result::Err(error) })
-                }
+            match __handler.as_str() {
+                #(#by_handler)*
+                _ => match __event_type.as_str() {
+                    #(#by_type)*
+                    other => {
+                        let error = ::lymph::__private::unknown_event(#interface, other);
+                        ::std::boxed::Box::pin(async move { ::std::result::Result::Err(error) })
+                    }
+                },
             }
         }
     }

@@ -189,6 +189,7 @@ impl Link {
             trace_id: delivery.trace_id,
             attempt: delivery.attempt,
             event_id: delivery.event_id,
+            handler: delivery.handler,
         };
         let span = info_span!("event", trace_id = %event.trace_id);
         let handle = self.handlers.spawn(
