@@ -171,6 +171,20 @@ def test_wildcard_subscriptions_and_unknown_types(run):
     assert "no handler for event other" in answer.fail.reason
 
 
+def test_the_daemon_named_handler_runs(run):
+    service = Service()
+    # By type "greeted" is on_greeted's; the daemon says the queue is on_async's.
+    named = delivery("greeted", {"name": "Joe"})
+    named.handler = "on_async"
+    assert run(handlers.deliver, service, named).WhichOneof("kind") == "ack"
+    assert service.seen == ("greeted", "t-e")
+    # A name that is not a handler of ours: dispatched by event type instead.
+    unknown = delivery("greeted", {"name": "Ann"})
+    unknown.handler = "gone"
+    assert run(handlers.deliver, service, unknown).WhichOneof("kind") == "ack"
+    assert service.seen[1] == {"name": "Ann"}
+
+
 def http(path, query="", method="GET", trace_id="t-h"):
     return pb.HttpRequest(id=9, method=method, path=path, query=query, trace_id=trace_id,
                           headers=[pb.Header(name="host", value="127.0.0.1:4080")])
