@@ -45,7 +45,11 @@ pub fn check_all(report: &Report) -> Vec<Check> {
             "of the bare lapin loop",
         ));
     }
-    for (key, what) in [("rss.idle.local", "embedded"), ("rss.idle.fleet", "fleet")] {
+    for (key, what) in [
+        ("rss.idle.local", "embedded"),
+        ("rss.idle.fleet", "fleet"),
+        ("rss.idle.local.nolog", "embedded, log.publish: false"),
+    ] {
         let measured = report.fact_mb(key);
         checks.push(Check {
             target: format!("idle daemon ({what}) under 20 MB resident"),

@@ -16,8 +16,9 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// How a daemon is set up: its registry and its event bus.
 #[derive(Debug, Clone)]
 pub enum Setup {
-    /// Embedded registry and event bus: one host.
-    Embedded,
+    /// Embedded registry and event bus: one host. `log_publish: false`
+    /// turns off the per-app log ports (`log.publish`), to show their cost.
+    Embedded { log_publish: bool },
     /// ZooKeeper at `zk_hosts` (with a chroot), ZeroMQ on `ip`; events on
     /// RabbitMQ at `amqp_url` when given, else embedded.
     Fleet {
@@ -30,7 +31,9 @@ pub enum Setup {
 impl Setup {
     fn yaml(&self) -> String {
         match self {
-            Setup::Embedded => "registry:\n  backend: embedded\n".to_owned(),
+            Setup::Embedded { log_publish } => {
+                format!("registry:\n  backend: embedded\nlog:\n  publish: {log_publish}\n")
+            }
             Setup::Fleet {
                 zk_hosts,
                 ip,

@@ -19,7 +19,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
     let mut daemon = Daemon::start(
         "lymphd-local",
-        &Setup::Embedded,
+        &Setup::Embedded { log_publish: true },
         &env.bin_dir,
         env.dir.path(),
         &env.placement,
@@ -75,6 +75,34 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
         "rss.peak.local",
         "lymphd resident memory, peak under load (embedded, up to 64 in flight)",
         daemon.peak_rss_mb(),
+    );
+    drop(ticks);
+    daemon.proc.stop(Duration::from_secs(5));
+    idle_without_log_ports(env, report).await
+}
+
+/// The same daemon and apps with `log.publish: false`: each log port is a
+/// zeromq PUB socket, which preallocates (and touches) a 4 MB send queue.
+async fn idle_without_log_ports(env: &Env, report: &mut Report) -> anyhow::Result<()> {
+    let setup = Setup::Embedded { log_publish: false };
+    let dir = env.dir.path();
+    let mut daemon =
+        Daemon::start("lymphd-nolog", &setup, &env.bin_dir, dir, &env.placement).await?;
+    let mut app_cmd = env.placement.command(env.bin_dir.join("bench-app"));
+    app_cmd
+        .arg("--socket")
+        .arg(&daemon.socket)
+        .env("RUST_LOG", "warn");
+    let _app = Proc::spawn("bench-app-nolog", app_cmd, dir)?;
+    daemon.wait_for_instances("Echo", 1).await?;
+    let _client = lymph::Client::connect(&daemon.socket).await?;
+    let ticks = Ticks::start(&daemon.socket, &daemon.socket).await?;
+    daemon.wait_for_instances("BenchSink", 1).await?;
+    tokio::time::sleep(SETTLE).await;
+    report.fact(
+        "rss.idle.local.nolog",
+        "lymphd resident memory, idle, same apps, log.publish: false (no per-app log ports)",
+        daemon.rss_mb(),
     );
     drop(ticks);
     daemon.proc.stop(Duration::from_secs(5));
