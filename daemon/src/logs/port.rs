@@ -1,17 +1,24 @@
-//! One log port: a ZeroMQ PUB socket behind the frame guard (subscribers'
-//! frames are checked before the crate reads them), fed by a bounded queue;
-//! each record goes out as `[LEVEL, log_endpoint, line]`.
+//! One log port: a TCP port behind the frame guard (subscribers' frames are
+//! checked before the ZeroMQ crate reads them), fed by a bounded queue; each
+//! record goes out as `[LEVEL, log_endpoint, line]`. The PUB socket itself is
+//! made when the first subscriber connects (the crate preallocates a 4 MB
+//! queue per socket, and most ports are never tailed); until then records
+//! are dropped, as a PUB socket without subscribers drops them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use lymph_proto::v1::LogRecord;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracing::debug;
+use tracing::{debug, warn};
 use zeromq::{Listener, PubSocket, Socket, SocketSend, ZmqMessage};
 
 use super::{LogSink, PORT_QUEUE, line};
 use crate::rpc::frame::Limits;
-use crate::rpc::guard;
+use crate::rpc::guard::{self, Guard};
 
 /// Subscribers only send subscriptions (a topic prefix): small frames.
 const SUBSCRIBER_LIMITS: Limits = Limits {
@@ -19,7 +26,7 @@ const SUBSCRIBER_LIMITS: Limits = Limits {
     max_message_bytes: 4096,
 };
 
-/// A bound log port; its tasks stop when it is dropped.
+/// A bound log port; its task stops when it is dropped.
 #[derive(Debug)]
 pub struct LogPort {
     endpoint: String,
@@ -27,30 +34,26 @@ pub struct LogPort {
 }
 
 impl LogPort {
-    /// Binds `tcp://<ip>:<free port>` and starts publishing what the sink gets.
+    /// Binds `tcp://<ip>:<free port>` and starts serving what the sink gets.
     pub async fn open(ip: &str) -> Result<(LogPort, LogSink), String> {
-        let listener = tokio::net::TcpListener::bind((ip, 0))
+        let listener = TcpListener::bind((ip, 0))
             .await
             .map_err(|e| format!("cannot bind a log port on {ip}: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let endpoint = format!("tcp://{ip}:{port}");
-        let inner = guard::private_socket_path().map_err(|e| e.to_string())?;
-        let inner_listener = std::os::unix::net::UnixListener::bind(&inner)
-            .map_err(|e| format!("private socket {}: {e}", inner.display()))?;
-        let mut socket = PubSocket::new();
-        if let Err(e) = socket.bind_listener(Listener::Ipc(inner_listener)).await {
-            guard::remove_private_socket(&inner);
-            return Err(format!("cannot bind the log socket: {e}"));
-        }
         let stop = CancellationToken::new();
         let (tx, rx) = mpsc::channel(PORT_QUEUE);
-        tokio::spawn(guard::run(
-            SUBSCRIBER_LIMITS,
-            stop.clone(),
+        let served = Served {
             listener,
-            inner.clone(),
-        ));
-        tokio::spawn(publish(socket, rx, endpoint.clone(), stop.clone(), inner));
+            records: rx,
+            endpoint_frame: Bytes::from(endpoint.clone().into_bytes()),
+            guard: Arc::new(Guard {
+                limits: SUBSCRIBER_LIMITS,
+                cancel: stop.clone(),
+            }),
+            socket: None,
+        };
+        tokio::spawn(served.run());
         Ok((
             LogPort {
                 endpoint,
@@ -65,29 +68,141 @@ impl LogPort {
     }
 }
 
-async fn publish(
-    mut socket: PubSocket,
-    mut records: mpsc::Receiver<LogRecord>,
-    endpoint: String,
-    stop: CancellationToken,
-    inner: std::path::PathBuf,
-) {
-    let endpoint_frame = Bytes::from(endpoint.clone().into_bytes());
-    loop {
-        let record = tokio::select! {
-            _ = stop.cancelled() => break,
-            record = records.recv() => match record {
-                Some(record) => record,
-                None => break,
-            },
-        };
-        let mut message = ZmqMessage::from(line::level_name(record.level));
-        message.push_back(endpoint_frame.clone());
-        message.push_back(Bytes::from(line::format(&record).into_bytes()));
-        if let Err(e) = socket.send(message).await {
-            debug!(%endpoint, error = %e, "log publish failed");
+struct Served {
+    listener: TcpListener,
+    records: mpsc::Receiver<LogRecord>,
+    endpoint_frame: Bytes,
+    guard: Arc<Guard>,
+    /// The PUB socket and its private Unix path, once someone subscribed.
+    socket: Option<(PubSocket, PathBuf)>,
+}
+
+impl Served {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.guard.cancel.cancelled() => break,
+                record = self.records.recv() => match record {
+                    Some(record) => self.publish(record).await,
+                    None => break,
+                },
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, from)) => {
+                        if let Some(inner) = self.socket_path().await {
+                            guard::spawn_forward(&self.guard, stream, from, &inner);
+                        }
+                    }
+                    Err(error) => {
+                        debug!(%error, "log port accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                },
+            }
+        }
+        if let Some((socket, inner)) = self.socket.take() {
+            drop(socket.close().await);
+            guard::remove_private_socket(&inner);
         }
     }
-    drop(socket.close().await);
-    guard::remove_private_socket(&inner);
+
+    async fn publish(&mut self, record: LogRecord) {
+        let Some((socket, _)) = self.socket.as_mut() else {
+            return;
+        };
+        let mut message = ZmqMessage::from(line::level_name(record.level));
+        message.push_back(self.endpoint_frame.clone());
+        message.push_back(Bytes::from(line::format(&record).into_bytes()));
+        if let Err(e) = socket.send(message).await {
+            debug!(error = %e, "log publish failed");
+        }
+    }
+
+    /// The PUB socket's private path, binding the socket on first use.
+    async fn socket_path(&mut self) -> Option<PathBuf> {
+        if let Some((_, inner)) = &self.socket {
+            return Some(inner.clone());
+        }
+        match bind_pub().await {
+            Ok((socket, inner)) => {
+                self.socket = Some((socket, inner.clone()));
+                Some(inner)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot open a log socket; the subscriber is turned away");
+                None
+            }
+        }
+    }
+}
+
+async fn bind_pub() -> Result<(PubSocket, PathBuf), String> {
+    let inner = guard::private_socket_path().map_err(|e| e.to_string())?;
+    let inner_listener = std::os::unix::net::UnixListener::bind(&inner)
+        .map_err(|e| format!("private socket {}: {e}", inner.display()))?;
+    let mut socket = PubSocket::new();
+    if let Err(e) = socket.bind_listener(Listener::Ipc(inner_listener)).await {
+        guard::remove_private_socket(&inner);
+        return Err(format!("cannot bind the log socket: {e}"));
+    }
+    Ok((socket, inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lymph_proto::v1::LogLevel;
+    use tokio::io::AsyncReadExt;
+    use tokio::time::timeout;
+    use zeromq::{SocketRecv, SubSocket};
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn record(message: &str) -> LogRecord {
+        LogRecord {
+            level: LogLevel::Warn as i32,
+            logger: "greeting".into(),
+            message: message.into(),
+            trace_id: "t-1".into(),
+            time: 1_795_808_608.5,
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_lymphs_three_frames_and_a_huge_frame_only_cuts_its_connection() {
+        let (port, sink) = LogPort::open("127.0.0.1").await.expect("opens");
+        let endpoint = port.endpoint().to_owned();
+
+        // Without the guard, zeromq 0.7 would reserve 1 TB for this frame.
+        let mut rogue = crate::rpc::announce_huge_frame(&endpoint, 1 << 40).await;
+        let mut sink_bytes = Vec::new();
+        let cut = timeout(WAIT, rogue.read_to_end(&mut sink_bytes)).await;
+        assert!(cut.is_ok(), "the rogue connection is cut in time");
+
+        let mut sub = SubSocket::new();
+        sub.subscribe("").await.expect("subscribes");
+        sub.connect(&endpoint).await.expect("connects");
+        // A subscription joins asynchronously: publish until one arrives.
+        let received = timeout(WAIT, async {
+            loop {
+                sink.publish(record("Saying hi to Joe"));
+                if let Ok(Ok(message)) = timeout(Duration::from_millis(100), sub.recv()).await {
+                    return message;
+                }
+            }
+        })
+        .await
+        .expect("a record arrives");
+        let frames = received.into_vec();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0].as_ref(), b"WARNING");
+        assert_eq!(frames[1].as_ref(), endpoint.as_bytes());
+        let line = String::from_utf8(frames[2].to_vec()).expect("utf-8");
+        assert!(
+            line.ends_with("[WARNING] greeting: Saying hi to Joe - trace_id=\"t-1\""),
+            "{line}"
+        );
+    }
 }

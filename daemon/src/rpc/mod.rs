@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 
 #[cfg(feature = "zeromq")]
 pub(crate) use zmq::guard;
+#[cfg(all(test, feature = "zeromq"))]
+pub(crate) use zmq::tests::announce_huge_frame;
 #[cfg(feature = "zeromq")]
 pub use zmq::{RpcClient, start};
 

@@ -9,7 +9,7 @@ mod heartbeat;
 mod inbound;
 mod peers;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -50,15 +50,7 @@ pub(crate) async fn run(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, from)) => {
-                let _ = stream.set_nodelay(true);
-                let (guard, inner) = (guard.clone(), inner.clone());
-                tokio::spawn(async move {
-                    if let Err(reason) = forward(&guard, stream, &inner).await {
-                        warn!(%from, %reason, "zeromq connection cut");
-                    }
-                });
-            }
+            Ok((stream, from)) => spawn_forward(&guard, stream, from, &inner),
             Err(error) => {
                 debug!(%error, "zeromq accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -67,9 +59,26 @@ pub(crate) async fn run(
     }
 }
 
-struct Guard {
-    limits: Limits,
-    cancel: CancellationToken,
+/// What a guarded connection needs: the limits and when to stop.
+pub(crate) struct Guard {
+    pub limits: Limits,
+    pub cancel: CancellationToken,
+}
+
+/// Forwards one accepted connection to `inner` in a task of its own.
+pub(crate) fn spawn_forward(
+    guard: &Arc<Guard>,
+    stream: TcpStream,
+    from: std::net::SocketAddr,
+    inner: &Path,
+) {
+    let _ = stream.set_nodelay(true);
+    let (guard, inner) = (guard.clone(), inner.to_path_buf());
+    tokio::spawn(async move {
+        if let Err(reason) = forward(&guard, stream, &inner).await {
+            warn!(%from, %reason, "zeromq connection cut");
+        }
+    });
 }
 
 /// Pumps one connection both ways; `Err` when the peer broke the limits.

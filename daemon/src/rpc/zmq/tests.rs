@@ -437,7 +437,7 @@ async fn silent_peers_are_forgotten_and_tasks_end_on_drop() {
 }
 
 /// A ZMTP peer that announces one frame of `len` bytes and never sends it.
-async fn announce_huge_frame(endpoint: &str, len: u64) -> tokio::net::TcpStream {
+pub(crate) async fn announce_huge_frame(endpoint: &str, len: u64) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let address = endpoint.trim_start_matches("tcp://");
     let mut stream = tokio::net::TcpStream::connect(address)
