@@ -1,7 +1,8 @@
 //! The floor of events through RabbitMQ: a bare lapin loop in this process,
 //! with the daemon's shape and none of its work. Publishes to a topic
 //! exchange with confirms on (each publish waits for its confirm), consumes
-//! on a second connection with a prefetch and acks after "handling"; each
+//! on a second connection with a prefetch and acks after "handling" (not
+//! awaited in the consume loop, as in the daemon); each
 //! worker waits for its own message, timed publish → consume.
 
 use std::sync::Arc;
@@ -117,9 +118,11 @@ async fn start(url: &str) -> anyhow::Result<Loop> {
             {
                 let _ = tx.try_send((seq, since(sent)));
             }
-            if delivery.ack(BasicAckOptions::default()).await.is_err() {
-                break;
-            }
+            // As the daemon's consumer does: the ack's round trip through
+            // lapin's IO thread does not hold up the next delivery.
+            tokio::spawn(async move {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+            });
         }
     });
     Ok(Loop {

@@ -45,6 +45,8 @@ struct Task {
     deliveries: mpsc::Sender<Delivery>,
     held: HashMap<u64, Held>,
     next_tag: u64,
+    /// Acks on their way to the broker (see `settle`).
+    acks: tokio::task::JoinSet<()>,
 }
 
 impl Consuming {
@@ -75,6 +77,7 @@ impl Consuming {
             deliveries: tx,
             held: HashMap::new(),
             next_tag: 0,
+            acks: tokio::task::JoinSet::new(),
         };
         tokio::spawn(task.run(channel, stream, settle_rx));
         Ok(Consumer { deliveries, settle })
@@ -146,6 +149,7 @@ impl Task {
         }
         // The app is gone: closing the channel requeues its unacked deliveries.
         debug!(queue = %self.queue, unacked = self.held.len(), "event consumer closed");
+        while self.acks.join_next().await.is_some() {}
         let _ = channel.close(200, "consumer gone".into()).await;
     }
 
@@ -247,7 +251,18 @@ impl Task {
         };
         match settle {
             Settle::Ack(_) => {
-                let _ = held.acker.ack(BasicAckOptions::default()).await;
+                // Not awaited here: the ack's round trip through lapin's IO
+                // thread (a context switch each way) would hold up this
+                // consumer's next deliveries and settles. Acks carry their
+                // delivery tag, so their order does not matter; a lost
+                // channel loses them either way (the broker redelivers).
+                // Finished ones are reaped here; the rest are awaited before
+                // the channel closes, so no ack is lost to our own close.
+                while self.acks.try_join_next().is_some() {}
+                let acker = held.acker;
+                self.acks.spawn(async move {
+                    let _ = acker.ack(BasicAckOptions::default()).await;
+                });
             }
             Settle::Fail { reason, .. } => {
                 // The confirmed re-publish takes a round trip: in its own
