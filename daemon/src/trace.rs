@@ -1,9 +1,11 @@
 //! Trace ids: lymph's format (uuid4, 32 lowercase hex), made at the edge when a
 //! request arrives without one, carried unchanged otherwise.
 
-/// A new trace id.
+/// A new trace id: 32 hex in uuid4's layout, unique per process and spread
+/// by a random seed, without a `getrandom` call per id (made on every call
+/// that arrives without one).
 pub fn new_trace_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::rpc::frame::new_message_id()
 }
 
 /// The given trace id, or a new one when it is empty.
