@@ -2,20 +2,9 @@
 //! service's records published by the daemon of another host and by a
 //! Python lymph container; Python's `lymph tail` follows a lymphd app.
 
-use std::process::Command;
-
-use crate::harness::{Proc, STARTUP, TestDaemon, bin, wait_until};
+use crate::harness::{STARTUP, TestDaemon, wait_until};
+use crate::logs::tail;
 use crate::lymph_peer::{Py, PythonPeer};
-
-fn tail(daemon: &TestDaemon, services: &[&str]) -> Proc {
-    let mut cmd = Command::new(bin("lymphctl"));
-    cmd.arg("--socket")
-        .arg(&daemon.socket)
-        .arg("tail")
-        .args(services)
-        .args(["--for", "90s"]);
-    Proc::spawn("tail", cmd, daemon.dir.path())
-}
 
 #[tokio::test]
 async fn tail_follows_services_on_every_host_and_python_tail_follows_lymphd_apps() {
@@ -27,7 +16,7 @@ async fn tail_follows_services_on_every_host_and_python_tail_follows_lymphd_apps
     a.wait_for_instances("Greeting", 1).await;
     a.wait_for_instances("Echo", 1).await;
 
-    let ours = tail(&a, &["Greeting", "Echo"]);
+    let ours = tail(&a, "tail", &["Greeting", "Echo"]);
     // lymph 0.15's tail needs Python 2: on 3 it looks up the level by bytes.
     let theirs = peer.spawn_cli(Py::Py27, "lymph-tail", &["tail", "Greeting"]);
 

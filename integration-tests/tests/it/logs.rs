@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::harness::{Proc, STARTUP, TestDaemon, bin, wait_until};
 
-fn tail(daemon: &TestDaemon, name: &str, args: &[&str]) -> Proc {
+/// `lymphctl tail ARGS... --for 90s` against `daemon`, as a process named `name`.
+pub fn tail(daemon: &TestDaemon, name: &str, args: &[&str]) -> Proc {
     let mut cmd = Command::new(bin("lymphctl"));
     cmd.arg("--socket")
         .arg(&daemon.socket)

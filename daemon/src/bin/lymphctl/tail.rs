@@ -189,14 +189,7 @@ fn tracing_free_note(text: &str) {
 
 /// Python's rank of a level name: DEBUG 10 ... CRITICAL 50.
 fn rank(name: &str) -> Option<u8> {
-    match name.trim().to_ascii_uppercase().as_str() {
-        "TRACE" | "DEBUG" => Some(10),
-        "INFO" => Some(20),
-        "WARN" | "WARNING" => Some(30),
-        "ERROR" => Some(40),
-        "CRITICAL" | "FATAL" => Some(50),
-        _ => None,
-    }
+    lymphd::logs::line::level_rank(name.trim())
 }
 
 fn parse_level(name: &str) -> Result<u8, String> {
