@@ -72,10 +72,12 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
         let target = metadata.target();
-        if QUIET_TARGETS
-            .iter()
-            .any(|quiet| target == *quiet || target.starts_with(&format!("{quiet}::")))
-        {
+        let quiet = |crate_name: &str| {
+            target
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        };
+        if QUIET_TARGETS.iter().any(|name| quiet(name)) {
             return;
         }
         let mut fields = Fields::default();

@@ -8,8 +8,7 @@ pub mod line;
 #[cfg(feature = "zeromq")]
 mod port;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use lymph_proto::tracelog::RecordLayer;
 use lymph_proto::v1::LogRecord;
@@ -25,9 +24,6 @@ pub const PORT_QUEUE: usize = 4096;
 /// Whether this build can publish (log ports need the `zeromq` feature).
 pub const AVAILABLE: bool = cfg!(feature = "zeromq");
 
-/// Records dropped because a port's queue was full, over the daemon's life.
-pub static DROPPED: AtomicU64 = AtomicU64::new(0);
-
 /// Where a source's records go: the queue of its log port.
 #[derive(Debug, Clone)]
 pub struct LogSink {
@@ -41,9 +37,7 @@ impl LogSink {
 
     /// Queues a record; drops it when the queue is full or closed.
     pub fn publish(&self, record: LogRecord) {
-        if self.tx.try_send(record).is_err() {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
-        }
+        let _dropped_when_full = self.tx.try_send(record);
     }
 }
 
@@ -65,9 +59,6 @@ pub fn own_layer() -> RecordLayer<impl Fn(LogRecord) + Send + Sync + 'static> {
         }
     })
 }
-
-/// A source's log port, or nothing when publishing is off or impossible.
-pub type MaybePort = Option<Arc<PortHandle>>;
 
 /// A bound log port: its endpoint and its sink. Closing happens on drop.
 #[derive(Debug)]
