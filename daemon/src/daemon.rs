@@ -89,17 +89,7 @@ impl Daemon {
             .ok()
             .and_then(|h| h.into_string().ok());
         let tasks = TaskTracker::new();
-        let own_log = if config.log.publish && crate::logs::AVAILABLE {
-            match crate::logs::PortHandle::open(&config.rpc.ip).await {
-                Ok(port) => Some(port),
-                Err(e) => {
-                    warn!(error = %e, "the daemon's own records will not be published");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let own_log = crate::logs::open_port(&config, "the daemon").await;
         let web = Arc::new(crate::web::Gateway::new(
             config.web.clone(),
             config.rpc.max_body_bytes,

@@ -84,12 +84,11 @@ async fn serve(
     };
     let identity = trace::new_id();
     let session = Arc::new(AppSession::new(identity.clone(), spec, limits, tx, closed));
-    if state.config.log.publish && crate::logs::AVAILABLE && !session.spec.interfaces.is_empty() {
-        match crate::logs::PortHandle::open(&state.config.rpc.ip).await {
-            Ok(port) => {
-                let _ = session.log.set(Arc::new(port));
-            }
-            Err(e) => warn!(app = %session.spec.app_name, error = %e, "no log port for the app"),
+    // Tools that serve nothing (lymphctl) log nothing worth a port.
+    if !session.spec.interfaces.is_empty() {
+        let whose = format!("app {}", session.spec.app_name);
+        if let Some(port) = crate::logs::open_port(&state.config, &whose).await {
+            let _ = session.log.set(port);
         }
     }
     state.sessions.insert(session.clone());

@@ -67,7 +67,7 @@ pub struct AppSession {
     /// Cancelled when the app says Goodbye or the daemon drains: no new deliveries.
     pub stop_consuming: CancellationToken,
     /// The app's log port (its instances' `log_endpoint`), once opened.
-    pub log: std::sync::OnceLock<std::sync::Arc<crate::logs::PortHandle>>,
+    pub log: std::sync::OnceLock<crate::logs::PortHandle>,
 }
 
 impl AppSession {

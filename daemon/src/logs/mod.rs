@@ -60,6 +60,22 @@ pub fn own_layer() -> RecordLayer<impl Fn(LogRecord) + Send + Sync + 'static> {
     })
 }
 
+/// The log port of one source (`whose`: "the daemon", "app greeting"), when
+/// `log.publish` is on and this build can publish; a port that cannot be
+/// bound is logged and left out: logs must not stop a daemon or an app.
+pub async fn open_port(config: &crate::Config, whose: &str) -> Option<PortHandle> {
+    if !config.log.publish || !AVAILABLE {
+        return None;
+    }
+    match PortHandle::open(&config.rpc.ip).await {
+        Ok(port) => Some(port),
+        Err(e) => {
+            tracing::warn!(error = %e, "no log port for {whose}; its records are not published");
+            None
+        }
+    }
+}
+
 /// A bound log port: its endpoint and its sink. Closing happens on drop.
 #[derive(Debug)]
 pub struct PortHandle {
