@@ -91,7 +91,7 @@ impl Client {
         delay: Duration,
         trace_id: &str,
     ) -> Result<String, CallError> {
-        let body = crate::codec::encode_body(&format!("the body of event {event_type}"), body)?;
+        let body = crate::codec::encode_body(format_args!("the body of event {event_type}"), body)?;
         let emit = v1::OutgoingEmit {
             id: 0,
             event_type: event_type.to_owned(),
@@ -110,7 +110,8 @@ impl Client {
     pub(crate) async fn call_raw(&self, call: v1::OutgoingCall) -> Result<bytes::Bytes, CallError> {
         let guard = (call.timeout_ms > 0)
             .then(|| Duration::from_millis(u64::from(call.timeout_ms)) + DEADLINE_SLACK);
-        let what = format!("{}.{}", call.service, call.method);
+        // Only a call with a deadline can need its name for the error.
+        let what = guard.map(|_| format!("{}.{}", call.service, call.method));
         let (reply, answer) = oneshot::channel();
         self.send(Command::Call { call, reply }).await?;
         let answer = match guard {
@@ -120,7 +121,10 @@ impl Client {
                 Err(_) => {
                     return Err(CallError::new(
                         ErrorKind::DeadlineExceeded,
-                        format!("no reply from {what} within {limit:?}"),
+                        format!(
+                            "no reply from {} within {limit:?}",
+                            what.unwrap_or_default()
+                        ),
                     ));
                 }
             },

@@ -50,7 +50,12 @@ pub fn encode_reply<T: Serialize + ?Sized>(method: &str, value: &T) -> Result<Ve
 }
 
 /// Encodes a call's arguments or an event body. `()` and `None` become an empty map.
-pub fn encode_body<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>, CallError> {
+/// `what` names the value in an error; it is formatted only then (pass
+/// `format_args!`, not `format!`: this runs once per call).
+pub fn encode_body<T: Serialize + ?Sized>(
+    what: impl std::fmt::Display,
+    value: &T,
+) -> Result<Vec<u8>, CallError> {
     let body = rmp_serde::to_vec_named(value)
         .map_err(|e| CallError::new(ErrorKind::Invalid, format!("cannot encode {what}: {e}")))?;
     if body == [NIL] {
@@ -60,7 +65,10 @@ pub fn encode_body<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u
 }
 
 /// Decodes a call's reply into the type the caller asked for.
-pub fn decode_reply<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, CallError> {
+pub fn decode_reply<T: DeserializeOwned>(
+    what: impl std::fmt::Display,
+    body: &[u8],
+) -> Result<T, CallError> {
     rmp_serde::from_slice(body).map_err(|e| {
         CallError::new(
             ErrorKind::Internal,

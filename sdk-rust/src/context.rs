@@ -110,7 +110,7 @@ impl Proxy {
     ) -> Result<R, CallError> {
         let call = self.outgoing(method, &args)?;
         let body = self.client.call_raw(call).await?;
-        crate::codec::decode_reply(&format!("{}.{method}", self.service), &body)
+        crate::codec::decode_reply(format_args!("{}.{method}", self.service), &body)
     }
 
     /// Starts the call and returns at once; await the `Deferred` for the reply.
@@ -129,7 +129,6 @@ impl Proxy {
     }
 
     fn outgoing(&self, method: &str, args: &impl Serialize) -> Result<v1::OutgoingCall, CallError> {
-        let what = format!("the arguments of {}.{method}", self.service);
         let timeout_ms = self
             .timeout
             .map(|t| u32::try_from(t.as_millis().max(1)).unwrap_or(u32::MAX))
@@ -138,7 +137,11 @@ impl Proxy {
             id: 0,
             service: self.service.clone(),
             method: method.to_owned(),
-            body: crate::codec::encode_body(&what, args)?.into(),
+            body: crate::codec::encode_body(
+                format_args!("the arguments of {}.{method}", self.service),
+                args,
+            )?
+            .into(),
             trace_id: self.trace_id.clone(),
             timeout_ms,
             version: self.version.clone(),

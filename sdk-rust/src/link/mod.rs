@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use lymph_proto::v1::{self, app_message};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -32,6 +33,9 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a stopping app waits for the daemon to close the stream.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Ready messages, commands or finished handlers taken per turn of the loop.
+const BATCH: usize = 64;
 
 type Opening = Pin<Box<dyn Future<Output = Result<Conn, OpenError>> + Send>>;
 
@@ -155,16 +159,23 @@ impl Link {
                     self.on_opened(opened).await?;
                 }
                 message = next_message(&mut self.conn) => match message {
-                    Ok(Some(message)) => self.on_message(message).await?,
+                    Ok(Some(message)) => {
+                        self.on_message(message).await?;
+                        self.more_messages().await?;
+                    }
                     Ok(None) => self.lost("the stream ended".into()),
                     Err(status) => self.lost(status.message().to_owned()),
                 },
                 command = self.commands.recv() => match command {
-                    Some(command) => self.on_command(command).await,
+                    Some(command) => {
+                        self.on_command(command).await;
+                        self.more_commands().await;
+                    }
                     None => break,
                 },
                 Some(done) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => {
                     self.on_done(done).await?;
+                    self.more_done().await?;
                 }
                 Some(record) = next_record(&mut self.records), if self.conn.is_some() => {
                     self.send(app_message::Kind::Log(record)).await;
@@ -186,6 +197,44 @@ impl Link {
         }
         self.fail_pending("the app is stopping");
         Ok(self.start == Start::Done)
+    }
+
+    /// Handles the daemon's messages that already arrived, up to `BATCH`:
+    /// under load one turn of the loop serves many, not one select each.
+    async fn more_messages(&mut self) -> Result<(), ServiceError> {
+        for _ in 1..BATCH {
+            let Some(conn) = self.conn.as_mut() else {
+                break;
+            };
+            match conn.inbound.message().now_or_never() {
+                Some(Ok(Some(message))) => self.on_message(message).await?,
+                Some(Ok(None)) => self.lost("the stream ended".into()),
+                Some(Err(status)) => self.lost(status.message().to_owned()),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the commands already queued, up to `BATCH`.
+    async fn more_commands(&mut self) {
+        for _ in 1..BATCH {
+            match self.commands.try_recv() {
+                Ok(command) => self.on_command(command).await,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Finishes the handlers already done, up to `BATCH`.
+    async fn more_done(&mut self) -> Result<(), ServiceError> {
+        for _ in 1..BATCH {
+            match self.handlers.try_join_next_with_id() {
+                Some(done) => self.on_done(done).await?,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// Starts with a stream already open (standalone clients open the first

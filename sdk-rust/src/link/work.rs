@@ -101,7 +101,11 @@ impl Link {
     }
 
     async fn on_request(&mut self, request: v1::Request) {
-        let what = format!("{}.{}", request.interface, request.method);
+        // Named in logs only if the handler fails; built by appending, not format!.
+        let mut what = String::with_capacity(request.interface.len() + 1 + request.method.len());
+        what.push_str(&request.interface);
+        what.push('.');
+        what.push_str(&request.method);
         let refusal = if self.draining || self.stopping.is_some() {
             Some(CallError::new(
                 ErrorKind::ShuttingDown,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use zeromq::util::PeerIdentity;
 use zeromq::{
@@ -17,6 +19,11 @@ use zeromq::{
 };
 
 use super::peers::{Outgoing, Shared, unreachable};
+
+/// Messages taken from the queue at once: one wake-up of this task sends up
+/// to this many (under load the queue holds many), rather than one select
+/// per message.
+const BATCH: usize = 64;
 
 /// The task body: serves `rx` until it closes, the transport closes, or a
 /// connect fails (then every queued message fails and the task ends; the next
@@ -28,25 +35,33 @@ pub(super) async fn run(
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
     let mut link: Option<Link> = None;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let next = match link.as_mut() {
-            Some(open) => tokio::select! {
-                _ = shared.cancel.cancelled() => break,
-                next = rx.recv() => next,
-                () = open.closed() => {
-                    debug!(peer = %endpoint, "connection to peer closed");
-                    link = None;
-                    shared.fail_pending_to(&endpoint, "connection closed");
-                    continue;
-                }
-            },
-            None => tokio::select! {
-                _ = shared.cancel.cancelled() => break,
-                next = rx.recv() => next,
-            },
+        let closed = link.as_ref().map(|open| open.closed.clone());
+        let received = tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            received = rx.recv_many(&mut batch, BATCH) => received,
+            () = closed_or_never(closed) => {
+                debug!(peer = %endpoint, "connection to peer closed");
+                link = None;
+                shared.fail_pending_to(&endpoint, "connection closed");
+                continue;
+            }
         };
-        let Some(outgoing) = next else { break };
-        if let Err(reason) = deliver(&shared, &endpoint, &mut link, outgoing).await {
+        if received == 0 {
+            break;
+        }
+        let mut failed: Option<String> = None;
+        for outgoing in batch.drain(..) {
+            if let Some(reason) = &failed {
+                fail(&shared, &endpoint, outgoing.request_id.as_deref(), reason);
+                continue;
+            }
+            if let Err(reason) = deliver(&shared, &endpoint, &mut link, outgoing).await {
+                failed = Some(reason);
+            }
+        }
+        if let Some(reason) = failed {
             // Leave the table first so no new message is queued here, then
             // fail what is already queued.
             shared.conn_ended(&endpoint, generation);
@@ -58,6 +73,13 @@ pub(super) async fn run(
         }
     }
     shared.conn_ended(&endpoint, generation);
+}
+
+async fn closed_or_never(closed: Option<CancellationToken>) {
+    match closed {
+        Some(closed) => closed.cancelled_owned().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends one message, connecting first if needed and reconnecting once if the
@@ -118,8 +140,16 @@ struct Link {
     /// The identity the peer announced (lymph: its endpoint): frame 0 of every send.
     peer_id: Bytes,
     send: RouterSendHalf,
-    recv: RouterRecvHalf,
-    events: futures::channel::mpsc::Receiver<SocketEvent>,
+    /// Cancelled by the watcher task when the connection is gone.
+    closed: CancellationToken,
+    /// The watcher, stopped with the link.
+    watcher: AbortHandle,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
 }
 
 impl Link {
@@ -144,30 +174,39 @@ impl Link {
             _ => Bytes::copy_from_slice(endpoint.as_bytes()),
         };
         let (send, recv) = socket.split();
+        let closed = CancellationToken::new();
+        let watcher = tokio::spawn(watch(recv, events, closed.clone())).abort_handle();
         Ok(Link {
             peer_id,
             send,
-            recv,
-            events,
+            closed,
+            watcher,
         })
     }
+}
 
-    /// Resolves when the connection is gone. Polling the receive half is what
-    /// makes the crate notice the peer's EOF; lymph never sends on this
-    /// connection, so anything that arrives is dropped.
-    async fn closed(&mut self) {
-        loop {
-            tokio::select! {
-                event = self.events.next() => match event {
-                    Some(SocketEvent::Disconnected(_)) | None => return,
-                    Some(_) => {}
-                },
-                received = self.recv.recv() => {
-                    if received.is_err() {
-                        return;
-                    }
+/// Cancels `closed` when the connection is gone. Polling the receive half is
+/// what makes the crate notice the peer's EOF; lymph never sends on this
+/// connection, so anything that arrives is dropped. A task of its own, so the
+/// send loop waits on one token instead of re-arming these two futures for
+/// every batch it sends.
+async fn watch(
+    mut recv: RouterRecvHalf,
+    mut events: futures::channel::mpsc::Receiver<SocketEvent>,
+    closed: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(SocketEvent::Disconnected(_)) | None => break,
+                Some(_) => {}
+            },
+            received = recv.recv() => {
+                if received.is_err() {
+                    break;
                 }
             }
         }
     }
+    closed.cancel();
 }

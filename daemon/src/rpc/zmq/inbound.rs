@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use zeromq::{RouterSocket, SocketRecv};
@@ -17,6 +18,9 @@ use crate::rpc::{IncomingReply, IncomingRequest, NackReason, ReplyKind, Responde
 
 /// The version lymph 0.15 puts on replies of its built-in `lymph.*` methods.
 const LYMPH_VERSION: &str = "0.15.0";
+
+/// Messages handled per wake-up of the receive loop, at most.
+const DRAIN: usize = 64;
 
 pub(super) async fn run(
     shared: Arc<Shared>,
@@ -35,6 +39,15 @@ pub(super) async fn run(
                 // Not expected from a ROUTER with clients; do not spin on it.
                 warn!(%error, "rpc receive failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        }
+        // Under load more messages are already decoded: take them without
+        // another select (a bounded number, so other tasks still get a turn).
+        for _ in 1..DRAIN {
+            match socket.recv().now_or_never() {
+                Some(Ok(message)) => handle(&shared, &incoming, message.into_vec()),
+                _ => break,
             }
         }
     }
