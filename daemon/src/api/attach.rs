@@ -247,34 +247,51 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
         }));
         return;
     };
-    let state = state.clone();
-    let session = session.clone();
-    state.tasks.clone().spawn(async move {
-        let _permit = permit;
-        let trace_id = trace::or_new(&call.trace_id);
-        let result = state
-            .dispatcher
-            .call(Call {
-                service: call.service,
-                method: call.method,
-                body: call.body,
-                trace_id: trace_id.clone(),
-                timeout: Some(Duration::from_millis(u64::from(call.timeout_ms))),
-                version: Some(call.version).filter(|v| !v.is_empty()),
-            })
-            .await;
-        let outcome = match result {
-            Ok(answer) => pb::call_result::Outcome::Body(answer.body),
-            Err(e) => pb::call_result::Outcome::Error(convert::error_to_pb(e)),
-        };
-        session
-            .send(Out::CallResult(pb::CallResult {
-                id: call.id,
+    let trace_id = trace::or_new(&call.trace_id);
+    let id = call.id;
+    let call = Call {
+        service: call.service,
+        method: call.method,
+        body: call.body,
+        trace_id: trace_id.clone(),
+        timeout: Some(Duration::from_millis(u64::from(call.timeout_ms))),
+        version: Some(call.version).filter(|v| !v.is_empty()),
+    };
+    let answer = {
+        let (state, session) = (state.clone(), session.clone());
+        move |result: Result<crate::dispatch::Answer, CallError>| {
+            drop(permit);
+            let outcome = match result {
+                Ok(answer) => pb::call_result::Outcome::Body(answer.body),
+                Err(e) => pb::call_result::Outcome::Error(convert::error_to_pb(e)),
+            };
+            let result = Out::CallResult(pb::CallResult {
+                id,
                 outcome: Some(outcome),
                 trace_id,
-            }))
-            .await;
-    });
+            });
+            deliver(&state, &session, result);
+        }
+    };
+    // Calls to other hosts go out at once and are answered from the reply;
+    // the rest wait in a task of their own.
+    if let Some(deferred) = state.dispatcher.start_call(call, Box::new(answer)) {
+        let state_for_task = state.clone();
+        state.tasks.spawn(async move {
+            deferred.run(&state_for_task.dispatcher).await;
+        });
+    }
+}
+
+/// Queues a message for the app; when its outbox is full, waits for room in
+/// a task (bounded by the session: it ends when the app goes).
+fn deliver(state: &Arc<State>, session: &Arc<AppSession>, kind: Out) {
+    if let Some(kind) = session.try_push(kind) {
+        let session = session.clone();
+        state.tasks.spawn(async move {
+            session.send(kind).await;
+        });
+    }
 }
 
 /// Publishes one of the app's emits in its own task; the result goes back on the stream.

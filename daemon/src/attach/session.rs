@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::{CallError, ErrorKind};
+use crate::dispatch::{CallError, Completion, ErrorKind};
 use crate::events::Settle;
 use crate::spec::AppSpec;
 
@@ -22,13 +22,32 @@ use crate::spec::AppSpec;
 /// then gets overload errors instead of growing the daemon's memory.
 pub type Outbox = mpsc::Sender<Result<DaemonMessage, tonic::Status>>;
 
-type Pending = HashMap<
-    u64,
-    (
-        oneshot::Sender<Result<Bytes, CallError>>,
-        OwnedSemaphorePermit,
-    ),
->;
+/// Who gets the outcome of one request.
+enum Waiter {
+    /// A task waiting in `request` (it keeps its own deadline).
+    Task(oneshot::Sender<Result<Bytes, CallError>>),
+    /// A callback run in the task that sees the reply; the deadline sweep
+    /// (`expire`) fails it when the app does not answer in time.
+    Callback {
+        done: Completion,
+        deadline: Instant,
+        timeout: Duration,
+    },
+}
+
+impl Waiter {
+    fn finish(self, outcome: Result<Bytes, CallError>) {
+        match self {
+            // The caller may have given up in the same instant; nothing to do then.
+            Waiter::Task(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Waiter::Callback { done, .. } => done(outcome),
+        }
+    }
+}
+
+type Pending = HashMap<u64, (Waiter, OwnedSemaphorePermit)>;
 
 /// HTTP requests in flight: like `Pending`, answered with the app's response.
 type HttpPending = HashMap<u64, (oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)>;
@@ -137,6 +156,16 @@ impl AppSession {
             .is_ok()
     }
 
+    /// Queues a message to the app without waiting; gives it back when the
+    /// outbox is full, for a caller that must not lose it (`None` also when
+    /// the app is gone).
+    pub fn try_push(&self, kind: Kind) -> Option<Kind> {
+        match self.outbox.try_send(Ok(DaemonMessage { kind: Some(kind) })) {
+            Err(mpsc::error::TrySendError::Full(Ok(DaemonMessage { kind }))) => kind,
+            _ => None,
+        }
+    }
+
     /// Queues a message to the app, waiting while its outbox is full; `false`
     /// when the app is gone.
     pub async fn send(&self, kind: Kind) -> bool {
@@ -170,18 +199,10 @@ impl AppSession {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         match self.pending().as_mut() {
-            Some(pending) => pending.insert(id, (tx, permit)),
+            Some(pending) => pending.insert(id, (Waiter::Task(tx), permit)),
             None => return Err(CallError::app_gone()),
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let request = Request {
-            id,
-            interface: interface.to_owned(),
-            method: method.to_owned(),
-            body,
-            trace_id: trace_id.to_owned(),
-            deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
-        };
+        let request = request_message(id, interface, method, body, trace_id, deadline);
         // try_send: the permit above bounds requests, so a full outbox means
         // the app stopped reading; fail now rather than queue without bound.
         if !self.push(Kind::Request(request)) {
@@ -204,6 +225,80 @@ impl AppSession {
                 Err(CallError::deadline(timeout))
             }
         }
+    }
+
+    /// Sends a request to the app without waiting for it: `done` runs with
+    /// the reply in the task that reads the app's stream, or with the failure
+    /// (at once; from `expire` past `deadline`; from `close`). No task and no
+    /// timer per request: how requests from other hosts are served.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_request(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+        done: Completion,
+    ) {
+        let permit = match self.permit() {
+            Ok(permit) => permit,
+            Err(e) => return done(Err(e)),
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = request_message(id, interface, method, body, trace_id, deadline);
+        let waiter = Waiter::Callback {
+            done,
+            deadline,
+            timeout,
+        };
+        match self.pending().as_mut() {
+            Some(pending) => pending.insert(id, (waiter, permit)),
+            None => {
+                if let Waiter::Callback { done, .. } = waiter {
+                    done(Err(CallError::app_gone()));
+                }
+                return;
+            }
+        };
+        if !self.push(Kind::Request(request))
+            && let Some((waiter, _permit)) = self.take(id)
+        {
+            waiter.finish(Err(self.not_reading()));
+        }
+    }
+
+    /// Fails the requests started with `start_request` whose deadline has
+    /// passed, and tells the app to cancel them. Returns how many.
+    pub fn expire(&self, now: Instant) -> usize {
+        let overdue: Vec<(u64, Waiter)> = {
+            let mut pending = self.pending();
+            let Some(pending) = pending.as_mut() else {
+                return 0;
+            };
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, (waiter, _))| {
+                    matches!(waiter, Waiter::Callback { deadline, .. } if *deadline <= now)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id).map(|(waiter, _permit)| (id, waiter)))
+                .collect()
+        };
+        let count = overdue.len();
+        for (id, waiter) in overdue {
+            self.push(Kind::Cancel(Cancel {
+                id,
+                reason: "deadline exceeded".to_owned(),
+            }));
+            if let Waiter::Callback { done, timeout, .. } = waiter {
+                done(Err(CallError::deadline(timeout)));
+            }
+        }
+        count
     }
 
     /// One of the app's concurrency permits: RPC and HTTP share the limit.
@@ -285,13 +380,7 @@ impl AppSession {
         }
     }
 
-    fn take(
-        &self,
-        id: u64,
-    ) -> Option<(
-        oneshot::Sender<Result<Bytes, CallError>>,
-        OwnedSemaphorePermit,
-    )> {
+    fn take(&self, id: u64) -> Option<(Waiter, OwnedSemaphorePermit)> {
         self.pending().as_mut().and_then(|p| p.remove(&id))
     }
 
@@ -299,9 +388,11 @@ impl AppSession {
     /// (late reply after the deadline, or a confused app).
     pub fn complete(&self, id: u64, outcome: Result<Bytes, CallError>) -> bool {
         match self.take(id) {
-            Some((tx, _permit)) => {
-                // The caller may have given up in the same instant; nothing to do then.
-                let _ = tx.send(outcome);
+            Some((waiter, _permit)) => {
+                if matches!(waiter, Waiter::Callback { .. }) && outcome.is_ok() {
+                    self.handled.fetch_add(1, Ordering::Relaxed);
+                }
+                waiter.finish(outcome);
                 true
             }
             None => false,
@@ -344,8 +435,14 @@ impl AppSession {
     /// "disconnected", new ones are refused, held event deliveries go back to
     /// the bus for another instance, and the response stream ends.
     pub fn close(&self) {
-        // Dropping the senders wakes every waiter with `app_gone`.
-        self.pending().take();
+        // Dropping the senders wakes every waiting task with `app_gone`;
+        // callbacks are told the same.
+        let pending = self.pending().take();
+        for (_, (waiter, _permit)) in pending.into_iter().flatten() {
+            if let Waiter::Callback { done, .. } = waiter {
+                done(Err(CallError::app_gone()));
+            }
+        }
         self.http_pending().take();
         self.deliveries_map().clear();
         self.stop_consuming.cancel();
@@ -374,4 +471,42 @@ impl crate::dispatch::LocalApp for AppSession {
     ) -> Result<Bytes, CallError> {
         AppSession::request(self, interface, method, body, trace_id, deadline, timeout).await
     }
+
+    fn start_request(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+        done: Completion,
+    ) {
+        AppSession::start_request(
+            self, interface, method, body, trace_id, deadline, timeout, done,
+        );
+    }
 }
+
+/// The `Request` message for the app, with the time left until `deadline`.
+fn request_message(
+    id: u64,
+    interface: &str,
+    method: &str,
+    body: Bytes,
+    trace_id: &str,
+    deadline: Instant,
+) -> Request {
+    let left = deadline.saturating_duration_since(Instant::now());
+    Request {
+        id,
+        interface: interface.to_owned(),
+        method: method.to_owned(),
+        body,
+        trace_id: trace_id.to_owned(),
+        deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests;

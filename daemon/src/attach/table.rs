@@ -43,6 +43,13 @@ impl SessionTable {
 }
 
 impl crate::dispatch::LocalApps for SessionTable {
+    fn expire_overdue(&self, now: tokio::time::Instant) {
+        let sessions: Vec<Arc<AppSession>> = self.read().values().cloned().collect();
+        for session in sessions {
+            session.expire(now);
+        }
+    }
+
     fn app(&self, identity: &str) -> Option<Arc<dyn crate::dispatch::LocalApp>> {
         // Only apps that said Ready take requests.
         self.get(identity)

@@ -2,14 +2,59 @@
 //! containers): routed to this daemon's `lymph` interface or to the next
 //! local app serving the interface, and answered in lymph's terms.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{CallError, Dispatcher, ErrorKind, builtin};
-use crate::rpc::{IncomingRequest, NackReason, Response};
+use bytes::Bytes;
+
+use super::{CallError, Dispatcher, ErrorKind, LocalApp, builtin};
+use crate::metrics::Metrics;
+use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
+
+/// Where an incoming request went: answered here, or handed to an app.
+enum Routed {
+    Answered(Bytes, Option<String>),
+    /// The app, and the version of its interface that serves the request.
+    App(Arc<dyn LocalApp>, Option<String>),
+}
+
+/// The one response to an incoming request, with its metrics.
+struct Answering {
+    subject: String,
+    started: std::time::Instant,
+    metrics: Arc<Metrics>,
+    /// The `version` header the caller sent, echoed on a typed ERROR.
+    version: Option<String>,
+    responder: Responder,
+}
+
+impl Answering {
+    fn finish(self, result: Result<(Bytes, Option<String>), CallError>) {
+        if !matches!(&result, Err(e) if matches!(e.kind, ErrorKind::UnknownMethod | ErrorKind::Invalid))
+        {
+            self.metrics
+                .record(&self.subject, self.started.elapsed(), result.is_err());
+        }
+        self.responder.respond(match result {
+            Ok((body, version)) => Response::Rep { body, version },
+            Err(e) if e.kind == ErrorKind::RemoteError => Response::Error {
+                error_type: e.error_type,
+                message: e.message,
+                version: self.version,
+            },
+            Err(e) => Response::Nack(NackReason {
+                kind: e.kind.as_str().to_owned(),
+                message: e.message,
+            }),
+        });
+    }
+}
 
 impl Dispatcher {
-    /// Serves one request from another host and sends its one response.
-    pub async fn serve_incoming(&self, request: IncomingRequest) {
+    /// Serves one request from another host without waiting for it: the
+    /// response goes out from wherever the answer arrives (the app's stream,
+    /// the deadline sweep), so no task or timer is spent per request.
+    pub fn serve_incoming(&self, request: IncomingRequest) {
         let IncomingRequest {
             subject,
             body,
@@ -18,36 +63,45 @@ impl Dispatcher {
             responder,
             ..
         } = request;
-        let started = std::time::Instant::now();
-        let result = self
-            .answer_incoming(&subject, body, &trace_id, version.as_deref())
-            .await;
-        if !matches!(&result, Err(e) if matches!(e.kind, ErrorKind::UnknownMethod | ErrorKind::Invalid))
-        {
-            self.metrics
-                .record(&subject, started.elapsed(), result.is_err());
-        }
-        responder.respond(match result {
-            Ok((body, version)) => Response::Rep { body, version },
-            Err(e) if e.kind == ErrorKind::RemoteError => Response::Error {
-                error_type: e.error_type,
-                message: e.message,
-                version,
-            },
-            Err(e) => Response::Nack(NackReason {
-                kind: e.kind.as_str().to_owned(),
-                message: e.message,
-            }),
+        let routed = self.route_incoming(&subject, &body, version.as_deref());
+        let answering = Answering {
+            subject,
+            started: std::time::Instant::now(),
+            metrics: self.metrics.clone(),
+            version,
+            responder,
+        };
+        let (app, def_version) = match routed {
+            Ok(Routed::App(app, def_version)) => (app, def_version),
+            Ok(Routed::Answered(body, version)) => return answering.finish(Ok((body, version))),
+            Err(e) => return answering.finish(Err(e)),
+        };
+        let Some((interface, method)) = answering.subject.rsplit_once('.') else {
+            return answering.finish(Err(CallError::new(ErrorKind::Internal, "no subject")));
+        };
+        let (interface, method) = (interface.to_owned(), method.to_owned());
+        let timeout = self.rpc.default_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let done = Box::new(move |outcome: Result<Bytes, CallError>| {
+            answering.finish(outcome.map(|reply| (reply, def_version)));
         });
+        app.start_request(
+            &interface, &method, body, &trace_id, deadline, timeout, done,
+        );
     }
 
-    async fn answer_incoming(
+    /// Fails incoming requests whose app did not answer by their deadline.
+    pub fn expire_overdue(&self) {
+        self.apps.expire_overdue(tokio::time::Instant::now());
+    }
+
+    /// Answers `lymph.*` here, else picks the local app for the request.
+    fn route_incoming(
         &self,
         subject: &str,
-        body: bytes::Bytes,
-        trace_id: &str,
+        body: &Bytes,
         version: Option<&str>,
-    ) -> Result<(bytes::Bytes, Option<String>), CallError> {
+    ) -> Result<Routed, CallError> {
         if self.draining.load(Ordering::Acquire) {
             return Err(CallError::shutting_down());
         }
@@ -61,9 +115,11 @@ impl Dispatcher {
             // A peer addressing this daemon's endpoint means the whole
             // container: every local app's methods, for inspect.
             let apps = self.apps.ready_apps();
-            let body =
-                builtin::answer_for_container(method, &body, &self.me, &apps, &self.metrics)?;
-            return Ok((body, Some(builtin::BUILTIN_VERSION.to_owned())));
+            let body = builtin::answer_for_container(method, body, &self.me, &apps, &self.metrics)?;
+            return Ok(Routed::Answered(
+                body,
+                Some(builtin::BUILTIN_VERSION.to_owned()),
+            ));
         }
         let serving = self.apps.serving(interface, version);
         if serving.is_empty() {
@@ -98,11 +154,6 @@ impl Dispatcher {
             ));
         }
         self.check_body(body.len())?;
-        let timeout = self.rpc.default_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let reply = app
-            .request(interface, method, body, trace_id, deadline, timeout)
-            .await?;
-        Ok((reply, def_version.clone()))
+        Ok(Routed::App(app.clone(), def_version.clone()))
     }
 }

@@ -10,6 +10,10 @@ use tokio::time::Instant;
 use super::CallError;
 use crate::spec::AppSpec;
 
+/// What runs when a request started with `LocalApp::start_request` ends:
+/// with the app's reply, or with the failure (deadline, app gone).
+pub type Completion = Box<dyn FnOnce(Result<Bytes, CallError>) + Send>;
+
 #[async_trait::async_trait]
 pub trait LocalApp: Send + Sync {
     fn identity(&self) -> &str;
@@ -24,9 +28,26 @@ pub trait LocalApp: Send + Sync {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, CallError>;
+
+    /// Sends a request without waiting: `done` runs once, with the reply or
+    /// the failure (refused at once, past `deadline`, the app gone).
+    #[allow(clippy::too_many_arguments)]
+    fn start_request(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+        done: Completion,
+    );
 }
 
 pub trait LocalApps: Send + Sync {
+    /// Fails the requests started without waiting whose deadline passed.
+    fn expire_overdue(&self, now: Instant);
+
     /// The attached, ready app with this identity.
     fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>>;
 

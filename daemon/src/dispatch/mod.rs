@@ -8,6 +8,7 @@ mod error;
 mod incoming;
 mod local;
 mod remote;
+mod start;
 mod version;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use tokio::time::Instant;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
 pub use error::{CallError, ErrorKind};
-pub use local::{LocalApp, LocalApps};
+pub use local::{Completion, LocalApp, LocalApps};
+pub use start::{CallDone, Deferred};
 pub use version::VersionReq;
 
 use crate::config::RpcConfig;
@@ -118,29 +120,25 @@ impl Dispatcher {
 
     /// Routes one call and waits for its reply.
     pub async fn call(&self, call: Call) -> Result<Answer, CallError> {
-        if self.draining.load(Ordering::Acquire) {
-            return Err(CallError::shutting_down());
-        }
-        let (interface, method) = split_subject(&call.service, &call.method)?;
-        self.check_body(call.body.len())?;
+        self.call_picked(call, None).await
+    }
+
+    /// `call`, to the instance already `picked` when there is one.
+    async fn call_picked(
+        &self,
+        call: Call,
+        picked: Option<(Instance, Target)>,
+    ) -> Result<Answer, CallError> {
+        let (interface, method) = self.check_call(&call)?;
         let timeout = self.timeout(call.timeout);
         let deadline = Instant::now() + timeout;
         let started = std::time::Instant::now();
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let result = self
-            .route(&call, &interface, &method, deadline, timeout)
+            .route(&call, &interface, &method, deadline, timeout, picked)
             .await;
         self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        // Only subjects that reached an instance get a series: a caller
-        // inventing names must not grow the daemon's memory.
-        let reached = !matches!(
-            result,
-            Err(CallError {
-                kind: ErrorKind::UnknownService | ErrorKind::UnknownMethod | ErrorKind::Invalid,
-                ..
-            })
-        );
-        if reached {
+        if result.as_ref().err().is_none_or(start::reached) {
             let subject = format!("{interface}.{method}");
             self.metrics
                 .record(&subject, started.elapsed(), result.is_err());
@@ -176,8 +174,12 @@ impl Dispatcher {
         method: &str,
         deadline: Instant,
         timeout: Duration,
+        picked: Option<(Instance, Target)>,
     ) -> Result<Answer, CallError> {
-        let (instance, target) = self.pick(&call.service, call.version.as_deref()).await?;
+        let (instance, target) = match picked {
+            Some(picked) => picked,
+            None => self.pick(&call.service, call.version.as_deref()).await?,
+        };
         let body = match target {
             Target::Daemon => {
                 builtin::answer_for_daemon(interface, method, &call.body, &self.me, &self.metrics)?
@@ -282,18 +284,23 @@ impl Dispatcher {
         service: &str,
         version: Option<&str>,
     ) -> Result<(Instance, Target), CallError> {
-        let requirement = match version.filter(|v| !v.is_empty()) {
-            Some(v) => Some(VersionReq::parse(v)?),
-            None => None,
-        };
+        let requirement = requirement(version)?;
         let (list, next) = self.instances(service).await?;
+        self.pick_in(&list, &next, service, version, requirement.as_ref())
+    }
+
+    /// `pick` over a known instance list.
+    fn pick_in(
+        &self,
+        list: &Instances,
+        next: &AtomicUsize,
+        service: &str,
+        version: Option<&str>,
+        requirement: Option<&VersionReq>,
+    ) -> Result<(Instance, Target), CallError> {
         let candidates: Vec<&Instance> = list
             .iter()
-            .filter(|i| {
-                requirement
-                    .as_ref()
-                    .is_none_or(|r| r.matches(i.version.as_deref()))
-            })
+            .filter(|i| requirement.is_none_or(|r| r.matches(i.version.as_deref())))
             .collect();
         if candidates.is_empty() {
             return Err(match (list.is_empty(), version) {
@@ -330,13 +337,17 @@ impl Dispatcher {
         ))
     }
 
+    /// The instance list of a service already watched, and its round-robin counter.
+    fn cached_instances(&self, service: &str) -> Option<(Instances, Arc<AtomicUsize>)> {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let route = routes.get(service)?;
+        Some((route.rx.borrow().clone(), route.next.clone()))
+    }
+
     /// The cached instance list of a service and its round-robin counter.
     async fn instances(&self, service: &str) -> Result<(Instances, Arc<AtomicUsize>), CallError> {
-        {
-            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(route) = routes.get(service) {
-                return Ok((route.rx.borrow().clone(), route.next.clone()));
-            }
+        if let Some(cached) = self.cached_instances(service) {
+            return Ok(cached);
         }
         // Unknown names are not cached: a caller inventing names must not grow memory.
         let known = self
@@ -386,6 +397,14 @@ impl Dispatcher {
                 (instance.identity, builtin::parse_inspect(&body)?)
             }
         })
+    }
+}
+
+/// The parsed version requirement of a call, if it has one.
+fn requirement(version: Option<&str>) -> Result<Option<VersionReq>, CallError> {
+    match version.filter(|v| !v.is_empty()) {
+        Some(v) => Ok(Some(VersionReq::parse(v)?)),
+        None => Ok(None),
     }
 }
 

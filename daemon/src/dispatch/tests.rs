@@ -35,11 +35,25 @@ impl LocalApp for Echo {
     ) -> Result<Bytes, CallError> {
         Ok(Bytes::from(self.identity.clone()))
     }
+    fn start_request(
+        &self,
+        _interface: &str,
+        _method: &str,
+        _body: Bytes,
+        _trace_id: &str,
+        _deadline: Instant,
+        _timeout: Duration,
+        done: Completion,
+    ) {
+        done(Ok(Bytes::from(self.identity.clone())));
+    }
 }
 
 struct Apps(Vec<Arc<Echo>>);
 
 impl LocalApps for Apps {
+    fn expire_overdue(&self, _now: Instant) {}
+
     fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>> {
         self.0
             .iter()

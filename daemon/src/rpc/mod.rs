@@ -183,6 +183,10 @@ pub struct IncomingRequest {
     pub responder: Responder,
 }
 
+/// What runs with the first reply to a request started with
+/// `Remote::start_request`, or with its failure (deadline, peer gone).
+pub type ReplyDone = Box<dyn FnOnce(Result<IncomingReply, RpcError>) + Send>;
+
 /// Outgoing calls to other containers: what the dispatcher needs of the
 /// transport. The ZeroMQ transport's client handle implements it.
 #[async_trait::async_trait]
@@ -200,4 +204,9 @@ pub trait Remote: Send + Sync + 'static {
         endpoint: &str,
         request: OutgoingRequest,
     ) -> Result<IncomingReply, RpcError>;
+
+    /// Sends a request without waiting: `done` runs once, in the task that
+    /// sees the reply, or with the failure (at once, past `request.timeout`,
+    /// the peer gone). No task and no timer per call.
+    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone);
 }

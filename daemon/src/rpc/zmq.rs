@@ -4,6 +4,7 @@
 //! liveness; knows nothing of apps or the registry.
 
 mod conn;
+mod deadlines;
 pub(crate) mod guard;
 mod heartbeat;
 mod inbound;
@@ -21,7 +22,9 @@ use zeromq::{Listener, RouterSocket, Socket, SocketOptions};
 
 use self::peers::{Outgoing, Shared, is_endpoint};
 use super::frame::{self, Headers, Message, MessageType};
-use super::{IncomingReply, IncomingRequest, OutgoingRequest, Remote, RpcError, TransportConfig};
+use super::{
+    IncomingReply, IncomingRequest, OutgoingRequest, Remote, ReplyDone, RpcError, TransportConfig,
+};
 
 /// lymph's range for a random port (`container.port` unset).
 const PORT_RANGE: std::ops::RangeInclusive<u16> = 35536..=65535;
@@ -117,6 +120,7 @@ impl RpcClient {
         ));
         tokio::spawn(inbound::run(shared.clone(), socket, incoming_tx, inner));
         tokio::spawn(heartbeat::run(shared.clone()));
+        tokio::spawn(deadlines::run(shared.clone()));
         Ok((RpcClient { shared }, incoming_rx))
     }
 }
@@ -155,18 +159,9 @@ impl Remote for RpcClient {
         endpoint: &str,
         request: OutgoingRequest,
     ) -> Result<IncomingReply, RpcError> {
-        let deadline = tokio::time::Instant::now() + request.timeout;
-        let message = Message {
-            id: frame::new_message_id(),
-            kind: MessageType::Req,
-            subject: request.subject,
-            headers: Headers {
-                trace_id: Some(request.trace_id),
-                version: request.version,
-                reason: None,
-            },
-            body: request.body,
-        };
+        let limit = request.timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let message = request_message(request);
         let frames = frame::encode(endpoint, &message);
         check_size(&frames, &self.shared)?;
         let tx = self.shared.conn_for(endpoint)?;
@@ -178,7 +173,7 @@ impl Remote for RpcClient {
         };
         let timeout = || RpcError::Timeout {
             endpoint: endpoint.to_owned(),
-            timeout: request.timeout,
+            timeout: limit,
         };
         let outgoing = Outgoing {
             frames,
@@ -196,6 +191,76 @@ impl Remote for RpcClient {
         tokio::time::timeout_at(deadline, exchange)
             .await
             .unwrap_or_else(|_| Err(timeout()))
+    }
+
+    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
+        self.send_started(endpoint, request, done);
+    }
+}
+
+impl RpcClient {
+    fn send_started(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
+        let timeout = request.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let message = request_message(request);
+        let frames = frame::encode(endpoint, &message);
+        if let Err(e) = check_size(&frames, &self.shared) {
+            return done(Err(e));
+        }
+        let tx = match self.shared.conn_for(endpoint) {
+            Ok(tx) => tx,
+            Err(e) => return done(Err(e)),
+        };
+        let id = message.id;
+        self.shared
+            .add_pending_callback(id.clone(), endpoint, done, deadline, timeout);
+        let outgoing = Outgoing {
+            frames,
+            request_id: Some(id),
+        };
+        match tx.try_send(outgoing) {
+            Ok(()) => {}
+            // A busy peer: wait for room in a task, within the call's deadline
+            // (past it the sweep has failed the call already).
+            Err(mpsc::error::TrySendError::Full(outgoing)) => {
+                let shared = self.shared.clone();
+                let endpoint = endpoint.to_owned();
+                tokio::spawn(async move {
+                    let id = outgoing.request_id.clone().unwrap_or_default();
+                    match tokio::time::timeout_at(deadline, tx.send(outgoing)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => {
+                            let error = peers::unreachable(&endpoint, "connection closed");
+                            shared.resolve(&id, Err(error));
+                        }
+                        Err(_) => {
+                            let error = RpcError::Timeout { endpoint, timeout };
+                            shared.resolve(&id, Err(error));
+                        }
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(outgoing)) => {
+                let id = outgoing.request_id.unwrap_or_default();
+                let error = peers::unreachable(endpoint, "connection closed");
+                self.shared.resolve(&id, Err(error));
+            }
+        }
+    }
+}
+
+/// lymph's REQ message for an outgoing request, with a fresh message id.
+fn request_message(request: OutgoingRequest) -> Message {
+    Message {
+        id: frame::new_message_id(),
+        kind: MessageType::Req,
+        subject: request.subject,
+        headers: Headers {
+            trace_id: Some(request.trace_id),
+            version: request.version,
+            reason: None,
+        },
+        body: request.body,
     }
 }
 

@@ -2,16 +2,17 @@
 //! the calls waiting for a reply. One `std` mutex, never held across an await.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::conn;
 use crate::rpc::frame::Limits;
-use crate::rpc::{IncomingReply, RpcError, TransportConfig};
+use crate::rpc::{IncomingReply, ReplyDone, RpcError, TransportConfig};
 
 /// Queue in front of one peer's connection task. Callers `send().await` into
 /// it (backpressure bounded by their own deadline); replies and heartbeats
@@ -30,9 +31,33 @@ pub(super) struct Outgoing {
 
 pub(super) type ReplySlot = oneshot::Sender<Result<IncomingReply, RpcError>>;
 
+/// Who gets a call's first reply.
+enum Waiter {
+    /// A task waiting in `request` (it keeps its own deadline).
+    Task(ReplySlot),
+    /// A callback (`start_request`); the deadline sweep fails it past `deadline`.
+    Callback {
+        done: ReplyDone,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    },
+}
+
 struct Pending {
     endpoint: String,
-    slot: ReplySlot,
+    waiter: Waiter,
+}
+
+impl Pending {
+    fn finish(self, result: Result<IncomingReply, RpcError>) {
+        match self.waiter {
+            // The caller may have given up in the same instant.
+            Waiter::Task(slot) => {
+                let _ = slot.send(result);
+            }
+            Waiter::Callback { done, .. } => done(result),
+        }
+    }
 }
 
 struct Peer {
@@ -57,6 +82,10 @@ pub(super) struct Shared {
     pub limits: Limits,
     pub cancel: CancellationToken,
     state: Mutex<State>,
+    /// Calls waiting with a callback: the deadline sweep runs only while > 0.
+    callbacks: AtomicUsize,
+    /// Wakes the deadline sweep when the first callback call starts.
+    pub sweep: Notify,
 }
 
 impl Shared {
@@ -71,6 +100,8 @@ impl Shared {
             limits,
             cancel: CancellationToken::new(),
             state: Mutex::new(State::default()),
+            callbacks: AtomicUsize::new(0),
+            sweep: Notify::new(),
         }
     }
 
@@ -167,26 +198,94 @@ impl Shared {
     pub fn add_pending(&self, id: &str, endpoint: &str, slot: ReplySlot) {
         let pending = Pending {
             endpoint: endpoint.to_owned(),
-            slot,
+            waiter: Waiter::Task(slot),
         };
         self.state().pending.insert(id.to_owned(), pending);
     }
 
+    /// A call completed by `done`, failed by the sweep past `deadline`.
+    pub fn add_pending_callback(
+        &self,
+        id: String,
+        endpoint: &str,
+        done: ReplyDone,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) {
+        let pending = Pending {
+            endpoint: endpoint.to_owned(),
+            waiter: Waiter::Callback {
+                done,
+                deadline,
+                timeout,
+            },
+        };
+        self.state().pending.insert(id, pending);
+        if self.callbacks.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.sweep.notify_one();
+        }
+    }
+
+    /// Whether calls with a callback are waiting (the sweep has work).
+    pub fn has_callbacks(&self) -> bool {
+        self.callbacks.load(Ordering::Acquire) > 0
+    }
+
+    /// Takes a call out of the table, keeping the callback count.
+    fn take(state: &mut State, callbacks: &AtomicUsize, id: &str) -> Option<Pending> {
+        let pending = state.pending.remove(id)?;
+        if matches!(pending.waiter, Waiter::Callback { .. }) {
+            callbacks.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(pending)
+    }
+
     /// Forgets a call (its caller gave up); a late reply is then dropped.
     pub fn remove_pending(&self, id: &str) {
-        self.state().pending.remove(id);
+        Self::take(&mut self.state(), &self.callbacks, id);
     }
 
     /// Completes the call `id` with its first reply or failure; later ones are dropped.
     pub fn resolve(&self, id: &str, result: Result<IncomingReply, RpcError>) -> bool {
-        let pending = self.state().pending.remove(id);
+        let pending = Self::take(&mut self.state(), &self.callbacks, id);
         match pending {
             Some(pending) => {
-                let _ = pending.slot.send(result);
+                pending.finish(result);
                 true
             }
             None => false,
         }
+    }
+
+    /// Fails the callback calls whose deadline passed; returns how many.
+    pub fn expire(&self, now: tokio::time::Instant) -> usize {
+        let overdue: Vec<Pending> = {
+            let mut state = self.state();
+            let ids: Vec<String> = state
+                .pending
+                .iter()
+                .filter(|(_, p)| {
+                    matches!(p.waiter, Waiter::Callback { deadline, .. } if deadline <= now)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| Self::take(&mut state, &self.callbacks, id))
+                .collect()
+        };
+        let count = overdue.len();
+        for pending in overdue {
+            let timeout = match &pending.waiter {
+                Waiter::Callback { timeout, .. } => *timeout,
+                Waiter::Task(_) => Duration::ZERO,
+            };
+            let error = RpcError::Timeout {
+                endpoint: pending.endpoint.clone(),
+                timeout,
+            };
+            pending.finish(Err(error));
+        }
+        count
     }
 
     /// Fails every call waiting on `endpoint` with `Unreachable`.
@@ -200,12 +299,12 @@ impl Shared {
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter()
-                .filter_map(|id| state.pending.remove(id))
+                .filter_map(|id| Self::take(&mut state, &self.callbacks, id))
                 .collect()
         };
         let count = failed.len();
         for pending in failed {
-            let _ = pending.slot.send(Err(unreachable(endpoint, reason)));
+            pending.finish(Err(unreachable(endpoint, reason)));
         }
         count
     }

@@ -176,6 +176,52 @@ async fn ping_is_answered_without_the_daemon_and_a_full_queue_nacks() {
     assert_eq!(second.reason.map(|r| r.kind).as_deref(), Some("overloaded"));
 }
 
+/// `start_request` as a future: the callback's result through a oneshot.
+async fn started(
+    remote: &dyn Remote,
+    endpoint: &str,
+    request: OutgoingRequest,
+) -> Result<crate::rpc::IncomingReply, RpcError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    remote.start_request(
+        endpoint,
+        request,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    timeout(WAIT, rx)
+        .await
+        .expect("the callback runs in time")
+        .expect("the callback runs")
+}
+
+#[tokio::test]
+async fn started_requests_complete_from_the_reply_or_fail_at_their_deadline() {
+    let (a, _a_rx) = transport(config()).await;
+    let (b, b_rx) = transport(config()).await;
+    let _seen = serve(b_rx);
+    let reply = started(a.as_ref(), b.endpoint(), call("T.echo", b"\xa2hi", WAIT))
+        .await
+        .expect("replies");
+    assert_eq!(
+        (reply.kind, reply.body.as_ref()),
+        (ReplyKind::Rep, b"\xa2hi".as_slice())
+    );
+    let short = Duration::from_millis(200);
+    let sent = Instant::now();
+    let held = started(a.as_ref(), b.endpoint(), call("T.hang", &[0x80], short)).await;
+    let waited = sent.elapsed();
+    assert!(matches!(held, Err(RpcError::Timeout { .. })), "{held:?}");
+    assert!(waited >= short, "not before its deadline: {waited:?}");
+    assert!(waited < short * 10, "soon after its deadline: {waited:?}");
+    let nowhere = started(a.as_ref(), "nonsense", call("T.echo", &[0x80], WAIT)).await;
+    assert!(
+        matches!(nowhere, Err(RpcError::BadEndpoint(_))),
+        "{nowhere:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_peer_dying_mid_call_fails_the_call_fast_and_is_then_unresponsive() {
     let (a, _a_rx) = transport(config()).await;

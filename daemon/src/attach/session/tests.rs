@@ -1,0 +1,146 @@
+//! Requests started without waiting: answered, overdue, or cut by the app leaving.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use lymph_proto::v1::DaemonMessage;
+use lymph_proto::v1::daemon_message::Kind;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{AppSession, SessionLimits};
+use crate::dispatch::{CallError, Completion, ErrorKind};
+use crate::spec::AppSpec;
+
+type Outcomes = Arc<Mutex<Vec<Result<Bytes, CallError>>>>;
+
+fn session(
+    max_concurrency: u32,
+) -> (
+    AppSession,
+    mpsc::Receiver<Result<DaemonMessage, tonic::Status>>,
+) {
+    let (tx, rx) = mpsc::channel(16);
+    let limits = SessionLimits {
+        max_concurrency,
+        max_outgoing: 16,
+    };
+    let spec = AppSpec {
+        app_name: "echo".to_owned(),
+        ..AppSpec::default()
+    };
+    let session = AppSession::new("id".to_owned(), spec, limits, tx, CancellationToken::new());
+    (session, rx)
+}
+
+fn recorder() -> (Outcomes, impl Fn() -> Completion) {
+    let outcomes: Outcomes = Arc::default();
+    let make = {
+        let outcomes = outcomes.clone();
+        move || -> Completion {
+            let outcomes = outcomes.clone();
+            Box::new(move |outcome| outcomes.lock().expect("lock").push(outcome))
+        }
+    };
+    (outcomes, make)
+}
+
+fn start(session: &AppSession, deadline: Instant, done: Completion) {
+    let body = Bytes::from_static(b"hi");
+    let timeout = Duration::from_secs(1);
+    session.start_request("Echo", "echo", body, "trace", deadline, timeout, done);
+}
+
+fn next_kind(rx: &mut mpsc::Receiver<Result<DaemonMessage, tonic::Status>>) -> Kind {
+    let message = rx.try_recv().expect("a message for the app").expect("ok");
+    message.kind.expect("a kind")
+}
+
+#[tokio::test]
+async fn the_reply_runs_the_completion_once() {
+    let (session, mut rx) = session(4);
+    let (outcomes, done) = recorder();
+    start(&session, Instant::now() + Duration::from_secs(5), done());
+    let Kind::Request(request) = next_kind(&mut rx) else {
+        panic!("expected a request");
+    };
+    assert_eq!(
+        (request.interface.as_str(), request.method.as_str()),
+        ("Echo", "echo")
+    );
+    assert!(session.complete(request.id, Ok(Bytes::from_static(b"back"))));
+    assert!(
+        !session.complete(request.id, Ok(Bytes::new())),
+        "answered once"
+    );
+    assert_eq!(session.expire(Instant::now() + Duration::from_secs(60)), 0);
+    let outcomes = outcomes.lock().expect("lock");
+    assert_eq!(outcomes.as_slice(), &[Ok(Bytes::from_static(b"back"))]);
+    assert_eq!(session.handled(), 1);
+    assert_eq!(session.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn overdue_requests_fail_and_are_cancelled_at_the_app() {
+    let (session, mut rx) = session(4);
+    let (outcomes, done) = recorder();
+    let now = Instant::now();
+    start(&session, now + Duration::from_millis(10), done());
+    start(&session, now + Duration::from_secs(60), done());
+    let (Kind::Request(first), Kind::Request(_)) = (next_kind(&mut rx), next_kind(&mut rx)) else {
+        panic!("expected two requests");
+    };
+    assert_eq!(session.expire(now), 0, "nothing is due yet");
+    assert_eq!(session.expire(now + Duration::from_millis(10)), 1);
+    let Kind::Cancel(cancel) = next_kind(&mut rx) else {
+        panic!("expected a cancel");
+    };
+    assert_eq!(cancel.id, first.id);
+    assert!(
+        !session.complete(first.id, Ok(Bytes::new())),
+        "a late reply finds nothing"
+    );
+    {
+        let outcomes = outcomes.lock().expect("lock");
+        let kinds: Vec<ErrorKind> = outcomes
+            .iter()
+            .map(|o| o.as_ref().expect_err("failed").kind)
+            .collect();
+        assert_eq!(kinds, [ErrorKind::DeadlineExceeded]);
+    }
+    assert_eq!(session.in_flight(), 1, "the other one still waits");
+}
+
+#[tokio::test]
+async fn a_closing_session_fails_what_waits_and_refuses_more() {
+    let (session, _rx) = session(4);
+    let (outcomes, done) = recorder();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    start(&session, deadline, done());
+    session.close();
+    start(&session, deadline, done());
+    let outcomes = outcomes.lock().expect("lock");
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.as_ref().expect_err("failed").kind == ErrorKind::Unavailable)
+    );
+}
+
+#[tokio::test]
+async fn past_the_concurrency_limit_it_is_refused_at_once() {
+    let (session, _rx) = session(1);
+    let (outcomes, done) = recorder();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    start(&session, deadline, done());
+    start(&session, deadline, done());
+    let outcomes = outcomes.lock().expect("lock");
+    assert_eq!(outcomes.len(), 1, "only the second one ended");
+    assert_eq!(
+        outcomes[0].as_ref().expect_err("refused").kind,
+        ErrorKind::Overloaded
+    );
+}
