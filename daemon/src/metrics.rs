@@ -68,7 +68,8 @@ impl SubjectStats {
 
 #[derive(Default)]
 pub struct Metrics {
-    subjects: RwLock<HashMap<String, Arc<SubjectStats>>>,
+    /// Looked up per call: foldhash (seeded per table) rather than SipHash.
+    subjects: RwLock<HashMap<String, Arc<SubjectStats>, foldhash::fast::RandomState>>,
     pub calls_total: AtomicU64,
     pub calls_failed: AtomicU64,
     pub in_flight: AtomicU64,

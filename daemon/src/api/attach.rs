@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::app_message::Kind as In;
 use lymph_proto::v1::daemon_message::Kind as Out;
@@ -20,6 +20,9 @@ use crate::attach::{AppSession, SessionLimits};
 use crate::daemon::State;
 use crate::dispatch::{Call, CallError, ErrorKind};
 use crate::trace;
+
+/// Messages from an app handled per turn of its stream's loop, at most.
+const BATCH: usize = 64;
 
 /// Starts serving one app's stream; returns the daemon's half at once.
 pub fn open(
@@ -108,34 +111,56 @@ async fn serve(
     info!(app = %session.spec.app_name, identity = %identity, pid = session.spec.pid,
           interfaces = ?names, "app attached");
 
-    loop {
+    'serve: loop {
         let message = tokio::select! {
             m = inbound.message() => m,
             () = session.closed.cancelled() => break,
         };
-        match message {
-            Ok(Some(pb::AppMessage { kind: Some(kind) })) => {
-                if let Err(e) = handle(&state, &session, kind).await {
-                    warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
-                    session
-                        .send(Out::Rejected(pb::Rejected {
-                            error: Some(convert::error_to_pb(e)),
-                        }))
-                        .await;
-                    session.flush(Duration::from_secs(1)).await;
-                    break;
-                }
+        // Under load more messages have arrived already: take them in this
+        // turn (a bounded number) rather than one select each.
+        let mut next = Some(message);
+        let mut taken = 0;
+        while let Some(message) = next.take() {
+            if !step(&state, &session, message).await {
+                break 'serve;
             }
-            Ok(Some(pb::AppMessage { kind: None })) => {}
-            Ok(None) => break,
-            Err(status) => {
-                // An app that dies mid-stream is normal life for a sidecar.
-                debug!(app = %session.spec.app_name, %status, "app stream ended with an error");
-                break;
+            taken += 1;
+            if taken < BATCH {
+                next = inbound.message().now_or_never();
             }
         }
     }
     detach(&state, &session).await;
+}
+
+/// Handles one read from the app's stream; `false` when the stream is done.
+async fn step(
+    state: &Arc<State>,
+    session: &Arc<AppSession>,
+    message: Result<Option<pb::AppMessage>, Status>,
+) -> bool {
+    match message {
+        Ok(Some(pb::AppMessage { kind: Some(kind) })) => {
+            if let Err(e) = handle(state, session, kind).await {
+                warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
+                session
+                    .send(Out::Rejected(pb::Rejected {
+                        error: Some(convert::error_to_pb(e)),
+                    }))
+                    .await;
+                session.flush(Duration::from_secs(1)).await;
+                return false;
+            }
+            true
+        }
+        Ok(Some(pb::AppMessage { kind: None })) => true,
+        Ok(None) => false,
+        Err(status) => {
+            // An app that dies mid-stream is normal life for a sidecar.
+            debug!(app = %session.spec.app_name, %status, "app stream ended with an error");
+            false
+        }
+    }
 }
 
 async fn reject(tx: &crate::attach::Outbox, kind: ErrorKind, message: &str) {

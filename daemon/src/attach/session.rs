@@ -47,7 +47,8 @@ impl Waiter {
     }
 }
 
-type Pending = HashMap<u64, (Waiter, OwnedSemaphorePermit)>;
+/// Looked up per request: foldhash rather than SipHash for the ids.
+type Pending = HashMap<u64, (Waiter, OwnedSemaphorePermit), foldhash::fast::RandomState>;
 
 /// HTTP requests in flight: like `Pending`, answered with the app's response.
 type HttpPending = HashMap<u64, (oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)>;
@@ -102,7 +103,7 @@ impl AppSession {
             spec,
             limits,
             outbox,
-            pending: Mutex::new(Some(HashMap::new())),
+            pending: Mutex::new(Some(Pending::default())),
             http_pending: Mutex::new(Some(HashMap::new())),
             next_id: AtomicU64::new(1),
             permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),

@@ -33,8 +33,10 @@ pub(super) async fn run(
             _ = shared.cancel.cancelled() => break,
             received = socket.recv() => received,
         };
+        // Peers heard from in this wake-up: their liveness is noted once.
+        let mut heard = Heard::default();
         match received {
-            Ok(message) => handle(&shared, &incoming, message.into_vec()),
+            Ok(message) => handle(&shared, &incoming, message.into_vec(), &mut heard),
             Err(error) => {
                 // Not expected from a ROUTER with clients; do not spin on it.
                 warn!(%error, "rpc receive failed");
@@ -46,7 +48,7 @@ pub(super) async fn run(
         // another select (a bounded number, so other tasks still get a turn).
         for _ in 1..DRAIN {
             match socket.recv().now_or_never() {
-                Some(Ok(message)) => handle(&shared, &incoming, message.into_vec()),
+                Some(Ok(message)) => handle(&shared, &incoming, message.into_vec(), &mut heard),
                 _ => break,
             }
         }
@@ -56,7 +58,26 @@ pub(super) async fn run(
     debug!(endpoint = %shared.endpoint, "rpc receive loop stopped");
 }
 
-fn handle(shared: &Arc<Shared>, incoming: &mpsc::Sender<IncomingRequest>, frames: Vec<Bytes>) {
+/// The last peer whose liveness was noted in this wake-up of the loop.
+#[derive(Default)]
+struct Heard(Option<String>);
+
+impl Heard {
+    /// Notes that `from` is alive, unless it was the last one noted.
+    fn note(&mut self, shared: &Shared, from: &str) {
+        if self.0.as_deref() != Some(from) {
+            shared.heard_from(from);
+            self.0 = Some(from.to_owned());
+        }
+    }
+}
+
+fn handle(
+    shared: &Arc<Shared>,
+    incoming: &mpsc::Sender<IncomingRequest>,
+    frames: Vec<Bytes>,
+    heard: &mut Heard,
+) {
     let (from, message) = match frame::decode(&frames, &shared.limits) {
         Ok(decoded) => decoded,
         Err(error) => {
@@ -68,7 +89,7 @@ fn handle(shared: &Arc<Shared>, incoming: &mpsc::Sender<IncomingRequest>, frames
             return;
         }
     };
-    shared.heard_from(&from);
+    heard.note(shared, &from);
     let kind = match message.kind {
         MessageType::Req => return on_request(shared, incoming, from, message),
         MessageType::Rep => ReplyKind::Rep,

@@ -69,10 +69,14 @@ struct Peer {
     unresponsive: bool,
 }
 
+/// The tables are looked up per message: foldhash, randomly seeded per
+/// table, costs a fraction of std's SipHash on these short keys.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct State {
-    peers: HashMap<String, Peer>,
-    pending: HashMap<String, Pending>,
+    peers: Map<Peer>,
+    pending: Map<Pending>,
     next_generation: u64,
 }
 
