@@ -186,3 +186,62 @@ async fn a_service_comes_back_after_its_daemon_restarts() {
         .expect("call after restart");
     assert_eq!(trace.len(), 32, "the daemon made a trace id: {trace}");
 }
+
+struct Crash;
+
+#[crate::interface(name = "Crash")]
+impl Crash {
+    /// Panics before it ever waits.
+    #[rpc]
+    async fn now(&self) -> Result<String, Error> {
+        panic!("crashed at once")
+    }
+
+    /// Panics after waiting once.
+    #[rpc]
+    async fn later(&self) -> Result<String, Error> {
+        tokio::task::yield_now().await;
+        panic!("crashed later")
+    }
+
+    /// Answers after waiting once.
+    #[rpc]
+    async fn waits(&self) -> Result<String, Error> {
+        tokio::task::yield_now().await;
+        Ok("waited".to_owned())
+    }
+}
+
+/// Panicking handlers answer with an error naming the panic, whether they
+/// panic at their first poll or later, and the app keeps serving.
+async fn panics_become_errors() {
+    let daemon = TestDaemon::start().await.expect("daemon");
+    let _crash = daemon
+        .serve(daemon.service().interface(Crash))
+        .await
+        .expect("crash");
+    let client = daemon.client().await.expect("client");
+    let proxy = client.proxy("Crash").timeout(WAIT);
+    for (method, text) in [("now", "crashed at once"), ("later", "crashed later")] {
+        let error = proxy
+            .call::<String>(method, ())
+            .await
+            .expect_err("a panic is an error");
+        assert!(
+            error.message.contains("panicked") && error.message.contains(text),
+            "{method}: {error:?}"
+        );
+    }
+    let answer: String = proxy.call("waits", ()).await.expect("still serving");
+    assert_eq!(answer, "waited");
+}
+
+#[tokio::test]
+async fn panics_become_errors_on_a_current_thread_runtime() {
+    panics_become_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_become_errors_on_a_multi_thread_runtime() {
+    panics_become_errors().await;
+}

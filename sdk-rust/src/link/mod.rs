@@ -37,6 +37,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Ready messages, commands or finished handlers taken per turn of the loop.
 const BATCH: usize = 64;
 
+/// The link's tables are looked up per message: foldhash, not SipHash.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 type Opening = Pin<Box<dyn Future<Output = Result<Conn, OpenError>> + Send>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,15 +76,18 @@ pub(crate) struct Link {
     start: Start,
 
     next_id: u64,
-    calls: HashMap<u64, oneshot::Sender<Result<bytes::Bytes, CallError>>>,
-    emits: HashMap<u64, oneshot::Sender<Result<String, CallError>>>,
+    calls: Map<u64, oneshot::Sender<Result<bytes::Bytes, CallError>>>,
+    emits: Map<u64, oneshot::Sender<Result<String, CallError>>>,
     sweep_at: usize,
     handlers: JoinSet<Done>,
-    in_flight: HashMap<tokio::task::Id, InFlight>,
+    in_flight: Map<tokio::task::Id, InFlight>,
     /// Requests of the current connection, for `Cancel`.
-    requests: HashMap<u64, AbortHandle>,
+    requests: Map<u64, AbortHandle>,
     /// The process's log records, sent to the daemon (service links only).
     records: Option<mpsc::Receiver<v1::LogRecord>>,
+    /// Whether a request's handler is first polled in place (current-thread
+    /// runtimes, where a task of its own buys no parallelism).
+    inline_first_poll: bool,
 }
 
 impl Link {
@@ -121,13 +127,14 @@ impl Link {
             stopping: None,
             start,
             next_id: 0,
-            calls: HashMap::new(),
-            emits: HashMap::new(),
+            calls: Map::default(),
+            emits: Map::default(),
             sweep_at: 1024,
             handlers: JoinSet::new(),
-            in_flight: HashMap::new(),
-            requests: HashMap::new(),
+            in_flight: Map::default(),
+            requests: Map::default(),
             records,
+            inline_first_poll: false,
         }
     }
 
@@ -135,6 +142,8 @@ impl Link {
     /// last handle dropped), with whether `on_start` ran, or with an error the
     /// app cannot recover from.
     pub async fn run(mut self) -> Result<bool, ServiceError> {
+        self.inline_first_poll = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
         loop {
             if self.stopping.is_some() && self.handlers.is_empty() {
                 break;

@@ -2,7 +2,11 @@
 //! results of the app's own calls, cancel, drain), commands from `Client`s, and
 //! handlers that finished (their reply, ack or fail, panics included).
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use lymph_proto::v1::{self, app_message, call_result, daemon_message, reply};
 use tokio::task::JoinError;
@@ -135,11 +139,30 @@ impl Link {
         let v1::Request {
             id, method, body, ..
         } = request;
-        let handle = self.handlers.spawn(
-            async move { Done::Reply(iface.call(&ctx, &method, &body).await) }.instrument(span),
-        );
-        self.requests.insert(id, handle.clone());
-        self.track(handle.id(), Work::Request { id, what }, trace_id);
+        let handler =
+            async move { Done::Reply(iface.call(&ctx, &method, &body).await) }.instrument(span);
+        if !self.inline_first_poll {
+            let handle = self.handlers.spawn(handler);
+            self.requests.insert(id, handle.clone());
+            self.track(handle.id(), Work::Request { id, what }, trace_id);
+            return;
+        }
+        // On a current-thread runtime a handler that answers without waiting
+        // is answered here, without a task of its own; one that waits goes on
+        // in a task from where it stopped.
+        let mut handler = Box::pin(handler);
+        let outcome = match poll_once(handler.as_mut()) {
+            Ok(None) => {
+                let handle = self.handlers.spawn(handler);
+                self.requests.insert(id, handle.clone());
+                self.track(handle.id(), Work::Request { id, what }, trace_id);
+                return;
+            }
+            Ok(Some(done)) => Ok(done),
+            Err(panic) => Err(panic),
+        };
+        let reply = request_reply(id, &what, &trace_id, outcome);
+        self.send(app_message::Kind::Reply(reply)).await;
     }
 
     /// Runs a route handler in its own task, like an RPC request; its answer
@@ -274,26 +297,7 @@ impl Link {
         match work {
             Work::Request { id, what } => {
                 self.requests.remove(&id);
-                let result = match outcome {
-                    Ok(Done::Reply(result)) => result,
-                    Ok(_) => Err(Error::internal("unexpected handler outcome")),
-                    Err(e) => Err(Error::internal(format!(
-                        "{what} panicked: {}",
-                        panic_text(e)
-                    ))),
-                };
-                let reply = match result {
-                    Ok(body) => v1::Reply {
-                        id,
-                        outcome: Some(reply::Outcome::Body(body.into())),
-                    },
-                    Err(e) => {
-                        if e.kind() == ErrorKind::HandlerFailed {
-                            warn!(method = %what, error = %e.message(), %trace_id, "handler failed");
-                        }
-                        reply_error(id, e.to_call_error())
-                    }
-                };
+                let reply = request_reply(id, &what, &trace_id, outcome.map_err(panic_text));
                 if current {
                     self.send(app_message::Kind::Reply(reply)).await;
                 }
@@ -400,6 +404,39 @@ impl Link {
     }
 }
 
+/// The `Reply` for a request's handler outcome (`Err`: it panicked, saying this).
+fn request_reply(id: u64, what: &str, trace_id: &str, outcome: Result<Done, String>) -> v1::Reply {
+    let result = match outcome {
+        Ok(Done::Reply(result)) => result,
+        Ok(_) => Err(Error::internal("unexpected handler outcome")),
+        Err(panic) => Err(Error::internal(format!("{what} panicked: {panic}"))),
+    };
+    match result {
+        Ok(body) => v1::Reply {
+            id,
+            outcome: Some(reply::Outcome::Body(body.into())),
+        },
+        Err(e) => {
+            if e.kind() == ErrorKind::HandlerFailed {
+                warn!(method = %what, error = %e.message(), %trace_id, "handler failed");
+            }
+            reply_error(id, e.to_call_error())
+        }
+    }
+}
+
+/// Polls a handler once, in place: its output if it finished, `None` if it
+/// waits (its wakers are registered again when its task polls it), or the
+/// text of its panic.
+fn poll_once<F: Future + ?Sized>(handler: Pin<&mut F>) -> Result<Option<F::Output>, String> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler.poll(&mut cx))) {
+        Ok(Poll::Ready(output)) => Ok(Some(output)),
+        Ok(Poll::Pending) => Ok(None),
+        Err(payload) => Err(payload_text(payload.as_ref())),
+    }
+}
+
 fn reply_error(id: u64, error: CallError) -> v1::Reply {
     v1::Reply {
         id,
@@ -409,11 +446,15 @@ fn reply_error(id: u64, error: CallError) -> v1::Reply {
 
 fn panic_text(error: JoinError) -> String {
     match error.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_owned()),
+        Ok(payload) => payload_text(payload.as_ref()),
         Err(e) => e.to_string(),
     }
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }
