@@ -1,6 +1,6 @@
-//! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): a
-//! bound ROUTER receives everything; outgoing messages leave on connections
-//! whose identity is our endpoint. Owns sockets, heartbeats and peer
+//! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): the
+//! bound port receives everything (`receiver` speaks its ZMTP); outgoing
+//! messages leave on connections whose identity is our endpoint. Owns sockets, heartbeats and peer
 //! liveness; knows nothing of apps or the registry.
 
 mod conn;
@@ -9,16 +9,14 @@ pub(crate) mod guard;
 mod heartbeat;
 mod inbound;
 mod peers;
+mod receiver;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
-use zeromq::util::PeerIdentity;
-use zeromq::{Listener, RouterSocket, Socket, SocketOptions};
 
 use self::peers::{Outgoing, Shared, is_endpoint};
 use super::frame::{self, Headers, Message, MessageType};
@@ -41,12 +39,10 @@ pub async fn start(
     Ok((Arc::new(client), incoming))
 }
 
-/// Binds the public port (guarded, see `guard`) and the receive socket behind
-/// it on a private Unix socket. The identity must be fixed before binding,
-/// so a random port is chosen first and retried when taken.
-async fn bind(
-    config: &TransportConfig,
-) -> Result<(RouterSocket, tokio::net::TcpListener, PathBuf, String), RpcError> {
+/// Binds the public port. Our identity (lymph's: the endpoint) goes out in
+/// each connection's handshake, so a random port is chosen first and retried
+/// when taken.
+async fn bind(config: &TransportConfig) -> Result<(tokio::net::TcpListener, String), RpcError> {
     let attempts = if config.port == 0 { PORT_ATTEMPTS } else { 1 };
     let mut last_error = String::new();
     for _ in 0..attempts {
@@ -59,31 +55,13 @@ async fn bind(
         if !is_endpoint(&endpoint) {
             return Err(RpcError::BadEndpoint(endpoint));
         }
-        let identity = PeerIdentity::try_from(endpoint.as_bytes())
-            .map_err(|_| RpcError::BadEndpoint(endpoint.clone()))?;
-        let mut options = SocketOptions::default();
-        options.peer_identity(identity);
-        let listener = match tokio::net::TcpListener::bind((config.ip.as_str(), port)).await {
-            Ok(listener) => listener,
+        match tokio::net::TcpListener::bind((config.ip.as_str(), port)).await {
+            Ok(listener) => return Ok((listener, endpoint)),
             Err(error) => {
                 debug!(%endpoint, %error, "bind failed");
                 last_error = error.to_string();
-                continue;
             }
-        };
-        let bind_error = |reason: String| RpcError::Bind {
-            endpoint: endpoint.clone(),
-            reason,
-        };
-        let inner = guard::private_socket_path().map_err(|e| bind_error(e.to_string()))?;
-        let inner_listener = std::os::unix::net::UnixListener::bind(&inner)
-            .map_err(|e| bind_error(format!("private socket {}: {e}", inner.display())))?;
-        let mut socket = RouterSocket::with_options(options);
-        if let Err(error) = socket.bind_listener(Listener::Ipc(inner_listener)).await {
-            guard::remove_private_socket(&inner);
-            return Err(bind_error(error.to_string()));
         }
-        return Ok((socket, listener, inner, endpoint));
     }
     Err(RpcError::Bind {
         endpoint: format!("tcp://{}:{}", config.ip, config.port),
@@ -107,18 +85,12 @@ impl RpcClient {
     pub async fn start(
         config: TransportConfig,
     ) -> Result<(RpcClient, mpsc::Receiver<IncomingRequest>), RpcError> {
-        let (socket, listener, inner, endpoint) = bind(&config).await?;
+        let (listener, endpoint) = bind(&config).await?;
         info!(%endpoint, "rpc transport listening");
         // The daemon's backlog of requests; past it, new requests are NACKed.
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue.max(1));
         let shared = Arc::new(Shared::new(endpoint, config));
-        tokio::spawn(guard::run(
-            shared.limits,
-            shared.cancel.clone(),
-            listener,
-            inner.clone(),
-        ));
-        tokio::spawn(inbound::run(shared.clone(), socket, incoming_tx, inner));
+        tokio::spawn(receiver::run(shared.clone(), listener, incoming_tx));
         tokio::spawn(heartbeat::run(shared.clone()));
         tokio::spawn(deadlines::run(shared.clone()));
         Ok((RpcClient { shared }, incoming_rx))

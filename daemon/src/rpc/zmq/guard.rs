@@ -1,4 +1,4 @@
-//! A public ZeroMQ port (the RPC port, the log ports): a TCP listener that
+//! A public ZeroMQ port served by the zeromq crate (the log ports): a TCP listener that
 //! forwards each connection to the real socket (bound on a private Unix
 //! socket) while reading the ZMTP frame headers, and cuts any connection
 //! announcing a frame or message beyond the limits. zeromq 0.7 reserves memory
@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UnixStream};
-use tracing::{debug, warn};
+use tokio::net::{TcpStream, UnixStream};
+use tracing::warn;
 
 use tokio_util::sync::CancellationToken;
 
@@ -33,29 +33,6 @@ pub(crate) fn private_socket_path() -> std::io::Result<PathBuf> {
 pub(crate) fn remove_private_socket(socket_path: &Path) {
     if let Some(dir) = socket_path.parent() {
         let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-/// Accepts on the public port until `cancel`; one task per connection.
-pub(crate) async fn run(
-    limits: Limits,
-    cancel: CancellationToken,
-    listener: TcpListener,
-    inner: PathBuf,
-) {
-    let guard = Arc::new(Guard { limits, cancel });
-    loop {
-        let accepted = tokio::select! {
-            _ = guard.cancel.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, from)) => spawn_forward(&guard, stream, from, &inner),
-            Err(error) => {
-                debug!(%error, "zeromq accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
     }
 }
 

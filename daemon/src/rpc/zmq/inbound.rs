@@ -1,16 +1,13 @@
-//! The receive loop: owns the bound ROUTER ("recv socket") where every
-//! request and reply from every peer arrives. Enforces the size limits,
-//! answers `lymph.ping` itself, completes waiting calls with their first
-//! reply and hands other requests to the daemon.
+//! What happens to each message arriving on the bound port (the "recv
+//! socket", read by `receiver`): decoded within the limits, `lymph.ping`
+//! answered here, replies completing their waiting calls, other requests
+//! handed to the daemon with where to send their answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt as _;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
-use zeromq::{RouterSocket, SocketRecv};
+use tracing::debug;
 
 use super::peers::{Outgoing, Shared};
 use crate::rpc::frame::{self, Headers, Message, MessageType};
@@ -19,48 +16,9 @@ use crate::rpc::{IncomingReply, IncomingRequest, NackReason, ReplyKind, Responde
 /// The version lymph 0.15 puts on replies of its built-in `lymph.*` methods.
 const LYMPH_VERSION: &str = "0.15.0";
 
-/// Messages handled per wake-up of the receive loop, at most.
-const DRAIN: usize = 64;
-
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    mut socket: RouterSocket,
-    incoming: mpsc::Sender<IncomingRequest>,
-    inner_path: std::path::PathBuf,
-) {
-    loop {
-        let received = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            received = socket.recv() => received,
-        };
-        // Peers heard from in this wake-up: their liveness is noted once.
-        let mut heard = Heard::default();
-        match received {
-            Ok(message) => handle(&shared, &incoming, message.into_vec(), &mut heard),
-            Err(error) => {
-                // Not expected from a ROUTER with clients; do not spin on it.
-                warn!(%error, "rpc receive failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        }
-        // Under load more messages are already decoded: take them without
-        // another select (a bounded number, so other tasks still get a turn).
-        for _ in 1..DRAIN {
-            match socket.recv().now_or_never() {
-                Some(Ok(message)) => handle(&shared, &incoming, message.into_vec(), &mut heard),
-                _ => break,
-            }
-        }
-    }
-    drop(socket);
-    super::guard::remove_private_socket(&inner_path);
-    debug!(endpoint = %shared.endpoint, "rpc receive loop stopped");
-}
-
-/// The last peer whose liveness was noted in this wake-up of the loop.
+/// The last peer whose liveness was noted in one read of a connection.
 #[derive(Default)]
-struct Heard(Option<String>);
+pub(super) struct Heard(Option<String>);
 
 impl Heard {
     /// Notes that `from` is alive, unless it was the last one noted.
@@ -72,7 +30,8 @@ impl Heard {
     }
 }
 
-fn handle(
+/// Handles one received message: `frames[0]` is the sender's identity.
+pub(super) fn handle(
     shared: &Arc<Shared>,
     incoming: &mpsc::Sender<IncomingRequest>,
     frames: Vec<Bytes>,
