@@ -179,30 +179,41 @@ impl Scanner {
 
     fn check(&mut self, flags: u8, len: u64) -> Result<(), String> {
         let (command, more) = (flags & 0x04 != 0, flags & 0x01 != 0);
-        if command {
-            return if len > MAX_COMMAND_BYTES {
-                Err(format!("zmtp command of {len} bytes is over the limit"))
-            } else {
-                Ok(())
-            };
-        }
-        let frame_limit = self.limits.max_frame_bytes as u64;
-        if len > frame_limit {
-            return Err(format!(
-                "frame of {len} bytes is over the limit of {frame_limit}"
-            ));
-        }
-        self.message_bytes = self.message_bytes.saturating_add(len);
-        let message_limit = self.limits.max_message_bytes as u64;
-        if self.message_bytes > message_limit {
-            return Err(format!(
-                "message of {} bytes is over the limit of {message_limit}",
-                self.message_bytes
-            ));
-        }
-        if !more {
-            self.message_bytes = 0;
+        check_frame(&self.limits, command, len, self.message_bytes)?;
+        if !command {
+            self.message_bytes = if more { self.message_bytes + len } else { 0 };
         }
         Ok(())
     }
+}
+
+/// Whether a ZMTP frame of `len` bytes announced by its header is within the
+/// limits, `message_bytes` being the size of its message's earlier frames.
+pub(super) fn check_frame(
+    limits: &Limits,
+    command: bool,
+    len: u64,
+    message_bytes: u64,
+) -> Result<(), String> {
+    if command {
+        return if len > MAX_COMMAND_BYTES {
+            Err(format!("zmtp command of {len} bytes is over the limit"))
+        } else {
+            Ok(())
+        };
+    }
+    let frame_limit = limits.max_frame_bytes as u64;
+    if len > frame_limit {
+        return Err(format!(
+            "frame of {len} bytes is over the limit of {frame_limit}"
+        ));
+    }
+    let message_limit = limits.max_message_bytes as u64;
+    let message = message_bytes.saturating_add(len);
+    if message > message_limit {
+        return Err(format!(
+            "message of {message} bytes is over the limit of {message_limit}"
+        ));
+    }
+    Ok(())
 }

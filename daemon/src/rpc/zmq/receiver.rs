@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::guard::check_frame;
 use super::inbound::{self, Heard};
 use super::peers::Shared;
 use crate::rpc::IncomingRequest;
@@ -22,8 +23,6 @@ use crate::rpc::frame::Limits;
 
 /// Length of a ZMTP 3 greeting.
 const GREETING: usize = 64;
-/// Largest ZMTP command accepted (READY with its properties is ~100 bytes).
-const MAX_COMMAND_BYTES: u64 = 64 * 1024;
 /// Bytes read per step when no frame asks for more.
 const CHUNK: usize = 64 * 1024;
 /// How long a connection may take to finish its handshake.
@@ -260,7 +259,7 @@ impl Reader {
             } else {
                 u64::from(buf[1])
             };
-            self.check(command, len)?;
+            check_frame(&self.limits, command, len, self.message_bytes)?;
             // Within the limits, so it fits in memory.
             let total = header + len as usize;
             if buf.len() < total {
@@ -279,30 +278,6 @@ impl Reader {
                 return Ok(Some(Frame::Message(std::mem::take(&mut self.parts))));
             }
         }
-    }
-
-    fn check(&self, command: bool, len: u64) -> Result<(), String> {
-        if command {
-            return if len > MAX_COMMAND_BYTES {
-                Err(format!("zmtp command of {len} bytes is over the limit"))
-            } else {
-                Ok(())
-            };
-        }
-        let frame_limit = self.limits.max_frame_bytes as u64;
-        if len > frame_limit {
-            return Err(format!(
-                "frame of {len} bytes is over the limit of {frame_limit}"
-            ));
-        }
-        let message_limit = self.limits.max_message_bytes as u64;
-        let message = self.message_bytes.saturating_add(len);
-        if message > message_limit {
-            return Err(format!(
-                "message of {message} bytes is over the limit of {message_limit}"
-            ));
-        }
-        Ok(())
     }
 }
 
