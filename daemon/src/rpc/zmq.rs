@@ -12,6 +12,7 @@ mod peers;
 mod receiver;
 #[cfg(test)]
 pub(crate) mod tests;
+mod zmtp;
 
 use std::sync::Arc;
 

@@ -1,24 +1,23 @@
-//! One peer's outgoing connection: a task owning a ROUTER socket whose
-//! identity is our endpoint, connected to that one peer (lymph's "send
-//! socket", split per peer so a slow connect never delays other peers).
-//! Reconnects once when a send fails, notices a closed connection at once and
-//! fails the calls waiting on that peer.
+//! One peer's outgoing connection: a task owning a TCP connection that speaks
+//! ZMTP (`zmtp`) as a ROUTER whose identity is our endpoint, connected to that
+//! one peer (lymph's "send socket", split per peer so a slow connect never
+//! delays other peers). Writes every queued message in one write, notices a
+//! closed connection at once and fails the calls waiting on that peer.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::StreamExt;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
-use zeromq::util::PeerIdentity;
-use zeromq::{
-    RouterRecvHalf, RouterSendHalf, RouterSocket, Socket, SocketEvent, SocketOptions, SocketRecv,
-    SocketSend, ZmqMessage,
-};
 
 use super::peers::{Outgoing, Shared, unreachable};
+use super::zmtp::{self, Frame, Reader};
+use crate::rpc::frame::Limits;
 
 /// Messages taken from the queue at once: one wake-up of this task sends up
 /// to this many (under load the queue holds many), rather than one select
@@ -38,30 +37,23 @@ pub(super) async fn run(
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let closed = link.as_ref().map(|open| open.closed.clone());
+        // Biased: a connection known to be closed is dropped before the next
+        // batch is written, so the batch goes out on a new one.
         let received = tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => break,
-            received = rx.recv_many(&mut batch, BATCH) => received,
             () = closed_or_never(closed) => {
                 debug!(peer = %endpoint, "connection to peer closed");
                 link = None;
                 shared.fail_pending_to(&endpoint, "connection closed");
                 continue;
             }
+            received = rx.recv_many(&mut batch, BATCH) => received,
         };
         if received == 0 {
             break;
         }
-        let mut failed: Option<String> = None;
-        for outgoing in batch.drain(..) {
-            if let Some(reason) = &failed {
-                fail(&shared, &endpoint, outgoing.request_id.as_deref(), reason);
-                continue;
-            }
-            if let Err(reason) = deliver(&shared, &endpoint, &mut link, outgoing).await {
-                failed = Some(reason);
-            }
-        }
-        if let Some(reason) = failed {
+        if let Err(reason) = deliver(&shared, &endpoint, &mut link, &mut batch).await {
             // Leave the table first so no new message is queued here, then
             // fail what is already queued.
             shared.conn_ended(&endpoint, generation);
@@ -82,49 +74,39 @@ async fn closed_or_never(closed: Option<CancellationToken>) {
     }
 }
 
-/// Sends one message, connecting first if needed and reconnecting once if the
-/// send fails (the crate forgets a peer whose connection broke). `Err` only
-/// when connecting failed: the peer is unreachable for now.
+/// Sends a batch in one write, connecting first if needed. `Err` only when
+/// connecting failed: the peer is unreachable for now, and the batch's calls
+/// have failed. A failed write drops the connection and fails the calls
+/// waiting on the peer (they may or may not have been sent); the next
+/// message connects again.
 async fn deliver(
     shared: &Shared,
     endpoint: &str,
     link: &mut Option<Link>,
-    outgoing: Outgoing,
+    batch: &mut Vec<Outgoing>,
 ) -> Result<(), String> {
-    let Outgoing {
-        mut frames,
-        request_id,
-    } = outgoing;
-    for attempt in 0..2 {
-        let open = match link {
-            Some(open) => open,
-            None => match Link::connect(shared, endpoint).await {
-                Ok(open) => link.insert(open),
-                Err(reason) => {
-                    debug!(peer = %endpoint, %reason, "cannot connect to peer");
-                    fail(shared, endpoint, request_id.as_deref(), &reason);
-                    return Err(reason);
+    let open = match link {
+        Some(open) => open,
+        None => match Link::connect(shared, endpoint).await {
+            Ok(open) => link.insert(open),
+            Err(reason) => {
+                debug!(peer = %endpoint, %reason, "cannot connect to peer");
+                for outgoing in batch.drain(..) {
+                    fail(shared, endpoint, outgoing.request_id.as_deref(), &reason);
                 }
-            },
-        };
-        if let Some(first) = frames.first_mut() {
-            *first = open.peer_id.clone();
-        }
-        let message = match ZmqMessage::try_from(frames.clone()) {
-            Ok(message) => message,
-            Err(_) => return Ok(()),
-        };
-        match open.send.send(message).await {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                debug!(peer = %endpoint, %error, attempt, "send to peer failed");
-                *link = None;
-                if attempt == 1 {
-                    let reason = format!("send failed: {error}");
-                    fail(shared, endpoint, request_id.as_deref(), &reason);
-                }
+                return Err(reason);
             }
-        }
+        },
+    };
+    open.out.clear();
+    for outgoing in batch.drain(..) {
+        // Frame 0 is the routing frame a ROUTER strips before sending.
+        zmtp::encode_message(outgoing.frames.get(1..).unwrap_or_default(), &mut open.out);
+    }
+    if let Err(error) = open.write.write_all(&open.out).await {
+        debug!(peer = %endpoint, %error, "send to peer failed");
+        *link = None;
+        shared.fail_pending_to(endpoint, &format!("send failed: {error}"));
     }
     Ok(())
 }
@@ -137,9 +119,9 @@ fn fail(shared: &Shared, endpoint: &str, request_id: Option<&str>, reason: &str)
 
 /// An open connection to one peer.
 struct Link {
-    /// The identity the peer announced (lymph: its endpoint): frame 0 of every send.
-    peer_id: Bytes,
-    send: RouterSendHalf,
+    write: OwnedWriteHalf,
+    /// The batch being written, kept for its capacity.
+    out: BytesMut,
     /// Cancelled by the watcher task when the connection is gone.
     closed: CancellationToken,
     /// The watcher, stopped with the link.
@@ -152,60 +134,88 @@ impl Drop for Link {
     }
 }
 
+/// The most a peer may send on our connection: its READY (a ROUTER sends
+/// nothing else on it).
+const PEER_LIMITS: Limits = Limits {
+    max_frame_bytes: 64 * 1024,
+    max_message_bytes: 64 * 1024,
+};
+
 impl Link {
-    /// Connects and completes the ZMTP handshake, bounded by `connect_timeout`
-    /// (the crate's own retry loop would otherwise run for 30 s).
+    /// Connects and completes the ZMTP handshake (greetings, the peer's
+    /// READY), bounded by `connect_timeout`.
     async fn connect(shared: &Shared, endpoint: &str) -> Result<Link, String> {
-        let identity = PeerIdentity::try_from(shared.endpoint.as_bytes())
-            .map_err(|e| format!("bad own identity: {e}"))?;
+        let address = endpoint.strip_prefix("tcp://").unwrap_or(endpoint);
         let timeout = shared.config.connect_timeout;
-        let mut options = SocketOptions::default();
-        options.peer_identity(identity).connect_timeout(timeout);
-        let mut socket = RouterSocket::with_options(options);
-        let mut events = socket.monitor();
-        // The crate applies `timeout` itself; the outer one is a safety net.
-        match tokio::time::timeout(timeout * 2, socket.connect(endpoint)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(format!("connect failed: {error}")),
-            Err(_) => return Err(format!("connect timed out after {timeout:?}")),
-        }
-        let peer_id = match events.try_recv() {
-            Ok(SocketEvent::Connected(_, peer_id)) => Bytes::from(peer_id),
-            _ => Bytes::copy_from_slice(endpoint.as_bytes()),
+        let opened = async {
+            let mut stream = connect_retrying(address).await?;
+            let _ = stream.set_nodelay(true);
+            let mut buf = BytesMut::with_capacity(1024);
+            zmtp::handshake(&mut stream, &shared.endpoint, &mut buf).await?;
+            let mut reader = Reader::new(PEER_LIMITS);
+            loop {
+                if let Some(frame) = reader.next(&mut buf)? {
+                    match frame {
+                        Frame::Command(body) if body.get(1..6) == Some(b"READY".as_slice()) => {
+                            break;
+                        }
+                        Frame::Command(body) => zmtp::on_command(&body, &mut None)?,
+                        Frame::Message(_) => {}
+                    }
+                    continue;
+                }
+                if stream.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+                    return Err("closed during the handshake".to_owned());
+                }
+            }
+            Ok::<TcpStream, String>(stream)
         };
-        let (send, recv) = socket.split();
+        let stream = match tokio::time::timeout(timeout, opened).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(reason)) => return Err(reason),
+            Err(_) => {
+                return Err(format!(
+                    "connect timed out after {timeout:?} (refused or no handshake)"
+                ));
+            }
+        };
+        let (read, write) = stream.into_split();
         let closed = CancellationToken::new();
-        let watcher = tokio::spawn(watch(recv, events, closed.clone())).abort_handle();
+        let watcher = tokio::spawn(watch(read, closed.clone())).abort_handle();
         Ok(Link {
-            peer_id,
-            send,
+            write,
+            out: BytesMut::new(),
             closed,
             watcher,
         })
     }
 }
 
-/// Cancels `closed` when the connection is gone. Polling the receive half is
-/// what makes the crate notice the peer's EOF; lymph never sends on this
-/// connection, so anything that arrives is dropped. A task of its own, so the
-/// send loop waits on one token instead of re-arming these two futures for
-/// every batch it sends.
-async fn watch(
-    mut recv: RouterRecvHalf,
-    mut events: futures::channel::mpsc::Receiver<SocketEvent>,
-    closed: CancellationToken,
-) {
+/// Connects, trying again while the peer refuses (it may be restarting),
+/// until the caller's timeout cuts it short, as ZeroMQ's connect does.
+async fn connect_retrying(address: &str) -> Result<TcpStream, String> {
+    let mut pause = std::time::Duration::from_millis(10);
     loop {
-        tokio::select! {
-            event = events.next() => match event {
-                Some(SocketEvent::Disconnected(_)) | None => break,
-                Some(_) => {}
-            },
-            received = recv.recv() => {
-                if received.is_err() {
-                    break;
-                }
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
             }
+            Err(e) => return Err(format!("connect failed: {e}")),
+        }
+    }
+}
+
+/// Cancels `closed` when the connection is gone (EOF or an error on its
+/// read half). lymph never sends on this connection after the handshake, so
+/// anything that arrives is dropped. A task of its own, so the send loop
+/// waits on one token instead of re-arming a read for every batch.
+async fn watch(mut read: OwnedReadHalf, closed: CancellationToken) {
+    let mut sink = [0u8; 1024];
+    while let Ok(n) = read.read(&mut sink).await {
+        if n == 0 {
+            break;
         }
     }
     closed.cancel();

@@ -1,28 +1,24 @@
-//! The bound RPC port's receive side: ZMTP 3 with NULL security read straight
-//! off each accepted TCP connection. Frame and message limits are checked
-//! from each frame's header before its bytes are buffered (zeromq 0.7 would
-//! reserve a frame's announced size first, so the crate only sends), and every
-//! complete message goes to `inbound::handle` from the connection's own task.
+//! The bound RPC port's receive side: ZMTP (`zmtp`) read straight off each
+//! accepted TCP connection, the limits checked from each frame's header before
+//! its bytes are buffered (zeromq 0.7 would reserve a frame's announced size
+//! first), and every complete message handed to `inbound::handle` from the
+//! connection's own task.
 //! Peers (lymph's and lymphd's send sockets) never expect anything on these
 //! connections but the handshake, so nothing else is written.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::guard::check_frame;
 use super::inbound::{self, Heard};
 use super::peers::Shared;
+use super::zmtp::{self, Frame, Reader, anonymous, on_command};
 use crate::rpc::IncomingRequest;
-use crate::rpc::frame::Limits;
-
-/// Length of a ZMTP 3 greeting.
-const GREETING: usize = 64;
 /// Bytes read per step when no frame asks for more.
 const CHUNK: usize = 64 * 1024;
 /// How long a connection may take to finish its handshake.
@@ -70,25 +66,12 @@ async fn serve(
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(CHUNK);
-    let handshake = async {
-        // Ours goes first and whole: libzmq sends its greeting in parts and
-        // waits for the peer's signature in between.
-        let mut hello = greeting();
-        hello.extend_from_slice(&ready(&shared.endpoint));
-        stream.write_all(&hello).await.map_err(|e| e.to_string())?;
-        while buf.len() < GREETING {
-            if stream.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-                return Err("closed during the handshake".to_owned());
-            }
-        }
-        check_greeting(&buf[..GREETING])
-    };
+    let handshake = zmtp::handshake(&mut stream, &shared.endpoint, &mut buf);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => return Err(reason),
         Err(_) => return Err("no ZMTP greeting in time".to_owned()),
     }
-    buf.advance(GREETING);
     let mut reader = Reader::new(shared.limits);
     let mut identity: Option<Bytes> = None;
     loop {
@@ -116,249 +99,5 @@ async fn serve(
                 return Ok(());
             }
         }
-    }
-}
-
-/// Our greeting: ZMTP 3.0, NULL mechanism, not a server.
-fn greeting() -> Vec<u8> {
-    let mut greeting = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0];
-    greeting.extend_from_slice(b"NULL");
-    greeting.resize(GREETING, 0);
-    greeting
-}
-
-/// Our READY: a ROUTER whose identity is our endpoint (lymph routes by it).
-fn ready(endpoint: &str) -> Vec<u8> {
-    let mut body = vec![5];
-    body.extend_from_slice(b"READY");
-    for (name, value) in [
-        ("Socket-Type", b"ROUTER".as_slice()),
-        ("Identity", endpoint.as_bytes()),
-    ] {
-        body.push(name.len() as u8);
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        body.extend_from_slice(value);
-    }
-    let mut frame = match u8::try_from(body.len()) {
-        Ok(short) => vec![0x04, short],
-        Err(_) => {
-            let mut long = vec![0x06];
-            long.extend_from_slice(&(body.len() as u64).to_be_bytes());
-            long
-        }
-    };
-    frame.extend_from_slice(&body);
-    frame
-}
-
-fn check_greeting(greeting: &[u8]) -> Result<(), String> {
-    if greeting[0] != 0xff || greeting[9] & 0x01 != 0x01 {
-        return Err("not a ZMTP greeting".to_owned());
-    }
-    if greeting[10] < 3 {
-        return Err(format!("ZMTP {}.x is not supported", greeting[10]));
-    }
-    let mechanism = &greeting[12..32];
-    if !mechanism.starts_with(b"NULL") || mechanism[4..].iter().any(|b| *b != 0) {
-        return Err("only the NULL security mechanism is supported".to_owned());
-    }
-    Ok(())
-}
-
-/// A peer's command: READY tells its identity; ERROR ends the connection;
-/// others (PING of ZMTP 3.1, which lymph does not send) are ignored.
-fn on_command(body: &[u8], identity: &mut Option<Bytes>) -> Result<(), String> {
-    let Some((&name_len, rest)) = body.split_first() else {
-        return Err("empty zmtp command".to_owned());
-    };
-    let Some((name, mut properties)) = rest.split_at_checked(usize::from(name_len)) else {
-        return Err("truncated zmtp command".to_owned());
-    };
-    match name {
-        b"READY" => {
-            while let Some((&len, rest)) = properties.split_first() {
-                let (name, rest) = rest
-                    .split_at_checked(usize::from(len))
-                    .ok_or("truncated READY property")?;
-                let (size, rest) = rest.split_at_checked(4).ok_or("truncated READY property")?;
-                let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]);
-                let (value, rest) = rest
-                    .split_at_checked(size as usize)
-                    .ok_or("truncated READY property")?;
-                if name.eq_ignore_ascii_case(b"Identity") && !value.is_empty() {
-                    *identity = Some(Bytes::copy_from_slice(value));
-                }
-                properties = rest;
-            }
-            Ok(())
-        }
-        b"ERROR" => Err(format!(
-            "the peer sent ERROR: {}",
-            String::from_utf8_lossy(properties.get(1..).unwrap_or_default())
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The routing identity of a peer that announced none (a ROUTER makes one up).
-fn anonymous() -> Bytes {
-    let mut id = vec![0];
-    id.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    Bytes::from(id)
-}
-
-/// One frame or a whole message read off the connection.
-#[derive(Debug, PartialEq, Eq)]
-enum Frame {
-    Command(Bytes),
-    Message(Vec<Bytes>),
-}
-
-/// Splits a connection's bytes into ZMTP frames, refusing any frame or
-/// message beyond the limits as soon as its header says so.
-struct Reader {
-    limits: Limits,
-    /// The parts of the message under way.
-    parts: Vec<Bytes>,
-    message_bytes: u64,
-    /// Bytes the buffer must hold for the frame under way.
-    wanted: usize,
-}
-
-impl Reader {
-    fn new(limits: Limits) -> Reader {
-        Reader {
-            limits,
-            parts: Vec::new(),
-            message_bytes: 0,
-            wanted: 0,
-        }
-    }
-
-    /// The next command or complete message in `buf`, `None` until more bytes arrive.
-    fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, String> {
-        loop {
-            let Some(&flags) = buf.first() else {
-                self.wanted = 0;
-                return Ok(None);
-            };
-            if flags & 0xf8 != 0 {
-                return Err(format!("bad zmtp frame flags {flags:#04x}"));
-            }
-            let (more, long, command) = (flags & 0x01 != 0, flags & 0x02 != 0, flags & 0x04 != 0);
-            let header = if long { 9 } else { 2 };
-            if buf.len() < header {
-                self.wanted = header;
-                return Ok(None);
-            }
-            let len = if long {
-                let mut size = [0u8; 8];
-                size.copy_from_slice(&buf[1..9]);
-                u64::from_be_bytes(size)
-            } else {
-                u64::from(buf[1])
-            };
-            check_frame(&self.limits, command, len, self.message_bytes)?;
-            // Within the limits, so it fits in memory.
-            let total = header + len as usize;
-            if buf.len() < total {
-                self.wanted = total;
-                return Ok(None);
-            }
-            buf.advance(header);
-            let body = buf.split_to(len as usize).freeze();
-            if command {
-                return Ok(Some(Frame::Command(body)));
-            }
-            self.message_bytes += len;
-            self.parts.push(body);
-            if !more {
-                self.message_bytes = 0;
-                return Ok(Some(Frame::Message(std::mem::take(&mut self.parts))));
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits {
-        max_frame_bytes: 100,
-        max_message_bytes: 150,
-    };
-
-    fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![flags, u8::try_from(body.len()).expect("short")];
-        out.extend_from_slice(body);
-        out
-    }
-
-    #[test]
-    fn messages_come_whole_whatever_the_reads() {
-        let mut bytes = frame(0x01, b"id");
-        bytes.extend(frame(0x00, b"body"));
-        bytes.extend(frame(0x04, b"\x04PING"));
-        let mut reader = Reader::new(LIMITS);
-        let mut buf = BytesMut::new();
-        let mut seen = Vec::new();
-        for byte in bytes {
-            buf.extend_from_slice(&[byte]);
-            while let Some(frame) = reader.next(&mut buf).expect("valid") {
-                seen.push(frame);
-            }
-        }
-        assert_eq!(
-            seen,
-            [
-                Frame::Message(vec![Bytes::from_static(b"id"), Bytes::from_static(b"body")]),
-                Frame::Command(Bytes::from_static(b"\x04PING")),
-            ]
-        );
-        assert!(buf.is_empty());
-    }
-
-    #[test]
-    fn limits_are_enforced_from_the_header() {
-        let mut reader = Reader::new(LIMITS);
-        let mut huge = BytesMut::from(&[0x02u8][..]);
-        huge.extend_from_slice(&(1u64 << 40).to_be_bytes());
-        assert!(
-            reader.next(&mut huge).is_err(),
-            "a 1 TB frame is refused unread"
-        );
-        let mut reader = Reader::new(LIMITS);
-        let mut message = BytesMut::from(&frame(0x01, &[0; 100])[..]);
-        message.extend_from_slice(&[0x00, 60]);
-        let first = reader.next(&mut message);
-        assert!(
-            first.is_err(),
-            "100 + 60 bytes is over the message limit: {first:?}"
-        );
-        let mut bad = BytesMut::from(&[0x80u8, 0][..]);
-        assert!(
-            Reader::new(LIMITS).next(&mut bad).is_err(),
-            "reserved flag bits"
-        );
-    }
-
-    #[test]
-    fn ready_carries_the_identity_both_ways() {
-        let ours = ready("tcp://127.0.0.1:4000");
-        assert_eq!(ours[0], 0x04);
-        let mut identity = None;
-        on_command(&ours[2..], &mut identity).expect("our READY parses");
-        assert_eq!(
-            identity.as_deref(),
-            Some(b"tcp://127.0.0.1:4000".as_slice())
-        );
-        assert!(on_command(b"\x05READY\x08Identity\x00\x00\x00\xff", &mut identity).is_err());
-        assert!(on_command(b"\x05ERROR\x03bad", &mut identity).is_err());
-        check_greeting(&greeting()).expect("our greeting is valid");
-        let mut curve = greeting();
-        curve[12..17].copy_from_slice(b"CURVE");
-        assert!(check_greeting(&curve).is_err());
     }
 }
