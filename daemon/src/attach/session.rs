@@ -22,33 +22,17 @@ use crate::spec::AppSpec;
 /// then gets overload errors instead of growing the daemon's memory.
 pub type Outbox = mpsc::Sender<Result<DaemonMessage, tonic::Status>>;
 
-/// Who gets the outcome of one request.
-enum Waiter {
-    /// A task waiting in `request` (it keeps its own deadline).
-    Task(oneshot::Sender<Result<Bytes, CallError>>),
-    /// A callback run in the task that sees the reply; the deadline sweep
-    /// (`expire`) fails it when the app does not answer in time.
-    Callback {
-        done: Completion,
-        deadline: Instant,
-        timeout: Duration,
-    },
-}
-
-impl Waiter {
-    fn finish(self, outcome: Result<Bytes, CallError>) {
-        match self {
-            // The caller may have given up in the same instant; nothing to do then.
-            Waiter::Task(tx) => {
-                let _ = tx.send(outcome);
-            }
-            Waiter::Callback { done, .. } => done(outcome),
-        }
-    }
+/// A request the app has not answered yet: `done` runs once, with the reply
+/// (`complete`), past `deadline` (`expire`, or the waiting `request`), or when
+/// the app goes (`close`).
+struct Waiting {
+    done: Completion,
+    deadline: Instant,
+    timeout: Duration,
 }
 
 /// Looked up per request: foldhash rather than SipHash for the ids.
-type Pending = HashMap<u64, (Waiter, OwnedSemaphorePermit), foldhash::fast::RandomState>;
+type Pending = HashMap<u64, (Waiting, OwnedSemaphorePermit), foldhash::fast::RandomState>;
 
 /// HTTP requests in flight: like `Pending`, answered with the app's response.
 type HttpPending = HashMap<u64, (oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)>;
@@ -196,28 +180,19 @@ impl AppSession {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
-        let permit = self.permit()?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        match self.pending().as_mut() {
-            Some(pending) => pending.insert(id, (Waiter::Task(tx), permit)),
-            None => return Err(CallError::app_gone()),
-        };
-        let request = request_message(id, interface, method, body, trace_id, deadline);
-        // try_send: the permit above bounds requests, so a full outbox means
-        // the app stopped reading; fail now rather than queue without bound.
-        if !self.push(Kind::Request(request)) {
-            self.take(id);
-            return Err(self.not_reading());
-        }
+        let answer = Box::new(move |outcome| {
+            // The caller may have given up in the same instant.
+            let _ = tx.send(outcome);
+        });
+        let id = self.start(interface, method, body, trace_id, deadline, timeout, answer);
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(outcome)) => {
-                self.handled.fetch_add(1, Ordering::Relaxed);
-                outcome
-            }
+            Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(CallError::app_gone()),
             Err(_) => {
-                if self.take(id).is_some() {
+                if let Some(id) = id
+                    && self.take(id).is_some()
+                {
                     self.push(Kind::Cancel(Cancel {
                         id,
                         reason: "deadline exceeded".to_owned(),
@@ -243,61 +218,79 @@ impl AppSession {
         timeout: Duration,
         done: Completion,
     ) {
+        self.start(interface, method, body, trace_id, deadline, timeout, done);
+    }
+
+    /// `start_request`, returning the request's id while it waits for the app.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        interface: &str,
+        method: &str,
+        body: Bytes,
+        trace_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+        done: Completion,
+    ) -> Option<u64> {
         let permit = match self.permit() {
             Ok(permit) => permit,
-            Err(e) => return done(Err(e)),
+            Err(e) => {
+                done(Err(e));
+                return None;
+            }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request = request_message(id, interface, method, body, trace_id, deadline);
-        let waiter = Waiter::Callback {
-            done,
-            deadline,
-            timeout,
-        };
-        match self.pending().as_mut() {
-            Some(pending) => pending.insert(id, (waiter, permit)),
-            None => {
-                if let Waiter::Callback { done, .. } = waiter {
-                    done(Err(CallError::app_gone()));
-                }
-                return;
-            }
-        };
-        if !self.push(Kind::Request(request))
-            && let Some((waiter, _permit)) = self.take(id)
         {
-            waiter.finish(Err(self.not_reading()));
+            let mut pending = self.pending();
+            let Some(pending) = pending.as_mut() else {
+                drop(pending);
+                done(Err(CallError::app_gone()));
+                return None;
+            };
+            let waiting = Waiting {
+                done,
+                deadline,
+                timeout,
+            };
+            pending.insert(id, (waiting, permit));
         }
+        // try_send: the permit above bounds requests, so a full outbox means
+        // the app stopped reading; fail now rather than queue without bound.
+        if !self.push(Kind::Request(request)) {
+            if let Some((waiting, _permit)) = self.take(id) {
+                (waiting.done)(Err(self.not_reading()));
+            }
+            return None;
+        }
+        Some(id)
     }
 
-    /// Fails the requests started with `start_request` whose deadline has
-    /// passed, and tells the app to cancel them. Returns how many.
+    /// Fails the requests whose deadline has passed, and tells the app to
+    /// cancel them. Returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let overdue: Vec<(u64, Waiter)> = {
+        let overdue: Vec<(u64, Waiting)> = {
             let mut pending = self.pending();
             let Some(pending) = pending.as_mut() else {
                 return 0;
             };
             let ids: Vec<u64> = pending
                 .iter()
-                .filter(|(_, (waiter, _))| {
-                    matches!(waiter, Waiter::Callback { deadline, .. } if *deadline <= now)
-                })
+                .filter(|(_, (waiting, _))| waiting.deadline <= now)
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
-                .filter_map(|id| pending.remove(&id).map(|(waiter, _permit)| (id, waiter)))
+                .filter_map(|id| pending.remove(&id).map(|(waiting, _permit)| (id, waiting)))
                 .collect()
         };
         let count = overdue.len();
-        for (id, waiter) in overdue {
+        for (id, waiting) in overdue {
             self.push(Kind::Cancel(Cancel {
                 id,
                 reason: "deadline exceeded".to_owned(),
             }));
-            if let Waiter::Callback { done, timeout, .. } = waiter {
-                done(Err(CallError::deadline(timeout)));
-            }
+            (waiting.done)(Err(CallError::deadline(waiting.timeout)));
         }
         count
     }
@@ -381,7 +374,7 @@ impl AppSession {
         }
     }
 
-    fn take(&self, id: u64) -> Option<(Waiter, OwnedSemaphorePermit)> {
+    fn take(&self, id: u64) -> Option<(Waiting, OwnedSemaphorePermit)> {
         self.pending().as_mut().and_then(|p| p.remove(&id))
     }
 
@@ -389,11 +382,9 @@ impl AppSession {
     /// (late reply after the deadline, or a confused app).
     pub fn complete(&self, id: u64, outcome: Result<Bytes, CallError>) -> bool {
         match self.take(id) {
-            Some((waiter, _permit)) => {
-                if matches!(waiter, Waiter::Callback { .. }) && outcome.is_ok() {
-                    self.handled.fetch_add(1, Ordering::Relaxed);
-                }
-                waiter.finish(outcome);
+            Some((waiting, _permit)) => {
+                self.handled.fetch_add(1, Ordering::Relaxed);
+                (waiting.done)(outcome);
                 true
             }
             None => false,
@@ -436,13 +427,9 @@ impl AppSession {
     /// "disconnected", new ones are refused, held event deliveries go back to
     /// the bus for another instance, and the response stream ends.
     pub fn close(&self) {
-        // Dropping the senders wakes every waiting task with `app_gone`;
-        // callbacks are told the same.
         let pending = self.pending().take();
-        for (_, (waiter, _permit)) in pending.into_iter().flatten() {
-            if let Waiter::Callback { done, .. } = waiter {
-                done(Err(CallError::app_gone()));
-            }
+        for (_, (waiting, _permit)) in pending.into_iter().flatten() {
+            (waiting.done)(Err(CallError::app_gone()));
         }
         self.http_pending().take();
         self.deliveries_map().clear();

@@ -14,8 +14,14 @@ use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
 /// Where an incoming request went: answered here, or handed to an app.
 enum Routed {
     Answered(Bytes, Option<String>),
-    /// The app, and the version of its interface that serves the request.
-    App(Arc<dyn LocalApp>, Option<String>),
+    /// The app, the version of its interface that serves the request, and
+    /// the request's interface and method.
+    App {
+        app: Arc<dyn LocalApp>,
+        version: Option<String>,
+        interface: String,
+        method: String,
+    },
 }
 
 /// The one response to an incoming request, with its metrics.
@@ -71,15 +77,16 @@ impl Dispatcher {
             version,
             responder,
         };
-        let (app, def_version) = match routed {
-            Ok(Routed::App(app, def_version)) => (app, def_version),
+        let (app, def_version, interface, method) = match routed {
+            Ok(Routed::App {
+                app,
+                version,
+                interface,
+                method,
+            }) => (app, version, interface, method),
             Ok(Routed::Answered(body, version)) => return answering.finish(Ok((body, version))),
             Err(e) => return answering.finish(Err(e)),
         };
-        let Some((interface, method)) = answering.subject.rsplit_once('.') else {
-            return answering.finish(Err(CallError::new(ErrorKind::Internal, "no subject")));
-        };
-        let (interface, method) = (interface.to_owned(), method.to_owned());
         let timeout = self.rpc.default_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
@@ -154,6 +161,11 @@ impl Dispatcher {
             ));
         }
         self.check_body(body.len())?;
-        Ok(Routed::App(app.clone(), def_version.clone()))
+        Ok(Routed::App {
+            app: app.clone(),
+            version: def_version.clone(),
+            interface: interface.to_owned(),
+            method: method.to_owned(),
+        })
     }
 }

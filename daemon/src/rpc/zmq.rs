@@ -1,7 +1,8 @@
 //! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): the
-//! bound port receives everything (`receiver` speaks its ZMTP); outgoing
-//! messages leave on connections whose identity is our endpoint. Owns sockets, heartbeats and peer
-//! liveness; knows nothing of apps or the registry.
+//! bound port receives everything (`receiver`); outgoing messages leave on
+//! connections whose identity is our endpoint (`conn`), both speaking ZMTP
+//! (`zmtp`). Owns sockets, heartbeats, deadlines and peer liveness; knows
+//! nothing of apps or the registry.
 
 mod conn;
 mod deadlines;
@@ -132,38 +133,26 @@ impl Remote for RpcClient {
         endpoint: &str,
         request: OutgoingRequest,
     ) -> Result<IncomingReply, RpcError> {
-        let limit = request.timeout;
-        let deadline = tokio::time::Instant::now() + limit;
-        let message = request_message(request);
-        let frames = frame::encode(endpoint, &message);
-        check_size(&frames, &self.shared)?;
-        let tx = self.shared.conn_for(endpoint)?;
+        let timeout = request.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let (slot, reply) = oneshot::channel();
-        self.shared.add_pending(&message.id, endpoint, slot);
-        let _guard = PendingGuard {
-            shared: &self.shared,
-            id: message.id.clone(),
-        };
-        let timeout = || RpcError::Timeout {
-            endpoint: endpoint.to_owned(),
-            timeout: limit,
-        };
-        let outgoing = Outgoing {
-            frames,
-            request_id: Some(message.id),
-        };
-        // send().await: backpressure from a busy peer counts against this
-        // call's deadline. One timer for both steps (a timer per step cost
-        // more than the rest of this function).
-        let exchange = async {
-            if tx.send(outgoing).await.is_err() {
-                return Err(peers::unreachable(endpoint, "connection closed"));
-            }
-            reply.await.unwrap_or(Err(RpcError::Closed))
-        };
-        tokio::time::timeout_at(deadline, exchange)
-            .await
-            .unwrap_or_else(|_| Err(timeout()))
+        let answer = Box::new(move |result| {
+            // The caller may have given up in the same instant.
+            let _ = slot.send(result);
+        });
+        let _guard = self
+            .send_started(endpoint, request, answer)
+            .map(|id| PendingGuard {
+                shared: &self.shared,
+                id,
+            });
+        match tokio::time::timeout_at(deadline, reply).await {
+            Ok(result) => result.unwrap_or(Err(RpcError::Closed)),
+            Err(_) => Err(RpcError::Timeout {
+                endpoint: endpoint.to_owned(),
+                timeout,
+            }),
+        }
     }
 
     fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
@@ -172,34 +161,43 @@ impl Remote for RpcClient {
 }
 
 impl RpcClient {
-    fn send_started(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
+    /// Sends a request; `done` runs once with its first reply or failure.
+    /// Returns the request's id while it waits for a reply.
+    fn send_started(
+        &self,
+        endpoint: &str,
+        request: OutgoingRequest,
+        done: ReplyDone,
+    ) -> Option<String> {
         let timeout = request.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let message = request_message(request);
         let frames = frame::encode(endpoint, &message);
         if let Err(e) = check_size(&frames, &self.shared) {
-            return done(Err(e));
+            done(Err(e));
+            return None;
         }
         let tx = match self.shared.conn_for(endpoint) {
             Ok(tx) => tx,
-            Err(e) => return done(Err(e)),
+            Err(e) => {
+                done(Err(e));
+                return None;
+            }
         };
         let id = message.id;
         self.shared
-            .add_pending_callback(id.clone(), endpoint, done, deadline, timeout);
+            .add_pending(id.clone(), endpoint, done, deadline, timeout);
         let outgoing = Outgoing {
             frames,
-            request_id: Some(id),
+            request_id: Some(id.clone()),
         };
         match tx.try_send(outgoing) {
             Ok(()) => {}
             // A busy peer: wait for room in a task, within the call's deadline
             // (past it the sweep has failed the call already).
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
-                let shared = self.shared.clone();
-                let endpoint = endpoint.to_owned();
+                let (shared, endpoint, id) = (self.shared.clone(), endpoint.to_owned(), id.clone());
                 tokio::spawn(async move {
-                    let id = outgoing.request_id.clone().unwrap_or_default();
                     match tokio::time::timeout_at(deadline, tx.send(outgoing)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => {
@@ -213,12 +211,13 @@ impl RpcClient {
                     }
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(outgoing)) => {
-                let id = outgoing.request_id.unwrap_or_default();
+            Err(mpsc::error::TrySendError::Closed(_)) => {
                 let error = peers::unreachable(endpoint, "connection closed");
                 self.shared.resolve(&id, Err(error));
+                return None;
             }
         }
+        Some(id)
     }
 }
 

@@ -142,27 +142,32 @@ impl Link {
         let handler =
             async move { Done::Reply(iface.call(&ctx, &method, &body).await) }.instrument(span);
         if !self.inline_first_poll {
-            let handle = self.handlers.spawn(handler);
-            self.requests.insert(id, handle.clone());
-            self.track(handle.id(), Work::Request { id, what }, trace_id);
-            return;
+            return self.spawn_request(id, what, trace_id, handler);
         }
         // On a current-thread runtime a handler that answers without waiting
         // is answered here, without a task of its own; one that waits goes on
         // in a task from where it stopped.
         let mut handler = Box::pin(handler);
         let outcome = match poll_once(handler.as_mut()) {
-            Ok(None) => {
-                let handle = self.handlers.spawn(handler);
-                self.requests.insert(id, handle.clone());
-                self.track(handle.id(), Work::Request { id, what }, trace_id);
-                return;
-            }
+            Ok(None) => return self.spawn_request(id, what, trace_id, handler),
             Ok(Some(done)) => Ok(done),
             Err(panic) => Err(panic),
         };
         let reply = request_reply(id, &what, &trace_id, outcome);
         self.send(app_message::Kind::Reply(reply)).await;
+    }
+
+    /// Runs a request's handler in a task of its own, cancellable by id.
+    fn spawn_request(
+        &mut self,
+        id: u64,
+        what: String,
+        trace_id: String,
+        handler: impl Future<Output = Done> + Send + 'static,
+    ) {
+        let handle = self.handlers.spawn(handler);
+        self.requests.insert(id, handle.clone());
+        self.track(handle.id(), Work::Request { id, what }, trace_id);
     }
 
     /// Runs a route handler in its own task, like an RPC request; its answer

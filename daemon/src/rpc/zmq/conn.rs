@@ -155,12 +155,10 @@ impl Link {
             let mut reader = Reader::new(PEER_LIMITS);
             loop {
                 if let Some(frame) = reader.next(&mut buf)? {
-                    match frame {
-                        Frame::Command(body) if body.get(1..6) == Some(b"READY".as_slice()) => {
-                            break;
-                        }
-                        Frame::Command(body) => zmtp::on_command(&body, &mut None)?,
-                        Frame::Message(_) => {}
+                    if let Frame::Command(body) = frame
+                        && zmtp::on_command(&body, &mut None)?
+                    {
+                        break;
                     }
                     continue;
                 }

@@ -1,6 +1,6 @@
-//! The deadline sweep for calls started without a waiting task
-//! (`Remote::start_request`): while any is in flight, every `SWEEP` the ones
-//! past their deadline fail with `Timeout`; with none, it sleeps until one starts.
+//! The deadline sweep for outgoing calls: while any is in flight, every
+//! `SWEEP` the ones past their deadline fail with `Timeout`; with none, it
+//! sleeps until one starts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ pub(super) const SWEEP: Duration = Duration::from_millis(10);
 
 pub(super) async fn run(shared: Arc<Shared>) {
     loop {
-        if !shared.has_callbacks() {
+        if !shared.has_pending() {
             tokio::select! {
                 _ = shared.cancel.cancelled() => break,
                 () = shared.sweep.notified() => continue,

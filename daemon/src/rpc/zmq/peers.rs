@@ -2,22 +2,22 @@
 //! the calls waiting for a reply. One `std` mutex, never held across an await.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::conn;
 use crate::rpc::frame::Limits;
 use crate::rpc::{IncomingReply, ReplyDone, RpcError, TransportConfig};
 
-/// Queue in front of one peer's connection task. Callers `send().await` into
-/// it (backpressure bounded by their own deadline); replies and heartbeats
-/// `try_send` so the receive loop never waits on a slow peer. Large enough to
-/// hold the calls issued while a connect is in progress.
+/// Queue in front of one peer's connection task. Everyone `try_send`s into
+/// it: a call that finds it full waits for room in a task of its own, within
+/// its deadline; replies and heartbeats are dropped instead, so the receive
+/// side never waits on a slow peer. Large enough to hold the calls issued
+/// while a connect is in progress.
 pub(super) const PEER_QUEUE: usize = 1024;
 
 /// One message for a peer: frames 1..=5, frame 0 is filled in by the
@@ -29,34 +29,18 @@ pub(super) struct Outgoing {
     pub request_id: Option<String>,
 }
 
-pub(super) type ReplySlot = oneshot::Sender<Result<IncomingReply, RpcError>>;
-
-/// Who gets a call's first reply.
-enum Waiter {
-    /// A task waiting in `request` (it keeps its own deadline).
-    Task(ReplySlot),
-    /// A callback (`start_request`); the deadline sweep fails it past `deadline`.
-    Callback {
-        done: ReplyDone,
-        deadline: tokio::time::Instant,
-        timeout: Duration,
-    },
-}
-
+/// A call waiting for its first reply: `done` runs once, with the reply, or
+/// with `Timeout` from the deadline sweep, or when its peer is lost.
 struct Pending {
     endpoint: String,
-    waiter: Waiter,
+    done: ReplyDone,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
 }
 
 impl Pending {
     fn finish(self, result: Result<IncomingReply, RpcError>) {
-        match self.waiter {
-            // The caller may have given up in the same instant.
-            Waiter::Task(slot) => {
-                let _ = slot.send(result);
-            }
-            Waiter::Callback { done, .. } => done(result),
-        }
+        (self.done)(result);
     }
 }
 
@@ -86,9 +70,7 @@ pub(super) struct Shared {
     pub limits: Limits,
     pub cancel: CancellationToken,
     state: Mutex<State>,
-    /// Calls waiting with a callback: the deadline sweep runs only while > 0.
-    callbacks: AtomicUsize,
-    /// Wakes the deadline sweep when the first callback call starts.
+    /// Wakes the deadline sweep when a call starts and none was waiting.
     pub sweep: Notify,
 }
 
@@ -104,7 +86,6 @@ impl Shared {
             limits,
             cancel: CancellationToken::new(),
             state: Mutex::new(State::default()),
-            callbacks: AtomicUsize::new(0),
             sweep: Notify::new(),
         }
     }
@@ -199,16 +180,8 @@ impl Shared {
         }
     }
 
-    pub fn add_pending(&self, id: &str, endpoint: &str, slot: ReplySlot) {
-        let pending = Pending {
-            endpoint: endpoint.to_owned(),
-            waiter: Waiter::Task(slot),
-        };
-        self.state().pending.insert(id.to_owned(), pending);
-    }
-
     /// A call completed by `done`, failed by the sweep past `deadline`.
-    pub fn add_pending_callback(
+    pub fn add_pending(
         &self,
         id: String,
         endpoint: &str,
@@ -218,40 +191,33 @@ impl Shared {
     ) {
         let pending = Pending {
             endpoint: endpoint.to_owned(),
-            waiter: Waiter::Callback {
-                done,
-                deadline,
-                timeout,
-            },
+            done,
+            deadline,
+            timeout,
         };
-        self.state().pending.insert(id, pending);
-        if self.callbacks.fetch_add(1, Ordering::AcqRel) == 0 {
+        let first = {
+            let mut state = self.state();
+            state.pending.insert(id, pending);
+            state.pending.len() == 1
+        };
+        if first {
             self.sweep.notify_one();
         }
     }
 
-    /// Whether calls with a callback are waiting (the sweep has work).
-    pub fn has_callbacks(&self) -> bool {
-        self.callbacks.load(Ordering::Acquire) > 0
-    }
-
-    /// Takes a call out of the table, keeping the callback count.
-    fn take(state: &mut State, callbacks: &AtomicUsize, id: &str) -> Option<Pending> {
-        let pending = state.pending.remove(id)?;
-        if matches!(pending.waiter, Waiter::Callback { .. }) {
-            callbacks.fetch_sub(1, Ordering::AcqRel);
-        }
-        Some(pending)
+    /// Whether calls are waiting (the deadline sweep has work).
+    pub fn has_pending(&self) -> bool {
+        !self.state().pending.is_empty()
     }
 
     /// Forgets a call (its caller gave up); a late reply is then dropped.
     pub fn remove_pending(&self, id: &str) {
-        Self::take(&mut self.state(), &self.callbacks, id);
+        self.state().pending.remove(id);
     }
 
     /// Completes the call `id` with its first reply or failure; later ones are dropped.
     pub fn resolve(&self, id: &str, result: Result<IncomingReply, RpcError>) -> bool {
-        let pending = Self::take(&mut self.state(), &self.callbacks, id);
+        let pending = self.state().pending.remove(id);
         match pending {
             Some(pending) => {
                 pending.finish(result);
@@ -261,31 +227,25 @@ impl Shared {
         }
     }
 
-    /// Fails the callback calls whose deadline passed; returns how many.
+    /// Fails the calls whose deadline passed with `Timeout`; returns how many.
     pub fn expire(&self, now: tokio::time::Instant) -> usize {
         let overdue: Vec<Pending> = {
             let mut state = self.state();
             let ids: Vec<String> = state
                 .pending
                 .iter()
-                .filter(|(_, p)| {
-                    matches!(p.waiter, Waiter::Callback { deadline, .. } if deadline <= now)
-                })
+                .filter(|(_, p)| p.deadline <= now)
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter()
-                .filter_map(|id| Self::take(&mut state, &self.callbacks, id))
+                .filter_map(|id| state.pending.remove(id))
                 .collect()
         };
         let count = overdue.len();
         for pending in overdue {
-            let timeout = match &pending.waiter {
-                Waiter::Callback { timeout, .. } => *timeout,
-                Waiter::Task(_) => Duration::ZERO,
-            };
             let error = RpcError::Timeout {
                 endpoint: pending.endpoint.clone(),
-                timeout,
+                timeout: pending.timeout,
             };
             pending.finish(Err(error));
         }
@@ -303,7 +263,7 @@ impl Shared {
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter()
-                .filter_map(|id| Self::take(&mut state, &self.callbacks, id))
+                .filter_map(|id| state.pending.remove(id))
                 .collect()
         };
         let count = failed.len();

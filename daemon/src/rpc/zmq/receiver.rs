@@ -79,7 +79,9 @@ async fn serve(
         let mut heard = Heard::default();
         while let Some(frame) = reader.next(&mut buf)? {
             match frame {
-                Frame::Command(body) => on_command(&body, &mut identity)?,
+                Frame::Command(body) => {
+                    on_command(&body, &mut identity)?;
+                }
                 Frame::Message(parts) => {
                     let from = identity.get_or_insert_with(anonymous).clone();
                     let mut frames = Vec::with_capacity(parts.len() + 1);

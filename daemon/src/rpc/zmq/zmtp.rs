@@ -103,9 +103,10 @@ pub(super) fn check_greeting(greeting: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A peer's command: READY tells its identity; ERROR ends the connection;
-/// others (PING of ZMTP 3.1, which lymph does not send) are ignored.
-pub(super) fn on_command(body: &[u8], identity: &mut Option<Bytes>) -> Result<(), String> {
+/// A peer's command: READY tells its identity (returns `true`); ERROR ends
+/// the connection; others (PING of ZMTP 3.1, which lymph does not send) are
+/// ignored.
+pub(super) fn on_command(body: &[u8], identity: &mut Option<Bytes>) -> Result<bool, String> {
     let Some((&name_len, rest)) = body.split_first() else {
         return Err("empty zmtp command".to_owned());
     };
@@ -128,13 +129,13 @@ pub(super) fn on_command(body: &[u8], identity: &mut Option<Bytes>) -> Result<()
                 }
                 properties = rest;
             }
-            Ok(())
+            Ok(true)
         }
         b"ERROR" => Err(format!(
             "the peer sent ERROR: {}",
             String::from_utf8_lossy(properties.get(1..).unwrap_or_default())
         )),
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 
@@ -301,7 +302,11 @@ mod tests {
         let ours = ready("tcp://127.0.0.1:4000");
         assert_eq!(ours[0], 0x04);
         let mut identity = None;
-        on_command(&ours[2..], &mut identity).expect("our READY parses");
+        assert_eq!(
+            on_command(&ours[2..], &mut identity),
+            Ok(true),
+            "our READY parses"
+        );
         assert_eq!(
             identity.as_deref(),
             Some(b"tcp://127.0.0.1:4000".as_slice())
