@@ -56,6 +56,12 @@ pub struct Daemon {
 impl Daemon {
     /// Builds the parts; connects to nothing yet.
     pub async fn build(config: Config, socket: PathBuf) -> anyhow::Result<Daemon> {
+        let fds = crate::fds::configure(config.runtime.fd_reserve);
+        info!(
+            open_file_limit = fds.limit(),
+            public_port_fds = fds.total(),
+            "file descriptors"
+        );
         let fleet = crate::fleet::join(&config).await?;
         let registry: Arc<dyn Registry> = match &fleet {
             Some(fleet) => fleet.registry.clone(),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod events;
+pub mod fds;
 pub mod fleet;
 pub mod logs;
 pub mod metrics;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod shutdown;
 pub mod spec;
 pub mod trace;
+pub mod warn_limit;
 pub mod web;
 
 pub use config::Config;

@@ -82,6 +82,42 @@ pub fn apply_env(
             }
         };
     }
+    if let Some(v) = lookup("LYMPHD_RUNTIME_FD_RESERVE") {
+        config.runtime.fd_reserve = parse("LYMPHD_RUNTIME_FD_RESERVE", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_PEER_QUEUE_BYTES") {
+        config.rpc.peer_queue_bytes = parse("LYMPHD_RPC_PEER_QUEUE_BYTES", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_PEER_WRITE_TIMEOUT") {
+        config.rpc.peer_write_timeout = duration("LYMPHD_RPC_PEER_WRITE_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_IDLE_TIMEOUT") {
+        config.rpc.idle_timeout = duration("LYMPHD_RPC_IDLE_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_MAX_CONNECTIONS") {
+        config.rpc.max_connections = parse("LYMPHD_RPC_MAX_CONNECTIONS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_RPC_ALLOWED_PEERS") {
+        config.rpc.allowed_peers = networks("LYMPHD_RPC_ALLOWED_PEERS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_APPS_MAX_CONNECTIONS") {
+        config.apps.max_connections = parse("LYMPHD_APPS_MAX_CONNECTIONS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_APPS_HELLO_TIMEOUT") {
+        config.apps.hello_timeout = duration("LYMPHD_APPS_HELLO_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_WEB_MAX_CONNECTIONS") {
+        config.web.max_connections = parse("LYMPHD_WEB_MAX_CONNECTIONS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_WEB_HEADER_TIMEOUT") {
+        config.web.header_timeout = duration("LYMPHD_WEB_HEADER_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_WEB_BODY_TIMEOUT") {
+        config.web.body_timeout = duration("LYMPHD_WEB_BODY_TIMEOUT", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_LOG_MAX_SUBSCRIBERS") {
+        config.log.max_subscribers = parse("LYMPHD_LOG_MAX_SUBSCRIBERS", &v)?;
+    }
     if let Some(v) = lookup("LYMPHD_SHUTDOWN_GRACE_PERIOD") {
         config.shutdown.grace_period = duration("LYMPHD_SHUTDOWN_GRACE_PERIOD", &v)?;
     }
@@ -97,6 +133,22 @@ where
         value: value.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A comma-separated list of networks (`10.0.0.0/8, 127.0.0.1`); empty means any.
+fn networks(name: &'static str, value: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            super::parse_network(item).map_err(|message| ConfigError::Env {
+                name,
+                value: value.to_owned(),
+                message,
+            })
+        })
+        .collect()
 }
 
 fn duration(name: &'static str, value: &str) -> Result<Duration, ConfigError> {

@@ -187,6 +187,24 @@ pub struct RpcConfig {
     pub max_message_bytes: usize,
     /// Fleet mode: requests from other hosts queued before new ones are refused.
     pub incoming_queue: usize,
+    /// Fleet mode: bytes queued for one peer; past it, replies to that peer are
+    /// dropped (and counted) and calls to it fail as overloaded.
+    pub peer_queue_bytes: usize,
+    /// Fleet mode: a peer that reads nothing of what is queued for it this long
+    /// is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub peer_write_timeout: Duration,
+    /// Fleet mode: an inbound connection that sends nothing this long is closed
+    /// (lymph peers heartbeat every second).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Fleet mode: inbound connections on the RPC port at once; past it new
+    /// ones are closed at once.
+    pub max_connections: usize,
+    /// Fleet mode: networks (CIDR, or single addresses) whose connections the
+    /// RPC port and the log ports accept; empty means any.
+    #[serde(deserialize_with = "deserialize_networks")]
+    pub allowed_peers: Vec<ipnet::IpNet>,
 }
 
 impl Default for RpcConfig {
@@ -203,8 +221,34 @@ impl Default for RpcConfig {
             max_frame_bytes: 5 * 1024 * 1024,
             max_message_bytes: 6 * 1024 * 1024,
             incoming_queue: 4096,
+            peer_queue_bytes: 8 * 1024 * 1024,
+            peer_write_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            allowed_peers: Vec::new(),
         }
     }
+}
+
+/// One network: `10.0.0.0/8`, `fd00::/8`, or a single address (`10.1.2.3`).
+pub(crate) fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| format!("{text:?} is neither a network (10.0.0.0/8) nor an address"))
+}
+
+fn deserialize_networks<'de, D>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let items = Vec::<String>::deserialize(deserializer)?;
+    items
+        .iter()
+        .map(|item| parse_network(item.trim()).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Attached apps: limits that protect the daemon and the apps.
@@ -219,9 +263,12 @@ pub struct AppsConfig {
     pub max_outgoing: u32,
     /// Messages queued towards one app before the daemon treats it as stuck.
     pub outbox_capacity: usize,
-    /// Time an app has to send its `Hello` after opening the stream.
+    /// Time a new connection on the local socket has to get as far as its
+    /// app's `Hello`: the HTTP/2 preface, the `Attach` stream and the `Hello`.
     #[serde(with = "humantime_serde")]
     pub hello_timeout: Duration,
+    /// Connections open at once on the local socket; past it new ones are closed.
+    pub max_connections: usize,
 }
 
 impl Default for AppsConfig {
@@ -232,6 +279,7 @@ impl Default for AppsConfig {
             max_outgoing: 10_000,
             outbox_capacity: 4_096,
             hello_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -245,6 +293,15 @@ pub struct WebConfig {
     /// How long an app may take to answer an HTTP request (then 504).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Connections open at once per gateway port; past it a new one is
+    /// answered 503 and closed.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's whole body (then 408 and close).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for WebConfig {
@@ -252,16 +309,33 @@ impl Default for WebConfig {
         WebConfig {
             ip: "127.0.0.1".to_owned(),
             timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
 
-/// The async runtime.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+/// The async runtime and the process's resources.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// File descriptors kept back from the public ports (RPC, log, HTTP): the
+    /// local socket, ZooKeeper, RabbitMQ and outgoing connections use these
+    /// while the ports are flooded. The ports together accept at most
+    /// RLIMIT_NOFILE minus this.
+    pub fd_reserve: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: 0,
+            fd_reserve: 256,
+        }
+    }
 }
 
 /// Graceful stop on SIGTERM/SIGINT.
@@ -292,6 +366,8 @@ pub struct LogConfig {
     /// (one per source, on `rpc.ip`, registered as `log_endpoint`) for
     /// `lymphctl tail` and lymph's `tail`.
     pub publish: bool,
+    /// Subscribers at once per log port; past it new ones are closed.
+    pub max_subscribers: usize,
 }
 
 impl Default for LogConfig {
@@ -300,6 +376,7 @@ impl Default for LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
             publish: true,
+            max_subscribers: 256,
         }
     }
 }
@@ -384,8 +461,33 @@ impl Config {
         if self.web.ip.parse::<std::net::IpAddr>().is_err() {
             return invalid(&format!("web.ip {:?} is not an IP address", self.web.ip));
         }
-        if self.web.timeout.is_zero() {
-            return invalid("web.timeout must be above zero");
+        if self.web.timeout.is_zero()
+            || self.web.header_timeout.is_zero()
+            || self.web.body_timeout.is_zero()
+        {
+            return invalid(
+                "web.timeout, web.header_timeout and web.body_timeout must be above zero",
+            );
+        }
+        if self.web.max_connections == 0 {
+            return invalid("web.max_connections must be above zero");
+        }
+        if self.apps.max_connections == 0 || self.apps.hello_timeout.is_zero() {
+            return invalid("apps.max_connections and apps.hello_timeout must be above zero");
+        }
+        if self.rpc.max_connections == 0 || self.rpc.peer_queue_bytes == 0 {
+            return invalid("rpc.max_connections and rpc.peer_queue_bytes must be above zero");
+        }
+        if self.rpc.peer_write_timeout.is_zero() || self.rpc.idle_timeout.is_zero() {
+            return invalid("rpc.peer_write_timeout and rpc.idle_timeout must be above zero");
+        }
+        if self.rpc.idle_timeout <= self.rpc.heartbeat_interval {
+            return invalid(
+                "rpc.idle_timeout must be longer than rpc.heartbeat_interval (peers heartbeat)",
+            );
+        }
+        if self.log.max_subscribers == 0 {
+            return invalid("log.max_subscribers must be above zero");
         }
         if self.rpc.ip.parse::<std::net::IpAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(

@@ -160,3 +160,58 @@ fn web_and_log_settings_from_env() {
     });
     assert!(bad.is_err_and(|e| e.to_string().contains("LYMPHD_LOG_PUBLISH")));
 }
+
+#[test]
+fn edge_bounds_have_env_overrides_and_networks_parse() {
+    let env: HashMap<&str, &str> = [
+        ("LYMPHD_WEB_BODY_TIMEOUT", "2s"),
+        ("LYMPHD_RPC_IDLE_TIMEOUT", "5s"),
+        ("LYMPHD_RPC_MAX_CONNECTIONS", "10"),
+        ("LYMPHD_RPC_ALLOWED_PEERS", "10.0.0.0/8, 127.0.0.1,::1"),
+        ("LYMPHD_APPS_MAX_CONNECTIONS", "7"),
+        ("LYMPHD_LOG_MAX_SUBSCRIBERS", "3"),
+        ("LYMPHD_RUNTIME_FD_RESERVE", "100"),
+    ]
+    .into();
+    let mut config = Config::default();
+    apply_env(&mut config, |k| env.get(k).map(|v| (*v).to_owned())).expect("valid");
+    assert_eq!(config.web.body_timeout, Duration::from_secs(2));
+    assert_eq!(config.rpc.idle_timeout, Duration::from_secs(5));
+    assert_eq!(config.rpc.max_connections, 10);
+    let nets: Vec<String> = config
+        .rpc
+        .allowed_peers
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+    assert_eq!(config.apps.max_connections, 7);
+    assert_eq!(config.log.max_subscribers, 3);
+    assert_eq!(config.runtime.fd_reserve, 100);
+    config.validate().expect("valid");
+
+    let err = apply_env(&mut config, |k| {
+        (k == "LYMPHD_RPC_ALLOWED_PEERS").then(|| "10.0.0.0/33".to_owned())
+    })
+    .expect_err("not a network");
+    assert!(
+        err.to_string().contains("LYMPHD_RPC_ALLOWED_PEERS"),
+        "{err}"
+    );
+
+    let yaml = "rpc:\n  allowed_peers: [192.168.1.7/24, 127.0.0.1]\n";
+    let parsed = Config::from_yaml(yaml, Path::new("x.yml")).expect("parses");
+    assert_eq!(parsed.rpc.allowed_peers[0].to_string(), "192.168.1.0/24");
+    let err = Config::from_yaml("rpc:\n  allowed_peers: [nope]\n", Path::new("x.yml"))
+        .expect_err("bad network");
+    assert!(err.to_string().contains("nope"), "{err}");
+
+    let mut zero = Config::default();
+    zero.web.max_connections = 0;
+    assert!(
+        zero.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("web.max_connections")
+    );
+}

@@ -4,6 +4,8 @@
 
 mod harness;
 
+mod abuse;
+
 mod amqp;
 mod cli;
 mod daemon_lifecycle;

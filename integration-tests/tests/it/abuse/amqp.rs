@@ -1,0 +1,1 @@
+//! (filled by the hardening work on this edge)

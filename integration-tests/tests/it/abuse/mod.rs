@@ -1,0 +1,33 @@
+//! The abuse suite: one file per network edge, each reproducing a broken or
+//! hostile client with real processes and asserting the daemon's bound from
+//! /proc (memory per byte or per message, descriptors, answers within a
+//! deadline). Sizes are scaled down from the where CI time needs it;
+//! the margins are wide, the bounds are not.
+
+mod amqp;
+mod local_socket;
+mod log_port;
+mod registry;
+mod rpc_port;
+mod web;
+
+use nix::unistd::Pid;
+
+/// A process's resident memory in bytes, from /proc/<pid>/status (VmRSS).
+pub fn rss_bytes(pid: Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in /proc status");
+    kib * 1024
+}
+
+/// How many file descriptors a process holds open.
+pub fn open_fds(pid: Pid) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc fd")
+        .count()
+}
