@@ -208,10 +208,6 @@ fn edge_bounds_have_env_overrides_and_networks_parse() {
 
     let mut zero = Config::default();
     zero.web.max_connections = 0;
-    assert!(
-        zero.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("web.max_connections")
-    );
+    let err = zero.validate().expect_err("zero connections");
+    assert!(err.to_string().contains("web.max_connections"), "{err}");
 }
