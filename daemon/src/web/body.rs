@@ -87,10 +87,10 @@ mod tests {
 
     use super::*;
 
+    type Frames = tokio_stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>;
+
     /// A body arriving as `pieces`, one frame each.
-    fn body_of(
-        pieces: Vec<&'static [u8]>,
-    ) -> StreamBody<tokio_stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>> {
+    fn body_of(pieces: Vec<&'static [u8]>) -> StreamBody<Frames> {
         let frames: Vec<Result<Frame<Bytes>, Infallible>> = pieces
             .into_iter()
             .map(|p| Ok(Frame::data(Bytes::from_static(p))))

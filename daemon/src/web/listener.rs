@@ -39,6 +39,13 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// once (a flood then sees resets, and costs nothing but the accept).
 const MAX_LINGERING: usize = 64;
 
+/// hyper's read buffer per connection, which bounds a request's head: past it
+/// the client gets 431 (hyper checks between reads, so one read may take a
+/// head to about twice this). hyper's default (~400 KiB) let each of the
+/// `web.max_connections` clients hold that much in headers; 64 KiB is twice
+/// what common proxies accept (nginx: 4 x 8 KiB).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 static ACCEPT_FAILED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
@@ -86,6 +93,7 @@ async fn serve(stream: TcpStream, port: Arc<Port>, permits: [OwnedSemaphorePermi
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let served = tokio::select! {

@@ -181,6 +181,27 @@ async fn bodies_sent_a_byte_at_a_time_cost_about_their_size() {
     }
     let after = pattern(100 * 1024, 3);
     assert_eq!(post_echo(port, &after), (200, after.clone()));
+
+    // A head is bounded too (64 KiB; hyper may take in up to twice that in a
+    // read): 512 KiB of headers get 431, not a buffer that size.
+    let big = format!(
+        "GET /_health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(512 * 1024)
+    );
+    assert_eq!(status_until_closed(port, big.as_bytes()), Some(431));
+}
+
+/// Sends `request` and reads until the daemon closes, a reset included (it
+/// may close with part of a refused request unread): the answer's status.
+fn status_until_closed(port: u16, request: &[u8]) -> Option<u16> {
+    let mut stream = connect(port);
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    status_of(&raw)
 }
 
 /// What one trickling client saw: the status and when it came, when the
