@@ -1,17 +1,18 @@
 //! The HTTP gateway under hostile clients: bodies sent a byte at a time cost
-//! the daemon about their size; past `web.max_connections` new clients get 503
-//! at once; bodies slower than `web.body_timeout` get 408 and are closed; idle
+//! the daemon about their size; past `web.max_connections` or the descriptor
+//! budget new clients get 503 at once; bodies slower than `web.body_timeout` get 408 and are closed; idle
 //! keep-alive connections are closed after `web.header_timeout`. A real
 //! `lymphd` and the test app's `POST /echo`, plain sockets on 127.0.0.1.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{open_fds, rss_bytes};
-use crate::harness::{TestDaemon, wait_until};
+use crate::harness::{Proc, TestDaemon, bin, wait_until, workspace_root};
 
 /// Concurrent clients sending a body a byte at a time.
 const SENDERS: usize = 4;
@@ -256,23 +257,17 @@ fn trickle(port: u16) -> Fate {
     fate
 }
 
-#[tokio::test]
-async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout() {
-    const CAP: usize = 20;
-    const CLIENTS: usize = 30;
-    let body_timeout = Duration::from_secs(2);
-    let (daemon, _app, port) = start(&format!(
-        "web:\n  max_connections: {CAP}\n  body_timeout: 2s\n  header_timeout: 2s\n"
-    ))
-    .await;
-    let pid = daemon.proc.pid();
+/// Starts `clients` tricklers; `limit` connections are held by the daemon
+/// (the rest refused): while they are, a normal request gets an answer at
+/// once. Checks every client's fate (503 at once, or 408 after the body
+/// timeout and closed) and returns once the tricklers' sockets are closed.
+fn trickle_past(daemon: &crate::harness::Proc, port: u16, clients: usize, limit: usize) {
+    let pid = daemon.pid();
     let fds_before = open_fds(pid);
-
-    let clients: Vec<_> = (0..CLIENTS)
+    let threads: Vec<_> = (0..clients)
         .map(|_| std::thread::spawn(move || trickle(port)))
         .collect();
-    // The cap is held by tricklers: a normal request still gets an answer now.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::thread::sleep(Duration::from_millis(700));
     let held = open_fds(pid);
     let asked = Instant::now();
     let normal = crate::web::http(port, "GET", "/_health/", "").expect("an answer");
@@ -289,11 +284,11 @@ async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout(
     );
     // Give or take the harness's own gRPC connection, closed meanwhile.
     assert!(
-        held + 2 >= fds_before + CAP,
+        held + 2 >= fds_before + limit,
         "the tricklers hold their connections ({fds_before} -> {held} fds)"
     );
 
-    let fates: Vec<Fate> = clients
+    let fates: Vec<Fate> = threads
         .into_iter()
         .map(|c| c.join().expect("no panic"))
         .collect();
@@ -301,7 +296,7 @@ async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout(
     let timed_out: Vec<&Fate> = fates.iter().filter(|f| f.status == Some(408)).collect();
     assert_eq!(
         (refused.len(), timed_out.len()),
-        (CLIENTS - CAP, CAP),
+        (clients - limit, limit),
         "statuses: {:?}",
         fates.iter().map(|f| f.status).collect::<Vec<_>>()
     );
@@ -317,12 +312,12 @@ async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout(
     for fate in timed_out {
         let closed = fate.closed.expect("a timed-out connection is closed");
         assert!(
-            fate.answered >= body_timeout - Duration::from_millis(100),
+            fate.answered >= BODY_TIMEOUT - Duration::from_millis(100),
             "408 after {:?}, before the body timeout",
             fate.answered
         );
         assert!(
-            closed < body_timeout + Duration::from_secs(3),
+            closed < BODY_TIMEOUT + Duration::from_secs(3),
             "closed after {closed:?}"
         );
     }
@@ -337,13 +332,28 @@ async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout(
             .status,
         200
     );
+}
+
+/// The body (and header) timeout of the trickle tests.
+const BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout() {
+    const CAP: usize = 20;
+    let (daemon, _app, port) = start(&format!(
+        "web:\n  max_connections: {CAP}\n  body_timeout: 2s\n  header_timeout: 2s\n"
+    ))
+    .await;
+    trickle_past(&daemon.proc, port, 30, CAP);
+    let log = daemon.proc.stderr_text();
+    assert!(log.contains("web connection refused"), "{log}");
 
     // A keep-alive connection idle after its request is closed after the
     // header timeout: it does not hold a slot forever.
     let mut idle = connect(port);
     idle.write_all(b"GET /_health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .expect("write");
-    idle.set_read_timeout(Some(Duration::from_secs(2) + Duration::from_secs(5)))
+    idle.set_read_timeout(Some(BODY_TIMEOUT + Duration::from_secs(5)))
         .expect("timeout");
     let since = Instant::now();
     let mut raw = Vec::new();
@@ -359,4 +369,47 @@ async fn trickling_clients_are_refused_past_the_cap_and_cut_by_the_body_timeout(
         }
     }
     assert_eq!(status_of(&raw), Some(200));
+}
+
+#[tokio::test]
+async fn past_the_descriptor_budget_clients_are_refused_too() {
+    // A hard limit of 300 open files less the reserve of 256: the public
+    // ports may hold 44, far below web.max_connections.
+    const BUDGET: usize = 300 - 256;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("lymphd.yml");
+    std::fs::write(
+        &config,
+        "runtime:\n  fd_reserve: 256\nweb:\n  body_timeout: 2s\n",
+    )
+    .expect("write config");
+    let socket = dir.path().join("lymphd.sock");
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=300:300")
+        .arg(bin("lymphd"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--config")
+        .arg(&config)
+        .env("LYMPHD_LOG", "info");
+    let daemon = Proc::spawn("lymphd", cmd, dir.path());
+    wait_until("lymphd to listen", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let port = free_port();
+    let app_conf = dir.path().join("web.yml");
+    std::fs::write(&app_conf, format!("http_port: {port}\n")).expect("write config");
+    let mut cmd = Command::new(bin("testapp"));
+    cmd.arg("--config")
+        .arg(&app_conf)
+        .current_dir(workspace_root())
+        .env("LYMPH_SOCKET", &socket);
+    let _app = Proc::spawn("testapp", cmd, dir.path());
+    wait_until("the web port to answer", Duration::from_secs(20), || {
+        crate::web::http(port, "GET", "/_health/", "").is_ok_and(|r| r.status == 200)
+    });
+
+    trickle_past(&daemon, port, BUDGET + 10, BUDGET);
+    let log = daemon.stderr_text();
+    assert!(log.contains("descriptor budget"), "{log}");
 }
