@@ -5,9 +5,10 @@
 //!
 //! Every port is bounded: `web.max_connections` connections (and a permit of
 //! the process's descriptor budget each; past either a client is answered 503
-//! and closed), `web.header_timeout` for a request's headers (and for an idle
-//! keep-alive connection's next request), `web.body_timeout` and
-//! `rpc.max_body_bytes` for its body, held as one buffer of its size.
+//! and closed), `web.header_timeout` and 64 KiB for a request's head (and the
+//! timeout for an idle keep-alive connection's next request too),
+//! `web.body_timeout` and `rpc.max_body_bytes` for its body, copied as it
+//! arrives into one buffer (`body`).
 
 mod body;
 mod forward;
