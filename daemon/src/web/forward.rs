@@ -1,25 +1,35 @@
-//! One HTTP request: health check, route match, body limit, hand-off to one
-//! ready instance, and the answer (or a short text error) with `X-Trace-Id`.
-//! Every path ends in a response: no client is left hanging.
+//! One HTTP request: health check, route match, the body (within its size
+//! limit and `web.body_timeout`, see `body`), hand-off to one ready instance,
+//! and the answer (or a short text error) with `X-Trace-Id`. Every path ends in
+//! a response: no client is left hanging; 408 and 413 also close the connection.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use hyper::{Request, Response, StatusCode};
 use lymph_proto::v1 as pb;
 use tokio::time::Instant;
+use tracing::debug;
 
 use super::Port;
+use super::body::{self, BodyError};
 use super::routes::Match;
 use crate::dispatch::ErrorKind;
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
 
 const TRACE_HEADER: &str = "x-trace-id";
 const HEALTH_PATH: &str = "/_health/";
+
+static SLOW_BODY: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// The request's trace id when it looks sane (1 to 128 visible ASCII
 /// characters), else a new one.
@@ -63,6 +73,15 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     response
 }
 
+/// `response` with `Connection: close`: the request's body was not read to
+/// its end, so the connection cannot carry another request.
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
@@ -80,19 +99,16 @@ async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Res
             return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         }
     };
-    let too_large = || {
-        text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body over {} bytes\n", port.max_body),
-        )
-    };
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > port.max_body as u64) {
-        return too_large();
+        return closing(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {} bytes\n", port.max_body),
+        ));
     }
     let query = request.uri().query().unwrap_or_default().to_owned();
     let headers: Vec<pb::Header> = request
@@ -105,18 +121,31 @@ async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Res
             })
         })
         .collect();
-    let body = match Limited::new(request.into_body(), port.max_body)
-        .collect()
-        .await
+    let body = match body::read(
+        request.into_body(),
+        declared,
+        port.max_body,
+        port.limits.body_timeout,
+    )
+    .await
     {
-        Ok(collected) => collected.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return too_large();
+        Ok(body) => body,
+        Err(e @ BodyError::TooLarge { .. }) => {
+            return closing(text(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")));
         }
-        Err(_) => return text(StatusCode::BAD_REQUEST, "cannot read the request body\n"),
+        Err(e @ BodyError::TooSlow(_)) => {
+            warn_limited!(
+                SLOW_BODY,
+                port = port.port,
+                "web request body too slow: 408 and close"
+            );
+            return closing(text(StatusCode::REQUEST_TIMEOUT, format!("{e}\n")));
+        }
+        Err(e @ BodyError::Broken(_)) => {
+            // Most often the client went away mid-body: nobody reads this.
+            debug!(port = port.port, error = %e, "web request body cut");
+            return closing(text(StatusCode::BAD_REQUEST, format!("{e}\n")));
+        }
     };
     let Some(session) = port.pick() else {
         return text(

@@ -2,7 +2,15 @@
 //! listens there while at least one instance is attached, forwards each request
 //! to one ready instance (round-robin) and sets `X-Trace-Id`. Reaches apps only
 //! through `AppSession`; knows nothing of the registry or RPC routing.
+//!
+//! Every port is bounded: `web.max_connections` connections (and a permit of
+//! the process's descriptor budget each; past either a client is answered 503
+//! and closed), `web.header_timeout` and 64 KiB for a request's head (and the
+//! timeout for an idle keep-alive connection's next request too),
+//! `web.body_timeout` and `rpc.max_body_bytes` for its body, copied as it
+//! arrives into one buffer (`body`).
 
+mod body;
 mod forward;
 mod listener;
 pub mod routes;
@@ -54,6 +62,26 @@ pub(crate) struct Port {
     stop: CancellationToken,
     timeout: Duration,
     max_body: usize,
+    limits: Limits,
+}
+
+/// What one port's clients may hold: connections, and time to send a
+/// request's headers and its body (`web.*` settings).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+    body_timeout: Duration,
+}
+
+impl Limits {
+    fn of(config: &WebConfig) -> Limits {
+        Limits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+            body_timeout: config.body_timeout,
+        }
+    }
 }
 
 impl Port {
@@ -151,6 +179,7 @@ impl Gateway {
                 stop: CancellationToken::new(),
                 timeout: self.config.timeout,
                 max_body: self.max_body,
+                limits: Limits::of(&self.config),
             });
             {
                 let mut ports = self.ports();

@@ -1,5 +1,5 @@
 //! A service for integration tests, with handlers that are slow, fail, crash
-//! or hold events, and HTTP routes `/slow?ms=` and `/boom` (with `http_port:`
+//! or hold events, and HTTP routes `/slow?ms=`, `/boom` and `/echo` (with `http_port:`
 //! in the config): `testapp [--max-concurrency N] [--config F] [--socket P]`.
 
 use std::io::Write;
@@ -74,6 +74,15 @@ impl Test {
             .ok_or_else(|| Error::bad_request("ms must be a number"))?;
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(lymph::http::Response::text(format!("slept {ms}")))
+    }
+
+    /// HTTP: answers the request's body as it came (`POST /echo`).
+    #[route("/echo", methods = ["POST"])]
+    async fn echo_body(
+        &self,
+        request: lymph::http::Request,
+    ) -> Result<lymph::http::Response, Error> {
+        Ok(lymph::http::Response::new(200, request.body))
     }
 
     /// HTTP: fails (the client sees 500).
