@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::Port;
+use super::stall::WriteStall;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
 
@@ -89,12 +90,14 @@ async fn serve(stream: TcpStream, port: Arc<Port>, permits: [OwnedSemaphorePermi
     let _permits = permits;
     let stop = port.stop.clone();
     let header_timeout = port.limits.header_timeout;
+    // A response must be taken at least as briskly as a body must be sent.
+    let write_stall = port.limits.body_timeout;
     let service = service_fn(move |request| super::forward::handle(port.clone(), request));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(WriteStall::new(stream, write_stall)), service);
     tokio::pin!(connection);
     let served = tokio::select! {
         served = connection.as_mut() => served,

@@ -8,12 +8,14 @@
 //! and closed), `web.header_timeout` and 64 KiB for a request's head (and the
 //! timeout for an idle keep-alive connection's next request too),
 //! `web.body_timeout` and `rpc.max_body_bytes` for its body, copied as it
-//! arrives into one buffer (`body`).
+//! arrives into one buffer (`body`); a client that reads nothing of its
+//! response for `web.body_timeout` is cut (`stall`).
 
 mod body;
 mod forward;
 mod listener;
 pub mod routes;
+mod stall;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
