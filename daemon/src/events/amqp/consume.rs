@@ -95,6 +95,9 @@ struct Task {
     failures: u32,
     /// The pause before the next attempt; `None`: the first one's.
     pause: Option<Duration>,
+    /// The pause after the last lost channel, doubled when the next one is
+    /// lost soon after attaching (see `STABLE`).
+    lost_pause: Option<Duration>,
 }
 
 impl Consuming {
@@ -127,6 +130,7 @@ impl Consuming {
             health: health.clone(),
             failures: 0,
             pause: None,
+            lost_pause: None,
         };
         let wait = Instant::now() + START_WAIT.min(self.timeout);
         let attached = match self.link.session(0, wait).await {
@@ -213,13 +217,11 @@ impl Task {
             // The broker takes back what the lost channel held.
             self.held.clear();
             let _ = tokio::time::timeout(CLOSE_WAIT, channel.close(200, "lost".into())).await;
-            let pause = if since.elapsed() >= STABLE {
-                self.failures = 0;
-                BACKOFF_FIRST
-            } else {
-                self.pause
-                    .map_or(BACKOFF_FIRST, |p| (p * 2).min(REFUSED_MAX))
+            let pause = match self.lost_pause {
+                Some(last) if since.elapsed() < STABLE => (last * 2).min(REFUSED_MAX),
+                _ => BACKOFF_FIRST,
             };
+            self.lost_pause = Some(pause);
             self.pause = Some(pause);
             warn!(queue = %self.queue, %why, retry_in = ?pause, "event consumer lost its channel; attaching again");
             self.health.set(ConsumerState::Retrying {

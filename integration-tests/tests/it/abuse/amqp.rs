@@ -3,7 +3,8 @@
 //! over `rpc.max_body_bytes` is refused once and never reaches the app (the
 //! next one does); a subscription whose queue the broker refuses leaves the
 //! app attached and serving RPC while the daemon retries with growing
-//! pauses, and consumes once the queue is fixed. The issue's 70 MB event is
+//! pauses, and consumes once the queue is fixed (and again after the queue
+//! is deleted under it). The issue's 70 MB event is
 //! scaled down to 1 MB against a 64 KiB limit.
 
 use std::time::Duration;
@@ -273,7 +274,33 @@ async fn a_refused_queue_declare_is_retried_while_the_app_serves_then_consumes()
     wait_until("the event handled", WAIT, || {
         app.lines_with("handled 5") == 1
     });
-    assert_eq!(after, identity, "the app never attached again");
+
+    // Deleted under a live consumer: the broker cancels it; the daemon
+    // declares the queue again and consumes, the app never knows.
+    channel
+        .queue_delete("Test-on_work".into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete the live queue");
+    wait_until("the consumer attached again", WAIT, || {
+        daemon.proc.lines_with("event consumer attached") == 2
+    });
+    let out = daemon.ctl(&["emit", "work", r#"{"n": 6}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until("the next event handled", WAIT, || {
+        app.lines_with("handled 6") == 1
+    });
+    let (last, _) = subscription(&daemon, "Test-on_work").await;
+    assert_eq!(
+        [after, last],
+        [identity.clone(), identity],
+        "the app never attached again"
+    );
     assert_eq!(attaches(&daemon), 1, "{}", daemon.proc.stderr_text());
+    assert_eq!(
+        daemon.proc.lines_with("event consumer lost its channel"),
+        1,
+        "{}",
+        daemon.proc.stderr_text()
+    );
     let _ = raw.close(200, "done".into()).await;
 }
