@@ -71,7 +71,9 @@ impl Daemon {
         let identity = trace::new_id();
         let bus: Arc<dyn EventBus> = match &config.events {
             EventsConfig::Embedded { queue_limit } => Arc::new(EmbeddedBus::spawn(*queue_limit)),
-            EventsConfig::Amqp(amqp) => crate::fleet::connect_bus(amqp, &identity).await?,
+            EventsConfig::Amqp(amqp) => {
+                crate::fleet::connect_bus(amqp, &identity, config.rpc.max_body_bytes).await?
+            }
         };
         let me = Me {
             identity,
@@ -326,6 +328,7 @@ impl State {
                 in_flight: s.in_flight(),
                 max_concurrency: s.limits.max_concurrency,
                 handled: s.handled(),
+                subscriptions: crate::attach::consume::status(s),
             })
             .collect();
         pb::StatusReply {

@@ -90,6 +90,7 @@ async fn connect_registry(
 pub async fn connect_bus(
     amqp: &crate::config::AmqpSettings,
     identity: &str,
+    max_body_bytes: usize,
 ) -> anyhow::Result<Arc<dyn crate::events::EventBus>> {
     use crate::config::AmqpModeSetting;
     use crate::events::{AmqpBus, AmqpConfig, AmqpMode};
@@ -103,6 +104,7 @@ pub async fn connect_bus(
     config.identity = identity.to_owned();
     config.confirm_window = amqp.confirm_window;
     config.connect_timeout = amqp.connect_timeout;
+    config.max_body_bytes = max_body_bytes;
     let (username, password) = credentials(amqp)?;
     config.username = username;
     config.password = password;
@@ -142,6 +144,7 @@ fn credentials(
 pub async fn connect_bus(
     _amqp: &crate::config::AmqpSettings,
     _identity: &str,
+    _max_body_bytes: usize,
 ) -> anyhow::Result<Arc<dyn crate::events::EventBus>> {
     anyhow::bail!(
         "this lymphd was built without the amqp feature: events.backend amqp is unavailable"

@@ -1,8 +1,12 @@
 //! Feeds an app's event subscriptions: one bus consumer per subscription,
 //! its deliveries pushed to the app on its stream, until the app says Goodbye
 //! or leaves. Held deliveries go back to the bus when the session closes.
+//! Each consumer's health stays on the session, for `Status`: a subscription
+//! the bus cannot attach yet is retried by the bus, never by making the app
+//! attach again.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::daemon_message::Kind as Out;
@@ -10,9 +14,19 @@ use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use super::AppSession;
-use crate::events::{EventBus, EventError, Subscription};
+use crate::events::{ConsumerHealth, ConsumerState, EventBus, EventError, Refusal, Subscription};
 
-/// Starts a consumer per subscription of a ready app.
+/// One subscription of an app and its consumer's health.
+pub struct Subscribed {
+    pub interface: String,
+    pub handler: String,
+    pub event_type: String,
+    pub queue: String,
+    pub health: Arc<ConsumerHealth>,
+}
+
+/// Starts a consumer per subscription of a ready app. Fails only for a
+/// subscription the bus refuses outright (or a closed bus).
 pub async fn start(
     bus: &Arc<dyn EventBus>,
     session: &Arc<AppSession>,
@@ -30,7 +44,19 @@ pub async fn start(
                 // Deliveries held at once follow what the app can take.
                 prefetch: session.limits.max_concurrency,
             };
+            let queue = subscription.queue_name();
             let consumer = bus.consume(subscription).await?;
+            session
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Subscribed {
+                    interface: iface.name.clone(),
+                    handler: sub.handler.clone(),
+                    event_type: sub.event_type.clone(),
+                    queue,
+                    health: consumer.health.clone(),
+                });
             tasks.spawn(pump(
                 session.clone(),
                 iface.name.clone(),
@@ -40,6 +66,43 @@ pub async fn start(
         }
     }
     Ok(())
+}
+
+/// The app's subscriptions as `Status` shows them.
+pub fn status(session: &AppSession) -> Vec<pb::SubscriptionStatus> {
+    let now = Instant::now();
+    let subscribed = session
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    subscribed
+        .iter()
+        .map(|s| {
+            let mut status = pb::SubscriptionStatus {
+                interface: s.interface.clone(),
+                handler: s.handler.clone(),
+                event_type: s.event_type.clone(),
+                queue: s.queue.clone(),
+                consuming: true,
+                refused_too_large: s.health.refused_count(Refusal::TooLarge),
+                refused_malformed: s.health.refused_count(Refusal::Malformed),
+                ..Default::default()
+            };
+            if let ConsumerState::Retrying {
+                error,
+                attempts,
+                next_attempt,
+            } = s.health.state()
+            {
+                status.consuming = false;
+                status.error = error;
+                status.failed_attempts = attempts;
+                let wait = next_attempt.saturating_duration_since(now);
+                status.next_attempt_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            }
+            status
+        })
+        .collect()
 }
 
 async fn pump(

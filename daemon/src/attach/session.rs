@@ -72,6 +72,8 @@ pub struct AppSession {
     pub stop_consuming: CancellationToken,
     /// The app's log port (its instances' `log_endpoint`), once opened.
     pub log: std::sync::OnceLock<crate::logs::PortHandle>,
+    /// Its event subscriptions and their consumers' health, once Ready.
+    pub subscriptions: Mutex<Vec<super::consume::Subscribed>>,
 }
 
 impl AppSession {
@@ -101,6 +103,7 @@ impl AppSession {
             next_delivery: AtomicU64::new(1),
             stop_consuming: CancellationToken::new(),
             log: std::sync::OnceLock::new(),
+            subscriptions: Mutex::new(Vec::new()),
         }
     }
 

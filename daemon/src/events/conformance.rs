@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{Consumer, Delivery, Event, EventBus, EventError, Settle, Subscription};
+use super::{
+    Consumer, ConsumerState, Delivery, Event, EventBus, EventError, Refusal, Settle, Subscription,
+};
 
 /// How long a suite test waits for a delivery it expects.
 pub const SETTLE: Duration = Duration::from_secs(15);
@@ -45,11 +47,18 @@ pub fn subscription(service: &str, instance: &str, event_type: &str) -> Subscrip
     }
 }
 
+/// On a healthy bus a consumer is attached when `consume` returns (so an
+/// emit made next reaches it) and says so in its health.
 async fn consume(bus: &dyn EventBus, sub: Subscription) -> Consumer {
-    tokio::time::timeout(SETTLE, bus.consume(sub))
+    let consumer = tokio::time::timeout(SETTLE, bus.consume(sub))
         .await
         .expect("consume in time")
-        .expect("consume")
+        .expect("consume");
+    assert_eq!(consumer.health.state(), ConsumerState::Consuming);
+    for why in [Refusal::TooLarge, Refusal::Malformed] {
+        assert_eq!(consumer.health.refused_count(why), 0);
+    }
+    consumer
 }
 
 async fn next(consumer: &mut Consumer) -> Delivery {

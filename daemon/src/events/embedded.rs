@@ -231,7 +231,13 @@ impl Actor {
             let _ = commands.send(Command::Gone(id)).await;
         });
         self.pump(&name);
-        Consumer { deliveries, settle }
+        // Every event here passed emit's checks and its queue always
+        // exists: an embedded consumer is consuming from the start.
+        Consumer {
+            deliveries,
+            settle,
+            health: Arc::default(),
+        }
     }
 
     fn settle(&mut self, consumer: u64, settle: Settle) {

@@ -2,7 +2,9 @@
 //! subscribed service (or every instance, for broadcast subscriptions),
 //! possibly after a delay. A delivery is the subscriber's until it acks; a
 //! failed one is retried up to the subscription's retry count, then dropped;
-//! a consumer that goes away hands its unacked deliveries back. Backends:
+//! a consumer that goes away hands its unacked deliveries back. A consumer
+//! that cannot attach (its queue refused by the broker) retries in the
+//! background and says why in its `health`. Backends:
 //! `embedded` (in memory, this daemon) and, in fleet mode, RabbitMQ. Knows
 //! nothing of apps or the API.
 
@@ -10,7 +12,9 @@
 mod amqp;
 pub mod conformance;
 mod embedded;
+mod health;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +24,7 @@ use tokio::sync::mpsc;
 #[cfg(feature = "amqp")]
 pub use amqp::{AmqpBus, AmqpConfig, AmqpMode};
 pub use embedded::EmbeddedBus;
+pub use health::{ConsumerHealth, ConsumerState, Refusal};
 
 /// One emitted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +103,8 @@ pub enum Settle {
 pub struct Consumer {
     pub deliveries: mpsc::Receiver<Delivery>,
     pub settle: mpsc::UnboundedSender<Settle>,
+    /// Whether deliveries flow, and what was refused; for status.
+    pub health: Arc<ConsumerHealth>,
 }
 
 #[async_trait]
@@ -108,6 +115,9 @@ pub trait EventBus: Send + Sync + 'static {
     /// `delay`. Fails (and publishes nothing) when a queue is full.
     async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError>;
 
-    /// Starts a consumer.
+    /// Starts a consumer. Fails only when the subscription itself is wrong
+    /// (or the bus closed); a backend that cannot attach now (a broker
+    /// refusing the queue's declaration) returns the consumer anyway, retries
+    /// with backoff and reports it in `Consumer::health`.
     async fn consume(&self, subscription: Subscription) -> Result<Consumer, EventError>;
 }

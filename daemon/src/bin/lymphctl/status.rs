@@ -1,10 +1,10 @@
-//! `lymphctl status`: the `Status` RPC as `key: value` lines and one line per
-//! attached app, or as JSON.
+//! `lymphctl status`: the `Status` RPC as `key: value` lines, one line per
+//! attached app followed by one per event subscription of it, or as JSON.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use lymph_proto::v1::{AppStatus, StatusReply, StatusRequest};
+use lymph_proto::v1::{AppStatus, StatusReply, StatusRequest, SubscriptionStatus};
 use serde_json::{Value as Json, json};
 
 use crate::{Client, print_out, render, rpc_error};
@@ -48,8 +48,39 @@ pub fn render_text(s: &StatusReply) -> String {
     let _ = writeln!(out, "apps:      {}", s.apps.len());
     for app in &s.apps {
         out.push_str(&app_line(app));
+        for sub in &app.subscriptions {
+            out.push_str(&subscription_line(sub));
+        }
     }
     out
+}
+
+/// `    event TYPE  IFACE.HANDLER  queue QUEUE  consuming|retrying (...): ERROR[  refused ...]`
+fn subscription_line(sub: &SubscriptionStatus) -> String {
+    let state = if sub.consuming {
+        "consuming".to_owned()
+    } else {
+        // Whole seconds, rounded up: "next in 0s" would read as "now".
+        let next = Duration::from_secs(sub.next_attempt_ms.div_ceil(1000));
+        format!(
+            "retrying ({} failed, next in {}): {}",
+            sub.failed_attempts,
+            humantime::format_duration(next),
+            sub.error
+        )
+    };
+    let refused = if sub.refused_too_large + sub.refused_malformed > 0 {
+        format!(
+            "  refused {} too large, {} malformed",
+            sub.refused_too_large, sub.refused_malformed
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "    event {}  {}.{}  queue {}  {state}{refused}\n",
+        sub.event_type, sub.interface, sub.handler, sub.queue
+    )
 }
 
 /// `  NAME  [IDENTITY10]  pid PID  IFACE,IFACE|-  ready|starting|tool  IN/MAX in flight  N handled`
@@ -86,10 +117,12 @@ pub fn to_json(s: &StatusReply) -> Json {
         .apps
         .iter()
         .map(|a| {
+            let subscriptions: Vec<Json> = a.subscriptions.iter().map(subscription_json).collect();
             json!({
                 "identity": a.identity, "app_name": a.app_name, "interfaces": a.interfaces,
                 "pid": a.pid, "sdk": a.sdk, "ready": a.ready, "in_flight": a.in_flight,
                 "max_concurrency": a.max_concurrency, "handled": a.handled,
+                "subscriptions": subscriptions,
             })
         })
         .collect();
@@ -98,6 +131,15 @@ pub fn to_json(s: &StatusReply) -> Json {
         "identity": s.identity, "registry": s.registry, "events": s.events,
         "uptime_ms": s.uptime_ms, "calls_total": s.calls_total,
         "calls_failed": s.calls_failed, "calls_in_flight": s.calls_in_flight, "apps": apps,
+    })
+}
+
+fn subscription_json(s: &SubscriptionStatus) -> Json {
+    json!({
+        "interface": s.interface, "handler": s.handler, "event_type": s.event_type,
+        "queue": s.queue, "consuming": s.consuming, "error": s.error,
+        "failed_attempts": s.failed_attempts, "next_attempt_ms": s.next_attempt_ms,
+        "refused_too_large": s.refused_too_large, "refused_malformed": s.refused_malformed,
     })
 }
 
@@ -149,6 +191,55 @@ mod tests {
             app_line(&tool).contains("  -  tool  0/0 in flight"),
             "{}",
             app_line(&tool)
+        );
+    }
+
+    #[test]
+    fn subscriptions_follow_their_app_and_say_why_they_are_not_consuming() {
+        let sub = |consuming: bool| SubscriptionStatus {
+            interface: "Test".to_owned(),
+            handler: "on_work".to_owned(),
+            event_type: "work".to_owned(),
+            queue: "Test-on_work".to_owned(),
+            consuming,
+            ..Default::default()
+        };
+        let failing = SubscriptionStatus {
+            error: "PRECONDITION_FAILED - inequivalent arg 'durable'".to_owned(),
+            failed_attempts: 3,
+            next_attempt_ms: 3_200,
+            ..sub(false)
+        };
+        let refusing = SubscriptionStatus {
+            refused_too_large: 2,
+            ..sub(true)
+        };
+        let reply = StatusReply {
+            apps: vec![AppStatus {
+                app_name: "worker".to_owned(),
+                subscriptions: vec![failing, refusing],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render_text(&reply);
+        assert!(
+            text.ends_with(
+                "\n    event work  Test.on_work  queue Test-on_work  retrying (3 failed, next in 4s): \
+                 PRECONDITION_FAILED - inequivalent arg 'durable'\n\
+                 \x20   event work  Test.on_work  queue Test-on_work  consuming  \
+                 refused 2 too large, 0 malformed\n"
+            ),
+            "{text}"
+        );
+        let json = to_json(&reply);
+        assert_eq!(
+            json["apps"][0]["subscriptions"][0]["failed_attempts"],
+            json!(3)
+        );
+        assert_eq!(
+            json["apps"][0]["subscriptions"][1]["refused_too_large"],
+            json!(2)
         );
     }
 }

@@ -48,6 +48,9 @@ pub struct AmqpConfig {
     /// Durable mode only: a broadcast queue left without consumer this long
     /// (its daemon died while the broker was down) is deleted (`x-expires`).
     pub broadcast_expiry: Duration,
+    /// The largest event body handed to a consumer (the daemon's
+    /// `rpc.max_body_bytes`); a larger delivery is rejected without requeue.
+    pub max_body_bytes: usize,
 }
 
 impl AmqpConfig {
@@ -65,6 +68,7 @@ impl AmqpConfig {
             emit_timeout: Duration::from_secs(30),
             max_queue_length: None,
             broadcast_expiry: Duration::from_secs(30 * 60),
+            max_body_bytes: 4 * 1024 * 1024,
         }
     }
 
@@ -94,6 +98,9 @@ impl AmqpConfig {
         }
         if self.confirm_window == 0 {
             return invalid("confirm_window must be at least 1");
+        }
+        if self.max_body_bytes == 0 {
+            return invalid("max_body_bytes must be at least 1");
         }
         if self.max_queue_length == Some(0) {
             return invalid("max_queue_length must be at least 1");
@@ -129,6 +136,8 @@ impl fmt::Debug for AmqpConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("emit_timeout", &self.emit_timeout)
             .field("max_queue_length", &self.max_queue_length)
+            .field("broadcast_expiry", &self.broadcast_expiry)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }

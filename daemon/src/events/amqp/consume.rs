@@ -1,11 +1,16 @@
 //! One consumer: its own channel (prefetch = the subscription's), its queue
-//! declared and bound, deliveries decoded and handed over, acks and fails
-//! settled the lymph way (a failed event is re-published to the retry
-//! exchange with `retry_count` one lower, or dropped past it). After a
-//! broker restart it attaches again to the same queue; deliveries from the
-//! lost channel are the broker's again, so their tags are forgotten and late
-//! settles for them ignored. Dropping the `Consumer` closes its channel,
-//! which hands its unacked deliveries back to the broker.
+//! declared and bound, deliveries checked, decoded and handed over, acks and
+//! fails settled (`settle`). A delivery whose body is over `max_body_bytes`,
+//! or that does not decode, is never handed over: it is rejected without
+//! requeue, counted in the consumer's health and warned about (at a bounded
+//! rate). When attaching fails (the broker refuses the queue's declaration,
+//! say a queue of that name with other flags, 406 PRECONDITION_FAILED; or no
+//! connection), the consumer keeps trying in the background with backoff
+//! and its health says why; the app stays attached. A lost channel (broker
+//! restart, queue deleted) is attached again the same way; its deliveries
+//! are the broker's again, so their tags are forgotten and late settles for
+//! them ignored. Dropping the `Consumer` closes its channel, which hands its
+//! unacked deliveries back to the broker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +26,36 @@ use tracing::{debug, info, warn};
 
 use super::envelope::{self, CONTENT_TYPE, Incoming};
 use super::link::{BACKOFF_FIRST, BACKOFF_MAX, Link, Session};
-use super::publish::{Publisher, Target};
+use super::publish::Publisher;
+use super::settle::{Held, fail};
 use super::topology::{Topology, short};
-use crate::events::{Consumer, Delivery, EventError, Settle, Subscription};
+use crate::events::{
+    Consumer, ConsumerHealth, ConsumerState, Delivery, EventError, Refusal, Settle, Subscription,
+};
+use crate::warn_limit::WarnLimit;
+
+/// Pauses while the broker refuses the queue: it will until an operator
+/// changes something, so it is asked rarely (1 s doubling to 30 s). While
+/// the broker is unreachable the link's own backoff applies (`BACKOFF_*`).
+const REFUSED_FIRST: Duration = Duration::from_secs(1);
+const REFUSED_MAX: Duration = Duration::from_secs(30);
+/// How long `start` waits for a reconnecting broker before it leaves the
+/// consumer to its background retries (the app's `Ready` waits that long).
+const START_WAIT: Duration = Duration::from_secs(2);
+/// An envelope adds the type, headers and source to its body: a delivery this
+/// much over the body limit is refused without being decoded.
+const ENVELOPE_ALLOWANCE: usize = 64 * 1024;
+/// A channel lost after living this long starts its retries afresh; one lost
+/// sooner keeps the pause growing, so a broker that closes it at once each
+/// time is not asked ever faster.
+const STABLE: Duration = REFUSED_MAX;
+/// Closing a lost channel: its connection may be gone too.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// One line per interval for refused deliveries, whatever the queue: a flood
+/// of them costs a few lines (with the count left out), the health counts all.
+static TOO_LARGE: WarnLimit = WarnLimit::new(Duration::from_secs(5));
+static MALFORMED: WarnLimit = WarnLimit::new(Duration::from_secs(5));
 
 #[derive(Clone)]
 pub(crate) struct Consuming {
@@ -31,11 +63,22 @@ pub(crate) struct Consuming {
     pub topology: Arc<Topology>,
     pub publisher: Publisher,
     pub timeout: Duration,
+    pub max_body_bytes: usize,
 }
 
-struct Held {
-    acker: Acker,
-    incoming: Incoming,
+/// Why attaching failed.
+enum AttachError {
+    /// The broker answered and refused (a channel error); it will again
+    /// until someone changes the broker's state.
+    Refused(String),
+    /// No live connection, or it died during the attempt.
+    Unavailable(String),
+}
+
+/// Why a delivery is not handed over.
+enum Unfit {
+    TooLarge { bytes: usize },
+    Malformed(String),
 }
 
 struct Task {
@@ -47,11 +90,20 @@ struct Task {
     next_tag: u64,
     /// Acks on their way to the broker (see `settle`).
     acks: tokio::task::JoinSet<()>,
+    health: Arc<ConsumerHealth>,
+    /// Attach attempts failed in a row.
+    failures: u32,
+    /// The pause before the next attempt; `None`: the first one's.
+    pause: Option<Duration>,
+    /// The pause after the last lost channel, doubled when the next one is
+    /// lost soon after attaching (see `STABLE`).
+    lost_pause: Option<Duration>,
 }
 
 impl Consuming {
     /// Declares and binds the queue and starts consuming before returning, so
-    /// an emit made after `consume` returns reaches it.
+    /// an emit made after `consume` returns reaches it; when that fails the
+    /// consumer is returned anyway and keeps trying (see the module's doc).
     pub(crate) async fn start(&self, sub: Subscription) -> Result<Consumer, EventError> {
         if sub.event_type.is_empty() || sub.service.is_empty() {
             return Err(EventError::Invalid(
@@ -60,17 +112,14 @@ impl Consuming {
         }
         let queue = short("the queue name", sub.queue_name())?.to_string();
         short("the event type", sub.event_type.clone())?;
-        let session = self.link.session(0, Instant::now() + self.timeout).await?;
-        let (channel, stream) = attach(&session, &self.topology, &sub)
-            .await
-            .map_err(|e| EventError::Backend(format!("cannot consume from queue {queue}: {e}")))?;
         // Capacity = prefetch: the broker never lets more than that be
         // unacked, so the task's `send` only waits after a reconnect, when
         // stale deliveries still sit in the channel.
         let (tx, deliveries) = mpsc::channel(sub.prefetch.max(1) as usize);
         // Unbounded is safe: a consumer settles only what it holds (≤ prefetch).
         let (settle, settle_rx) = mpsc::unbounded_channel();
-        let task = Task {
+        let health = Arc::new(ConsumerHealth::default());
+        let mut task = Task {
             ctx: self.clone(),
             sub,
             queue,
@@ -78,9 +127,23 @@ impl Consuming {
             held: HashMap::new(),
             next_tag: 0,
             acks: tokio::task::JoinSet::new(),
+            health: health.clone(),
+            failures: 0,
+            pause: None,
+            lost_pause: None,
         };
-        tokio::spawn(task.run(channel, stream, settle_rx));
-        Ok(Consumer { deliveries, settle })
+        let wait = Instant::now() + START_WAIT.min(self.timeout);
+        let attached = match self.link.session(0, wait).await {
+            Ok(session) => attach(&session, &self.topology, &task.sub).await,
+            Err(e) => Err(AttachError::Unavailable(e.to_string())),
+        };
+        let attached = attached.map_err(|e| task.failed(e)).ok();
+        tokio::spawn(task.run(attached, settle_rx));
+        Ok(Consumer {
+            deliveries,
+            settle,
+            health,
+        })
     }
 }
 
@@ -88,8 +151,20 @@ async fn attach(
     session: &Session,
     topology: &Topology,
     sub: &Subscription,
-) -> Result<(Channel, lapin::Consumer), lapin::Error> {
-    let channel = session.connection.create_channel().await?;
+) -> Result<(Channel, lapin::Consumer), AttachError> {
+    let classify = |e: lapin::Error| {
+        // A channel error leaves the connection up: the broker refused.
+        if session.connection.status().connected() {
+            AttachError::Refused(e.to_string())
+        } else {
+            AttachError::Unavailable(e.to_string())
+        }
+    };
+    let channel = session
+        .connection
+        .create_channel()
+        .await
+        .map_err(classify)?;
     let attached = async {
         let prefetch = u16::try_from(sub.prefetch.max(1)).unwrap_or(u16::MAX);
         channel
@@ -109,8 +184,9 @@ async fn attach(
     match attached {
         Ok(stream) => Ok((channel, stream)),
         Err(e) => {
-            let _ = channel.close(200, "attach failed".into()).await;
-            Err(e)
+            let _ =
+                tokio::time::timeout(CLOSE_WAIT, channel.close(200, "attach failed".into())).await;
+            Err(classify(e))
         }
     }
 }
@@ -118,102 +194,140 @@ async fn attach(
 impl Task {
     async fn run(
         mut self,
-        mut channel: Channel,
-        mut stream: lapin::Consumer,
+        mut attached: Option<(Channel, lapin::Consumer)>,
         mut settle_rx: mpsc::UnboundedReceiver<Settle>,
     ) {
+        loop {
+            let (channel, mut stream) = match attached.take() {
+                Some(attached) => attached,
+                None => match self.reattach(&mut settle_rx).await {
+                    Some(attached) => attached,
+                    None => return,
+                },
+            };
+            self.health.set(ConsumerState::Consuming);
+            let since = Instant::now();
+            let Some(why) = self.consume(&mut stream, &mut settle_rx).await else {
+                // The app is gone: closing the channel requeues its unacked deliveries.
+                debug!(queue = %self.queue, unacked = self.held.len(), "event consumer closed");
+                while self.acks.join_next().await.is_some() {}
+                let _ = channel.close(200, "consumer gone".into()).await;
+                return;
+            };
+            // The broker takes back what the lost channel held.
+            self.held.clear();
+            let _ = tokio::time::timeout(CLOSE_WAIT, channel.close(200, "lost".into())).await;
+            let pause = match self.lost_pause {
+                Some(last) if since.elapsed() < STABLE => (last * 2).min(REFUSED_MAX),
+                _ => BACKOFF_FIRST,
+            };
+            self.lost_pause = Some(pause);
+            self.pause = Some(pause);
+            warn!(queue = %self.queue, %why, retry_in = ?pause, "event consumer lost its channel; attaching again");
+            self.health.set(ConsumerState::Retrying {
+                error: why,
+                attempts: self.failures,
+                next_attempt: std::time::Instant::now() + pause,
+            });
+        }
+    }
+
+    /// Hands deliveries over and settles them until the channel is lost
+    /// (`Some(why)`) or the app is gone (`None`).
+    async fn consume(
+        &mut self,
+        stream: &mut lapin::Consumer,
+        settle_rx: &mut mpsc::UnboundedReceiver<Settle>,
+    ) -> Option<String> {
         loop {
             tokio::select! {
                 settle = settle_rx.recv() => match settle {
                     Some(settle) => self.settle(settle).await,
-                    None => break,
+                    None => return None,
                 },
                 delivery = stream.next() => match delivery {
                     Some(Ok(delivery)) => {
                         if !self.deliver(delivery).await {
-                            break;
+                            return None;
                         }
                     }
-                    end => {
-                        let why = end.map_or("the consumer ended".to_owned(), |e| e.err().map(|e| e.to_string()).unwrap_or_default());
-                        warn!(queue = %self.queue, %why, "event consumer lost its channel; attaching again");
-                        // The broker takes back what the lost channel held.
-                        self.held.clear();
-                        let Some((c, s)) = self.reattach(&mut settle_rx).await else {
-                            return;
-                        };
-                        (channel, stream) = (c, s);
-                    }
+                    Some(Err(e)) => return Some(e.to_string()),
+                    None => return Some("the broker ended the consumer".to_owned()),
                 },
             }
         }
-        // The app is gone: closing the channel requeues its unacked deliveries.
-        debug!(queue = %self.queue, unacked = self.held.len(), "event consumer closed");
-        while self.acks.join_next().await.is_some() {}
-        let _ = channel.close(200, "consumer gone".into()).await;
     }
 
-    /// Attaches on the current (or next) connection with backoff; `None`
-    /// when the app dropped the consumer meanwhile.
+    /// Records a failed attempt: the next pause, a warning when the broker
+    /// refused (the link already warns about a lost connection), the health.
+    fn failed(&mut self, error: AttachError) {
+        self.failures += 1;
+        let (first, last, refused, error) = match error {
+            AttachError::Refused(e) => (REFUSED_FIRST, REFUSED_MAX, true, e),
+            AttachError::Unavailable(e) => (BACKOFF_FIRST, BACKOFF_MAX, false, e),
+        };
+        let pause = self.pause.map_or(first, |p| (p * 2).clamp(first, last));
+        self.pause = Some(pause);
+        let attempt = self.failures;
+        if refused {
+            warn!(queue = %self.queue, event_type = %self.sub.event_type, attempt, %error,
+                  retry_in = ?pause, "the broker refused the subscription's queue; retrying");
+        } else {
+            debug!(queue = %self.queue, attempt, %error, retry_in = ?pause, "event consumer cannot attach yet");
+        }
+        self.health.set(ConsumerState::Retrying {
+            error,
+            attempts: attempt,
+            next_attempt: std::time::Instant::now() + pause,
+        });
+    }
+
+    /// Attaches after the pause, again and again; `None` when the app
+    /// dropped the consumer meanwhile.
     async fn reattach(
-        &self,
+        &mut self,
         settle_rx: &mut mpsc::UnboundedReceiver<Settle>,
     ) -> Option<(Channel, lapin::Consumer)> {
-        let mut backoff = BACKOFF_FIRST;
         loop {
-            let pause = backoff;
-            let attempt = async move {
-                tokio::time::sleep(pause).await;
-                let session = self
-                    .ctx
-                    .link
-                    .session(0, Instant::now() + BACKOFF_MAX)
-                    .await?;
-                attach(&session, &self.ctx.topology, &self.sub)
-                    .await
-                    .map_err(|e| EventError::Backend(e.to_string()))
-            };
-            tokio::pin!(attempt);
-            let result = loop {
-                tokio::select! {
-                    result = &mut attempt => break result,
-                    settle = settle_rx.recv() => match settle {
-                        // Settles for deliveries of the lost channel: ignored.
-                        Some(_) => {}
-                        None => return None,
-                    },
+            let pause = self.pause.unwrap_or(BACKOFF_FIRST);
+            let result = {
+                let (link, topology, sub) = (&self.ctx.link, &self.ctx.topology, &self.sub);
+                let attempt = async move {
+                    tokio::time::sleep(pause).await;
+                    match link.session(0, Instant::now() + BACKOFF_MAX).await {
+                        Ok(session) => attach(&session, topology, sub).await,
+                        Err(e) => Err(AttachError::Unavailable(e.to_string())),
+                    }
+                };
+                tokio::pin!(attempt);
+                loop {
+                    tokio::select! {
+                        result = &mut attempt => break result,
+                        settle = settle_rx.recv() => match settle {
+                            // Settles for deliveries of the lost channel: ignored.
+                            Some(_) => {}
+                            None => return None,
+                        },
+                    }
                 }
             };
             match result {
                 Ok(attached) => {
-                    info!(queue = %self.queue, "event consumer attached again");
+                    info!(queue = %self.queue, failed_attempts = self.failures, "event consumer attached");
+                    self.failures = 0;
                     return Some(attached);
                 }
-                Err(error) => {
-                    debug!(queue = %self.queue, %error, "event consumer cannot attach yet");
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
+                Err(error) => self.failed(error),
             }
         }
     }
 
-    /// Hands one delivery to the app; false when the app is gone.
+    /// Hands one delivery to the app (or refuses it); false when the app is gone.
     async fn deliver(&mut self, delivery: lapin::message::Delivery) -> bool {
-        let content_type = delivery
-            .properties
-            .content_type()
-            .as_ref()
-            .map(|t| t.as_str().to_owned());
-        let decoded = match content_type.as_deref() {
-            Some(CONTENT_TYPE) => envelope::decode(&delivery.data).map_err(|e| e.to_string()),
-            other => Err(format!("unsupported content type {other:?}")),
-        };
-        let incoming = match decoded {
+        let incoming = match self.check(&delivery) {
             Ok(incoming) => incoming,
-            Err(error) => {
-                // As lymph: log, ack, drop; never redeliver forever.
-                warn!(queue = %self.queue, %error, "cannot decode an event; dropped");
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            Err(unfit) => {
+                self.refuse(delivery.acker, unfit).await;
                 return true;
             }
         };
@@ -239,6 +353,49 @@ impl Task {
             })
             .await
             .is_ok()
+    }
+
+    /// The event in a delivery, or why it must not reach the app.
+    fn check(&self, delivery: &lapin::message::Delivery) -> Result<Incoming, Unfit> {
+        let limit = self.ctx.max_body_bytes;
+        let size = delivery.data.len();
+        if size > limit.saturating_add(ENVELOPE_ALLOWANCE) {
+            return Err(Unfit::TooLarge { bytes: size });
+        }
+        let content_type = delivery.properties.content_type().as_ref();
+        if content_type.map(|t| t.as_str()) != Some(CONTENT_TYPE) {
+            let shown = content_type.map(|t| t.as_str().to_owned());
+            return Err(Unfit::Malformed(format!(
+                "unsupported content type {shown:?}"
+            )));
+        }
+        let incoming =
+            envelope::decode(&delivery.data).map_err(|e| Unfit::Malformed(e.to_string()))?;
+        let bytes = incoming.event.body.len();
+        if bytes > limit {
+            return Err(Unfit::TooLarge { bytes });
+        }
+        Ok(incoming)
+    }
+
+    /// Rejects a delivery without requeue: the broker drops it (or
+    /// dead-letters it where a policy says so) instead of delivering it
+    /// again, to this consumer or another.
+    async fn refuse(&self, acker: Acker, unfit: Unfit) {
+        match unfit {
+            Unfit::TooLarge { bytes } => {
+                self.health.refused(Refusal::TooLarge);
+                crate::warn_limited!(TOO_LARGE, queue = %self.queue, bytes,
+                    limit = self.ctx.max_body_bytes,
+                    "event larger than rpc.max_body_bytes; rejected without requeue, not handed to the app");
+            }
+            Unfit::Malformed(error) => {
+                self.health.refused(Refusal::Malformed);
+                crate::warn_limited!(MALFORMED, queue = %self.queue, %error,
+                    "cannot decode an event; rejected without requeue");
+            }
+        }
+        let _ = acker.reject(BasicRejectOptions { requeue: false }).await;
     }
 
     async fn settle(&mut self, settle: Settle) {
@@ -272,42 +429,6 @@ impl Task {
                 let retry = self.sub.retry;
                 tokio::spawn(async move { fail(ctx, queue, retry, held, reason).await });
             }
-        }
-    }
-}
-
-/// lymph's failure path: tries left = `retry_count` (else the handler's
-/// `retry`) - 1; if ≥ 0 a copy carrying it goes to the retry exchange under
-/// this queue's name, and the original is acked; else the event is dropped.
-async fn fail(ctx: Consuming, queue: String, retry: u32, held: Held, reason: String) {
-    let Held { acker, incoming } = held;
-    let event_id = incoming.event.id.clone();
-    let left = incoming.retry_count.unwrap_or(i64::from(retry)) - 1;
-    let drop_it = BasicRejectOptions { requeue: false };
-    if left < 0 {
-        warn!(%queue, %event_id, trace_id = %incoming.event.trace_id, %reason, "event failed past its retry count; dropped");
-        let _ = acker.reject(drop_it).await;
-        return;
-    }
-    let copy = envelope::encode(
-        &incoming.event,
-        &incoming.source,
-        Some(left),
-        &incoming.other_headers,
-    );
-    match ctx
-        .publisher
-        .publish(Target::Retry { queue: &queue }, &copy, &event_id)
-        .await
-    {
-        Ok(()) => {
-            debug!(%queue, %event_id, tries_left = left, %reason, "event failed; retry queued");
-            let _ = acker.ack(BasicAckOptions::default()).await;
-        }
-        Err(error) => {
-            // Rejected without requeue: a dead-letter policy, if set, keeps it.
-            warn!(%queue, %event_id, trace_id = %incoming.event.trace_id, %error, %reason, "event failed and its retry could not be queued; dropped");
-            let _ = acker.reject(drop_it).await;
         }
     }
 }

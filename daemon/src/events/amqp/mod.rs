@@ -2,7 +2,8 @@
 //! (lymph-wire.md §4), so Python lymph services and lymphd-hosted ones notify
 //! each other. Parts: `config`, `link` (the connection owner and its
 //! reconnects), `topology` (what is declared, per mode), `publish` (confirms
-//! window, delays, retries), `consume` (deliveries, acks, fails), `envelope`
+//! window, delays, retries), `consume` (attaching, deliveries and what is
+//! refused), `settle` (acks, fails and lymph's retries), `envelope`
 //! (the pure codec). Knows nothing of apps or the API.
 
 mod config;
@@ -10,6 +11,7 @@ mod consume;
 mod envelope;
 mod link;
 mod publish;
+mod settle;
 mod topology;
 
 use std::sync::Arc;
@@ -61,6 +63,7 @@ impl AmqpBus {
             topology,
             publisher: publisher.clone(),
             timeout: config.emit_timeout,
+            max_body_bytes: config.max_body_bytes,
         };
         Ok(AmqpBus {
             link,

@@ -20,15 +20,16 @@ const TEST_DEADLINE: Duration = Duration::from_secs(120);
 /// The per-queue bound of durable mode's `full_queue_refuses_emit`.
 const BOUND: usize = 5;
 
-/// A RabbitMQ virtual host of one test's own (guest may use it), deleted on drop.
-struct Vhost {
-    name: String,
+/// A RabbitMQ virtual host of one test's own (guest may use it), deleted on
+/// drop. The abuse suite's broker tests use it too.
+pub(crate) struct Vhost {
+    pub(crate) name: String,
 }
 
 impl Vhost {
     // The broker-restart test runs on a private broker node, so tests on the
     // shared broker never see it go away.
-    async fn new() -> Vhost {
+    pub(crate) async fn new() -> Vhost {
         require_rabbitmq_answers();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -76,7 +77,7 @@ impl Vhost {
             .expect("connect to rabbitmq (run scripts/services)")
     }
 
-    async fn raw(&self) -> Connection {
+    pub(crate) async fn raw(&self) -> Connection {
         let url = format!("amqp://guest:guest@{RABBITMQ}/{}", self.name);
         tokio::time::timeout(
             Duration::from_secs(15),

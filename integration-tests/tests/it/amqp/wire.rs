@@ -6,7 +6,7 @@ use std::time::Duration;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lymphd::events::{AmqpMode, EventBus, Settle, conformance};
+use lymphd::events::{AmqpMode, EventBus, Refusal, Settle, conformance};
 use rmpv::Value;
 
 use super::Vhost;
@@ -113,6 +113,7 @@ async fn python2_envelope_is_delivered() {
     {
         panic!("the junk was redelivered: {extra:?}");
     }
+    assert_eq!(consumer.health.refused_count(Refusal::Malformed), 2);
     let _ = raw.close(200, "done".into()).await;
 }
 
