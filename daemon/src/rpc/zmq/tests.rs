@@ -27,6 +27,11 @@ fn config() -> TransportConfig {
         max_frame_bytes: 64 * 1024,
         max_message_bytes: 128 * 1024,
         incoming_queue: 64,
+        peer_queue_bytes: 8 * 1024 * 1024,
+        peer_write_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4096,
+        allowed_peers: Vec::new(),
     }
 }
 
