@@ -237,8 +237,7 @@ async fn read_replies(mut stream: TcpStream, replies: mpsc::UnboundedSender<()>)
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
-        loop {
-            let Some(&flags) = buf.get(pos) else { break };
+        while let Some(&flags) = buf.get(pos) {
             let long = flags & 0x02 != 0;
             let header = if long { 9 } else { 2 };
             if buf.len() < pos + header {
