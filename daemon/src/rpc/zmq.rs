@@ -4,6 +4,8 @@
 //! (`zmtp`). Owns sockets, heartbeats, deadlines and peer liveness; knows
 //! nothing of apps or the registry.
 
+#[cfg(test)]
+mod bounds_tests;
 mod conn;
 mod deadlines;
 pub(crate) mod guard;

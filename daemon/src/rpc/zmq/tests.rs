@@ -17,7 +17,7 @@ use crate::rpc::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn config() -> TransportConfig {
+pub(super) fn config() -> TransportConfig {
     TransportConfig {
         ip: "127.0.0.1".to_owned(),
         port: 0,
@@ -35,14 +35,16 @@ fn config() -> TransportConfig {
     }
 }
 
-async fn transport(config: TransportConfig) -> (Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>) {
+pub(super) async fn transport(
+    config: TransportConfig,
+) -> (Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>) {
     timeout(WAIT, start(config))
         .await
         .expect("start in time")
         .expect("starts")
 }
 
-fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingRequest {
+pub(super) fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingRequest {
     OutgoingRequest {
         subject: subject.to_owned(),
         body: Bytes::copy_from_slice(body),
