@@ -1,8 +1,9 @@
 //! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): the
 //! bound port receives everything (`receiver`); outgoing messages leave on
 //! connections whose identity is our endpoint (`conn`), both speaking ZMTP
-//! (`zmtp`). Owns sockets, heartbeats, deadlines and peer liveness; knows
-//! nothing of apps or the registry.
+//! (`zmtp`). Owns sockets, heartbeats, deadlines, peer liveness and the
+//! port's bounds (`queue`: bytes per peer; `idle`: inbound connections);
+//! knows nothing of apps or the registry.
 
 #[cfg(test)]
 mod bounds_tests;

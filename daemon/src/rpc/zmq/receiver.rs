@@ -3,6 +3,11 @@
 //! its bytes are buffered (zeromq 0.7 would reserve a frame's announced size
 //! first), and every complete message handed to `inbound::handle` from the
 //! connection's own task.
+//! A connection is admitted only from `allowed_peers`, under
+//! `max_connections` (`idle`) and with a descriptor of the public ports'
+//! budget (`crate::fds`); refused ones close at once. Its greeting must come
+//! within min(`idle_timeout`, 10 s); afterwards the idle sweep closes it when
+//! it completes no frame for `idle_timeout`.
 //! Peers (lymph's and lymphd's send sockets) never expect anything on these
 //! connections but the handshake, so nothing else is written.
 
