@@ -37,6 +37,10 @@ const SUBSCRIBER_LIMITS: Limits = Limits {
 /// (each kept by the PUB socket, so an endless stream of them is cut).
 const SUBSCRIBER_MAX_BYTES: u64 = 64 * 1024;
 
+/// How long a subscriber may take to send its ZMTP greeting (clients send it
+/// at once): a connection that sends nothing does not hold a subscriber's place.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Pause after a failed accept (out of descriptors: retrying at once would spin).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -68,6 +72,7 @@ impl LogPort {
             guard: Arc::new(Guard {
                 limits: SUBSCRIBER_LIMITS,
                 max_inbound_bytes: SUBSCRIBER_MAX_BYTES,
+                greeting_timeout: GREETING_TIMEOUT,
                 cancel: stop.clone(),
             }),
             subscribers: Arc::new(Semaphore::new(bounds.max_subscribers)),

@@ -56,6 +56,8 @@ pub(crate) struct Guard {
     /// subscriber sends its handshake and a few subscriptions, and each
     /// subscription is kept by the socket, so more is cut.
     pub max_inbound_bytes: u64,
+    /// How long a new connection may take to send its ZMTP greeting.
+    pub greeting_timeout: Duration,
     pub cancel: CancellationToken,
 }
 
@@ -89,12 +91,20 @@ async fn forward(shared: &Guard, outer: TcpStream, inner: &Path) -> Result<(), S
     let mut scanner = Scanner::new(shared.limits);
     // Ok(()) when the connection ended, Err with the broken limit otherwise.
     let inbound = async {
-        // No larger than the most it may send: small for log subscribers.
-        let chunk = usize::try_from(shared.max_inbound_bytes).map_or(CHUNK, |max| max.min(CHUNK));
-        let mut buf = vec![0u8; chunk];
+        let mut buf = vec![0u8; CHUNK];
         let mut total = 0u64;
+        let greeting_by = tokio::time::Instant::now() + shared.greeting_timeout;
         loop {
-            let n = match outer_read.read(&mut buf).await {
+            let read = outer_read.read(&mut buf);
+            // One timer per connection, until its greeting is through.
+            let read = if scanner.in_greeting() {
+                tokio::time::timeout_at(greeting_by, read)
+                    .await
+                    .map_err(|_| "no ZMTP greeting in time".to_owned())?
+            } else {
+                read.await
+            };
+            let n = match read {
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => n,
             };
@@ -146,6 +156,11 @@ impl Scanner {
             state: State::Greeting(64),
             message_bytes: 0,
         }
+    }
+
+    /// Whether the peer's greeting is still under way.
+    pub fn in_greeting(&self) -> bool {
+        matches!(self.state, State::Greeting(_))
     }
 
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {

@@ -33,8 +33,15 @@ async fn only_allowed_subscribers_up_to_the_maximum_are_served() {
         subscribe("127.0.0.1", &endpoint).await.is_err(),
         "127.0.0.1 is not allowed"
     );
+    // Silent, without a greeting: its place is taken back (after 5 s).
+    let silent = tokio::net::TcpSocket::new_v4().expect("socket");
+    silent
+        .bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind");
+    let address = endpoint.trim_start_matches("tcp://").parse().expect("addr");
+    let mut silent = silent.connect(address).await.expect("connects");
     let mut held = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..2 {
         held.push(subscribe("127.0.0.2", &endpoint).await.expect("served"));
     }
     assert!(
@@ -52,7 +59,10 @@ async fn only_allowed_subscribers_up_to_the_maximum_are_served() {
         "refusals are warned:\n{}",
         daemon.proc.stderr_text()
     );
-    held.pop();
+    assert!(
+        closed_within(&mut silent, WAIT).await,
+        "no greeting: closed"
+    );
     let deadline = Instant::now() + WAIT;
     while subscribe("127.0.0.2", &endpoint).await.is_err() {
         assert!(Instant::now() < deadline, "room again after a close");
