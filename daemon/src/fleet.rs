@@ -49,6 +49,11 @@ async fn start_transport(
         max_frame_bytes: rpc.max_frame_bytes,
         max_message_bytes: rpc.max_message_bytes,
         incoming_queue: rpc.incoming_queue,
+        peer_queue_bytes: rpc.peer_queue_bytes,
+        peer_write_timeout: rpc.peer_write_timeout,
+        idle_timeout: rpc.idle_timeout,
+        max_connections: rpc.max_connections,
+        allowed_peers: rpc.allowed_peers.clone(),
     };
     crate::rpc::start(transport)
         .await

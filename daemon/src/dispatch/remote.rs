@@ -58,6 +58,7 @@ pub fn transport_error(e: RpcError) -> CallError {
     let kind = match &e {
         RpcError::Timeout { .. } => ErrorKind::DeadlineExceeded,
         RpcError::TooLarge { .. } => ErrorKind::TooLarge,
+        RpcError::Overloaded { .. } => ErrorKind::Overloaded,
         RpcError::BadEndpoint(_) => ErrorKind::Invalid,
         RpcError::Closed => ErrorKind::ShuttingDown,
         RpcError::Unreachable { .. } | RpcError::Bind { .. } => ErrorKind::Unavailable,

@@ -60,6 +60,24 @@ pub fn own_layer() -> RecordLayer<impl Fn(LogRecord) + Send + Sync + 'static> {
     })
 }
 
+/// Who may subscribe to a log port, and how many at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBounds {
+    /// Networks whose connections are accepted (`rpc.allowed_peers`); empty: any.
+    pub allowed_peers: Vec<ipnet::IpNet>,
+    /// Subscribers at once (`log.max_subscribers`); past it new ones are closed.
+    pub max_subscribers: usize,
+}
+
+impl PortBounds {
+    pub fn from_config(config: &crate::Config) -> PortBounds {
+        PortBounds {
+            allowed_peers: config.rpc.allowed_peers.clone(),
+            max_subscribers: config.log.max_subscribers,
+        }
+    }
+}
+
 /// The log port of one source (`whose`: "the daemon", "app greeting"), when
 /// `log.publish` is on and this build can publish; a port that cannot be
 /// bound is logged and left out: logs must not stop a daemon or an app.
@@ -67,7 +85,7 @@ pub async fn open_port(config: &crate::Config, whose: &str) -> Option<PortHandle
     if !config.log.publish || !AVAILABLE {
         return None;
     }
-    match PortHandle::open(&config.rpc.ip).await {
+    match PortHandle::open(&config.rpc.ip, PortBounds::from_config(config)).await {
         Ok(port) => Some(port),
         Err(e) => {
             tracing::warn!(error = %e, "no log port for {whose}; its records are not published");
@@ -88,8 +106,8 @@ pub struct PortHandle {
 impl PortHandle {
     /// Opens a port on `ip` (a free port chosen by the system), or says why not.
     #[cfg(feature = "zeromq")]
-    pub async fn open(ip: &str) -> Result<PortHandle, String> {
-        let (port, sink) = LogPort::open(ip).await?;
+    pub async fn open(ip: &str, bounds: PortBounds) -> Result<PortHandle, String> {
+        let (port, sink) = LogPort::open(ip, bounds).await?;
         Ok(PortHandle {
             endpoint: port.endpoint().to_owned(),
             sink,
@@ -99,7 +117,7 @@ impl PortHandle {
 
     /// Built without ZeroMQ: there is nothing to publish on.
     #[cfg(not(feature = "zeromq"))]
-    pub async fn open(_ip: &str) -> Result<PortHandle, String> {
+    pub async fn open(_ip: &str, _bounds: PortBounds) -> Result<PortHandle, String> {
         Err("lymphd was built without the zeromq feature".to_owned())
     }
 }

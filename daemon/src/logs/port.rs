@@ -4,27 +4,49 @@
 //! made when the first subscriber connects (the crate preallocates a 4 MB
 //! queue per socket, and most ports are never tailed); until then records
 //! are dropped, as a PUB socket without subscribers drops them.
+//! Each accepted connection must come from `rpc.allowed_peers`, fit under
+//! `log.max_subscribers` and get a descriptor of the public ports' budget,
+//! else it is closed at once.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use lymph_proto::v1::LogRecord;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, warn};
 use zeromq::{Listener, PubSocket, Socket, SocketSend, ZmqMessage};
 
-use super::{LogSink, PORT_QUEUE, line};
+use super::{LogSink, PORT_QUEUE, PortBounds, line};
 use crate::rpc::frame::Limits;
 use crate::rpc::guard::{self, Guard};
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
 
 /// Subscribers only send subscriptions (a topic prefix): small frames.
 const SUBSCRIBER_LIMITS: Limits = Limits {
     max_frame_bytes: 4096,
     max_message_bytes: 4096,
 };
+
+/// The most a subscriber sends in all: its handshake and a few subscriptions
+/// (each kept by the PUB socket, so an endless stream of them is cut).
+const SUBSCRIBER_MAX_BYTES: u64 = 64 * 1024;
+
+/// How long a subscriber may take to send its ZMTP greeting (clients send it
+/// at once): a connection that sends nothing does not hold a subscriber's place.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pause after a failed accept (out of descriptors: retrying at once would spin).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// One line per interval for each kind of trouble a subscriber can cause.
+static ACCEPT_FAILED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// A bound log port; its task stops when it is dropped.
 #[derive(Debug)]
@@ -35,7 +57,7 @@ pub struct LogPort {
 
 impl LogPort {
     /// Binds `tcp://<ip>:<free port>` and starts serving what the sink gets.
-    pub async fn open(ip: &str) -> Result<(LogPort, LogSink), String> {
+    pub async fn open(ip: &str, bounds: PortBounds) -> Result<(LogPort, LogSink), String> {
         let listener = TcpListener::bind((ip, 0))
             .await
             .map_err(|e| format!("cannot bind a log port on {ip}: {e}"))?;
@@ -49,8 +71,12 @@ impl LogPort {
             endpoint_frame: Bytes::from(endpoint.clone().into_bytes()),
             guard: Arc::new(Guard {
                 limits: SUBSCRIBER_LIMITS,
+                max_inbound_bytes: SUBSCRIBER_MAX_BYTES,
+                greeting_timeout: GREETING_TIMEOUT,
                 cancel: stop.clone(),
             }),
+            subscribers: Arc::new(Semaphore::new(bounds.max_subscribers)),
+            allowed_peers: bounds.allowed_peers,
             socket: None,
         };
         tokio::spawn(served.run());
@@ -73,6 +99,9 @@ struct Served {
     records: mpsc::Receiver<LogRecord>,
     endpoint_frame: Bytes,
     guard: Arc<Guard>,
+    /// One permit per open subscriber connection (`log.max_subscribers`).
+    subscribers: Arc<Semaphore>,
+    allowed_peers: Vec<ipnet::IpNet>,
     /// The PUB socket and its private Unix path, once someone subscribed.
     socket: Option<(PubSocket, PathBuf)>,
 }
@@ -88,13 +117,15 @@ impl Served {
                 },
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, from)) => {
+                        // Refused connections close here, as `stream` drops.
+                        let Some(held) = self.admit(from) else { continue };
                         if let Some(inner) = self.socket_path().await {
-                            guard::spawn_forward(&self.guard, stream, from, &inner);
+                            guard::spawn_forward(&self.guard, stream, from, &inner, held);
                         }
                     }
                     Err(error) => {
-                        debug!(%error, "log port accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        warn_limited!(ACCEPT_FAILED, %error, "log port accept failed; pausing");
+                        tokio::time::sleep(ACCEPT_PAUSE).await;
                     }
                 },
             }
@@ -103,6 +134,28 @@ impl Served {
             drop(socket.close().await);
             guard::remove_private_socket(&inner);
         }
+    }
+
+    /// Whether a new subscriber from `from` may stay: an allowed address, room
+    /// under `log.max_subscribers` and a descriptor of the ports' budget.
+    /// Returns the permits its connection holds.
+    fn admit(&self, from: SocketAddr) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let refused = |reason: &str| {
+            warn_limited!(REFUSED, %from, reason, "log subscriber refused");
+        };
+        if !guard::is_allowed(&self.allowed_peers, from.ip()) {
+            refused("address not in rpc.allowed_peers");
+            return None;
+        }
+        let Ok(subscriber) = self.subscribers.clone().try_acquire_owned() else {
+            refused("log.max_subscribers reached");
+            return None;
+        };
+        let Some(fd) = crate::fds::budget().try_take() else {
+            refused("no file descriptor left for the public ports (runtime.fd_reserve)");
+            return None;
+        };
+        Some((subscriber, fd))
     }
 
     async fn publish(&mut self, record: LogRecord) {
@@ -172,7 +225,11 @@ mod tests {
 
     #[tokio::test]
     async fn subscribers_get_lymphs_three_frames_and_a_huge_frame_only_cuts_its_connection() {
-        let (port, sink) = LogPort::open("127.0.0.1").await.expect("opens");
+        let bounds = PortBounds {
+            allowed_peers: Vec::new(),
+            max_subscribers: 4,
+        };
+        let (port, sink) = LogPort::open("127.0.0.1", bounds).await.expect("opens");
         let endpoint = port.endpoint().to_owned();
 
         // Without the guard, zeromq 0.7 would reserve 1 TB for this frame.

@@ -44,6 +44,18 @@ pub struct TransportConfig {
     pub max_message_bytes: usize,
     /// Incoming requests queued for the daemon before new ones are NACKed as overloaded.
     pub incoming_queue: usize,
+    /// Bytes queued for one peer (written or not yet); past it, replies to the
+    /// peer are dropped and calls to it fail as overloaded.
+    pub peer_queue_bytes: usize,
+    /// A peer that takes none of what is written to it for this long is disconnected.
+    pub peer_write_timeout: Duration,
+    /// An inbound connection that completes no frame for this long is closed;
+    /// it also bounds the ZMTP greeting of a new connection (at most 10 s).
+    pub idle_timeout: Duration,
+    /// Inbound connections on the port at once; past it new ones are closed.
+    pub max_connections: usize,
+    /// Networks whose connections the port accepts; empty means any.
+    pub allowed_peers: Vec<ipnet::IpNet>,
 }
 
 /// A request to send to another container.
@@ -93,6 +105,8 @@ pub enum RpcError {
     Timeout { endpoint: String, timeout: Duration },
     #[error("cannot reach {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
+    #[error("{endpoint} is not reading: {queued} bytes are queued for it already")]
+    Overloaded { endpoint: String, queued: usize },
     #[error("message too large: {size} bytes, the limit is {limit}")]
     TooLarge { size: usize, limit: usize },
     #[error("invalid endpoint {0:?}: expected tcp://IP:PORT")]

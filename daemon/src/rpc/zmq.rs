@@ -1,15 +1,20 @@
 //! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): the
 //! bound port receives everything (`receiver`); outgoing messages leave on
 //! connections whose identity is our endpoint (`conn`), both speaking ZMTP
-//! (`zmtp`). Owns sockets, heartbeats, deadlines and peer liveness; knows
-//! nothing of apps or the registry.
+//! (`zmtp`). Owns sockets, heartbeats, deadlines, peer liveness and the
+//! port's bounds (`queue`: bytes per peer; `idle`: inbound connections);
+//! knows nothing of apps or the registry.
 
+#[cfg(test)]
+mod bounds_tests;
 mod conn;
 mod deadlines;
 pub(crate) mod guard;
 mod heartbeat;
+mod idle;
 mod inbound;
 mod peers;
+mod queue;
 mod receiver;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -21,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use self::peers::{Outgoing, Shared, is_endpoint};
+use self::queue::Refused;
 use super::frame::{self, Headers, Message, MessageType};
 use super::{
     IncomingReply, IncomingRequest, OutgoingRequest, Remote, ReplyDone, RpcError, TransportConfig,
@@ -95,6 +101,7 @@ impl RpcClient {
         tokio::spawn(receiver::run(shared.clone(), listener, incoming_tx));
         tokio::spawn(heartbeat::run(shared.clone()));
         tokio::spawn(deadlines::run(shared.clone()));
+        tokio::spawn(idle::run(shared.clone()));
         Ok((RpcClient { shared }, incoming_rx))
     }
 }
@@ -177,8 +184,8 @@ impl RpcClient {
             done(Err(e));
             return None;
         }
-        let tx = match self.shared.conn_for(endpoint) {
-            Ok(tx) => tx,
+        let queue = match self.shared.conn_for(endpoint) {
+            Ok(queue) => queue,
             Err(e) => {
                 done(Err(e));
                 return None;
@@ -191,33 +198,41 @@ impl RpcClient {
             frames,
             request_id: Some(id.clone()),
         };
-        match tx.try_send(outgoing) {
+        match queue.try_send(outgoing) {
             Ok(()) => {}
             // A busy peer: wait for room in a task, within the call's deadline
             // (past it the sweep has failed the call already).
-            Err(mpsc::error::TrySendError::Full(outgoing)) => {
+            Err(Refused::Full(outgoing)) => {
                 let (shared, endpoint, id) = (self.shared.clone(), endpoint.to_owned(), id.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout_at(deadline, tx.send(outgoing)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => {
-                            let error = peers::unreachable(&endpoint, "connection closed");
-                            shared.resolve(&id, Err(error));
-                        }
-                        Err(_) => {
-                            let error = RpcError::Timeout { endpoint, timeout };
-                            shared.resolve(&id, Err(error));
-                        }
-                    }
+                    let error = match tokio::time::timeout_at(deadline, queue.send(outgoing)).await
+                    {
+                        Ok(Ok(())) => return,
+                        Ok(Err(refused)) => refused_error(&endpoint, refused),
+                        Err(_) => RpcError::Timeout { endpoint, timeout },
+                    };
+                    shared.resolve(&id, Err(error));
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                let error = peers::unreachable(endpoint, "connection closed");
-                self.shared.resolve(&id, Err(error));
+            // A peer that reads nothing (or not fast enough): fail at once.
+            Err(refused) => {
+                self.shared
+                    .resolve(&id, Err(refused_error(endpoint, refused)));
                 return None;
             }
         }
         Some(id)
+    }
+}
+
+/// The call's failure when its peer's queue refused it.
+fn refused_error(endpoint: &str, refused: Refused) -> RpcError {
+    match refused {
+        Refused::OverBytes { queued } => RpcError::Overloaded {
+            endpoint: endpoint.to_owned(),
+            queued,
+        },
+        Refused::Full(_) | Refused::Closed => peers::unreachable(endpoint, "connection closed"),
     }
 }
 

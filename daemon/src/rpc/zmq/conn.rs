@@ -5,19 +5,25 @@
 //! closed connection at once and fails the calls waiting on that peer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::peers::{Outgoing, Shared, unreachable};
+use super::queue::PeerRx;
 use super::zmtp::{self, Frame, Reader};
 use crate::rpc::frame::Limits;
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
+
+/// One line per interval about peers cut for reading nothing.
+static STALLED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// Messages taken from the queue at once: one wake-up of this task sends up
 /// to this many (under load the queue holds many), rather than one select
@@ -27,12 +33,7 @@ const BATCH: usize = 64;
 /// The task body: serves `rx` until it closes, the transport closes, or a
 /// connect fails (then every queued message fails and the task ends; the next
 /// use of the peer starts a new task and connects again).
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    endpoint: String,
-    generation: u64,
-    mut rx: mpsc::Receiver<Outgoing>,
-) {
+pub(super) async fn run(shared: Arc<Shared>, endpoint: String, generation: u64, mut queue: PeerRx) {
     let mut link: Option<Link> = None;
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -48,17 +49,22 @@ pub(super) async fn run(
                 shared.fail_pending_to(&endpoint, "connection closed");
                 continue;
             }
-            received = rx.recv_many(&mut batch, BATCH) => received,
+            received = queue.rx.recv_many(&mut batch, BATCH) => received,
         };
         if received == 0 {
             break;
         }
-        if let Err(reason) = deliver(&shared, &endpoint, &mut link, &mut batch).await {
+        let bytes: usize = batch.iter().map(Outgoing::size).sum();
+        let delivered = deliver(&shared, &endpoint, &mut link, &mut batch).await;
+        // Written (or failed): the batch no longer counts against the peer.
+        queue.taken(bytes);
+        if let Err(reason) = delivered {
             // Leave the table first so no new message is queued here, then
             // fail what is already queued.
             shared.conn_ended(&endpoint, generation);
-            rx.close();
-            while let Ok(outgoing) = rx.try_recv() {
+            queue.rx.close();
+            while let Ok(outgoing) = queue.rx.try_recv() {
+                queue.taken(outgoing.size());
                 fail(&shared, &endpoint, outgoing.request_id.as_deref(), &reason);
             }
             return;
@@ -76,9 +82,10 @@ async fn closed_or_never(closed: Option<CancellationToken>) {
 
 /// Sends a batch in one write, connecting first if needed. `Err` only when
 /// connecting failed: the peer is unreachable for now, and the batch's calls
-/// have failed. A failed write drops the connection and fails the calls
-/// waiting on the peer (they may or may not have been sent); the next
-/// message connects again.
+/// have failed. A failed write, or one the peer takes nothing of for
+/// `peer_write_timeout`, drops the connection and fails the calls waiting on
+/// the peer (they may or may not have been sent); the next message connects
+/// again.
 async fn deliver(
     shared: &Shared,
     endpoint: &str,
@@ -103,10 +110,50 @@ async fn deliver(
         // Frame 0 is the routing frame a ROUTER strips before sending.
         zmtp::encode_message(outgoing.frames.get(1..).unwrap_or_default(), &mut open.out);
     }
-    if let Err(error) = open.write.write_all(&open.out).await {
-        debug!(peer = %endpoint, %error, "send to peer failed");
+    let stall = shared.config.peer_write_timeout;
+    if let Err(failed) = write_within(&open.write, &open.out, stall).await {
+        match &failed {
+            WriteFailed::Stalled => {
+                warn_limited!(STALLED, peer = %endpoint, timeout = ?stall,
+                    "peer reads nothing; disconnected");
+            }
+            WriteFailed::Io(error) => debug!(peer = %endpoint, %error, "send to peer failed"),
+        }
         *link = None;
-        shared.fail_pending_to(endpoint, &format!("send failed: {error}"));
+        shared.fail_pending_to(endpoint, &format!("send failed: {failed}"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteFailed {
+    #[error("the peer read nothing in time")]
+    Stalled,
+    #[error("{0}")]
+    Io(std::io::Error),
+}
+
+/// Writes `out` whole, as `write_all`, but gives up when the peer takes none
+/// of it for `stall`. The timer is armed only while the socket's buffer is
+/// full (a peer not keeping up), never on a write that goes through.
+async fn write_within(
+    write: &OwnedWriteHalf,
+    mut out: &[u8],
+    stall: Duration,
+) -> Result<(), WriteFailed> {
+    while !out.is_empty() {
+        match write.try_write(out) {
+            Ok(0) => return Err(WriteFailed::Io(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => out = &out[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                match tokio::time::timeout(stall, write.writable()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(WriteFailed::Io(e)),
+                    Err(_) => return Err(WriteFailed::Stalled),
+                }
+            }
+            Err(e) => return Err(WriteFailed::Io(e)),
+        }
     }
     Ok(())
 }

@@ -5,21 +5,34 @@
 //! for a frame's announced size before its bytes arrive (a 1 TB announcement
 //! aborts the process), so this check must run before the crate sees the bytes.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
-use tracing::warn;
-
 use tokio_util::sync::CancellationToken;
 
 use crate::rpc::frame::Limits;
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
+
+/// One line per interval about guarded connections cut for breaking the limits.
+static CUT: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// Largest ZMTP command accepted (READY with its properties is ~100 bytes).
 const MAX_COMMAND_BYTES: u64 = 64 * 1024;
-/// Bytes read per forward step.
+/// Bytes read per forward step, at most.
 const CHUNK: usize = 64 * 1024;
+
+/// Whether a connection from `ip` may stay, `allowed` being the networks of
+/// `rpc.allowed_peers` (empty: any). IPv4-mapped IPv6 addresses (a port bound
+/// on `::`) count as their IPv4 address.
+pub(crate) fn is_allowed(allowed: &[ipnet::IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    allowed.is_empty() || allowed.iter().any(|net| net.contains(&ip))
+}
 
 /// A private directory (mode 0700) for the receive socket's Unix path.
 pub(crate) fn private_socket_path() -> std::io::Result<PathBuf> {
@@ -39,21 +52,30 @@ pub(crate) fn remove_private_socket(socket_path: &Path) {
 /// What a guarded connection needs: the limits and when to stop.
 pub(crate) struct Guard {
     pub limits: Limits,
+    /// The most a connection may send in all (its greeting included): a log
+    /// subscriber sends its handshake and a few subscriptions, and each
+    /// subscription is kept by the socket, so more is cut.
+    pub max_inbound_bytes: u64,
+    /// How long a new connection may take to send its ZMTP greeting.
+    pub greeting_timeout: Duration,
     pub cancel: CancellationToken,
 }
 
-/// Forwards one accepted connection to `inner` in a task of its own.
+/// Forwards one accepted connection to `inner` in a task of its own; `held`
+/// (its permits) is dropped when the connection ends.
 pub(crate) fn spawn_forward(
     guard: &Arc<Guard>,
     stream: TcpStream,
     from: std::net::SocketAddr,
     inner: &Path,
+    held: impl Send + 'static,
 ) {
     let _ = stream.set_nodelay(true);
     let (guard, inner) = (guard.clone(), inner.to_path_buf());
     tokio::spawn(async move {
+        let _held = held;
         if let Err(reason) = forward(&guard, stream, &inner).await {
-            warn!(%from, %reason, "zeromq connection cut");
+            warn_limited!(CUT, %from, %reason, "zeromq connection cut");
         }
     });
 }
@@ -70,11 +92,29 @@ async fn forward(shared: &Guard, outer: TcpStream, inner: &Path) -> Result<(), S
     // Ok(()) when the connection ended, Err with the broken limit otherwise.
     let inbound = async {
         let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        let greeting_by = tokio::time::Instant::now() + shared.greeting_timeout;
         loop {
-            let n = match outer_read.read(&mut buf).await {
+            let read = outer_read.read(&mut buf);
+            // One timer per connection, until its greeting is through.
+            let read = if scanner.in_greeting() {
+                tokio::time::timeout_at(greeting_by, read)
+                    .await
+                    .map_err(|_| "no ZMTP greeting in time".to_owned())?
+            } else {
+                read.await
+            };
+            let n = match read {
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => n,
             };
+            total += n as u64;
+            if total > shared.max_inbound_bytes {
+                return Err(format!(
+                    "sent over {} bytes in all, more than this port takes",
+                    shared.max_inbound_bytes
+                ));
+            }
             scanner.feed(&buf[..n])?;
             if inner_write.write_all(&buf[..n]).await.is_err() {
                 return Ok(());
@@ -116,6 +156,11 @@ impl Scanner {
             state: State::Greeting(64),
             message_bytes: 0,
         }
+    }
+
+    /// Whether the peer's greeting is still under way.
+    pub fn in_greeting(&self) -> bool {
+        matches!(self.state, State::Greeting(_))
     }
 
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {

@@ -4,14 +4,22 @@
 //! handed to the daemon with where to send their answer.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::peers::{Outgoing, Shared};
+use super::queue::Refused;
 use crate::rpc::frame::{self, Headers, Message, MessageType};
 use crate::rpc::{IncomingReply, IncomingRequest, NackReason, ReplyKind, Responder, Response};
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
+
+/// One line per interval about replies dropped for a full peer queue.
+static DROPPED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// The version lymph 0.15 puts on replies of its built-in `lymph.*` methods.
 const LYMPH_VERSION: &str = "0.15.0";
@@ -179,8 +187,9 @@ impl ReplyTo {
 }
 
 /// Queues a reply on the sender's connection (the sender's identity is its
-/// endpoint, lymph-wire §3.1). try_send: a peer whose queue is full loses the
-/// reply and times out, rather than stalling the receive loop.
+/// endpoint). try_send: a peer whose queue is full (in messages or bytes)
+/// loses the reply (counted) and times out, rather than stalling the receive
+/// loop or growing the daemon.
 fn send_reply(
     shared: &Arc<Shared>,
     peer: &str,
@@ -200,11 +209,20 @@ fn send_reply(
         frames: frame::encode("", &message),
         request_id: None,
     };
-    let sent = shared
-        .conn_for(peer)
-        .map_err(|e| e.to_string())
-        .and_then(|tx| tx.try_send(outgoing).map_err(|e| e.to_string()));
-    if let Err(error) = sent {
-        debug!(%peer, %error, "reply dropped");
+    let queue = match shared.conn_for(peer) {
+        Ok(queue) => queue,
+        Err(error) => {
+            debug!(%peer, %error, "reply dropped");
+            return;
+        }
+    };
+    match queue.try_send(outgoing) {
+        Ok(()) => {}
+        Err(Refused::Closed) => debug!(%peer, "reply dropped: connection closed"),
+        Err(Refused::Full(_) | Refused::OverBytes { .. }) => {
+            let dropped_total = shared.dropped_replies.fetch_add(1, Ordering::Relaxed) + 1;
+            warn_limited!(DROPPED, %peer, dropped_total,
+                "reply dropped: the peer's queue is full (rpc.peer_queue_bytes)");
+        }
     }
 }

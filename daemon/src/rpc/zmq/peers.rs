@@ -2,22 +2,26 @@
 //! the calls waiting for a reply. One `std` mutex, never held across an await.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::conn;
+use super::idle::Conns;
+use super::queue::{self, PeerTx};
 use crate::rpc::frame::Limits;
 use crate::rpc::{IncomingReply, ReplyDone, RpcError, TransportConfig};
 
-/// Queue in front of one peer's connection task. Everyone `try_send`s into
-/// it: a call that finds it full waits for room in a task of its own, within
-/// its deadline; replies and heartbeats are dropped instead, so the receive
-/// side never waits on a slow peer. Large enough to hold the calls issued
-/// while a connect is in progress.
+/// Queue in front of one peer's connection task, in messages (`queue` also
+/// bounds it in bytes). Everyone `try_send`s into it: a call that finds it
+/// full waits for room in a task of its own, within its deadline (a call that
+/// finds its bytes full fails as overloaded at once); replies and heartbeats
+/// are dropped instead, so the receive side never waits on a slow peer. Large
+/// enough to hold the calls issued while a connect is in progress.
 pub(super) const PEER_QUEUE: usize = 1024;
 
 /// One message for a peer: frames 1..=5, frame 0 is filled in by the
@@ -45,7 +49,7 @@ impl Pending {
 }
 
 struct Peer {
-    conn: Option<(u64, mpsc::Sender<Outgoing>)>,
+    conn: Option<(u64, PeerTx)>,
     last_heard: Option<Instant>,
     /// Last message to or from the peer (or its creation): for forgetting it.
     last_active: Instant,
@@ -72,6 +76,10 @@ pub(super) struct Shared {
     state: Mutex<State>,
     /// Wakes the deadline sweep when a call starts and none was waiting.
     pub sweep: Notify,
+    /// The bound port's inbound connections (count and idle sweep).
+    pub conns: Arc<Conns>,
+    /// Replies dropped because their peer's queue was full.
+    pub dropped_replies: AtomicU64,
 }
 
 impl Shared {
@@ -82,6 +90,8 @@ impl Shared {
         };
         Shared {
             endpoint,
+            conns: Arc::new(Conns::new(config.max_connections)),
+            dropped_replies: AtomicU64::new(0),
             config,
             limits,
             cancel: CancellationToken::new(),
@@ -103,7 +113,7 @@ impl Shared {
     }
 
     /// The queue of `endpoint`'s connection task, spawning one if needed.
-    pub fn conn_for(self: &Arc<Self>, endpoint: &str) -> Result<mpsc::Sender<Outgoing>, RpcError> {
+    pub fn conn_for(self: &Arc<Self>, endpoint: &str) -> Result<PeerTx, RpcError> {
         if self.cancel.is_cancelled() {
             return Err(RpcError::Closed);
         }
@@ -134,7 +144,7 @@ impl Shared {
             }
         }
         let generation = state.next_generation;
-        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        let (tx, rx) = queue::channel(self.config.peer_queue_bytes);
         if let Some(peer) = state.peers.get_mut(endpoint) {
             peer.conn = Some((generation, tx.clone()));
         }
@@ -275,7 +285,7 @@ impl Shared {
 
     /// One heartbeat tick: returns the peers to ping (with their queue), the
     /// peers that just turned unresponsive, and forgets long-silent ones.
-    pub fn tick(self: &Arc<Self>) -> (Vec<(String, mpsc::Sender<Outgoing>)>, Vec<String>) {
+    pub fn tick(self: &Arc<Self>) -> (Vec<(String, PeerTx)>, Vec<String>) {
         let now = Instant::now();
         let mut newly_dead = Vec::new();
         let mut targets = Vec::new();
@@ -311,7 +321,7 @@ impl Shared {
     }
 
     /// Like `conn_for`, but a ping does not count as activity.
-    fn conn_for_ping(self: &Arc<Self>, endpoint: &str) -> Result<mpsc::Sender<Outgoing>, RpcError> {
+    fn conn_for_ping(self: &Arc<Self>, endpoint: &str) -> Result<PeerTx, RpcError> {
         let last_active = self.state().peers.get(endpoint).map(|p| p.last_active);
         let tx = self.conn_for(endpoint)?;
         if let (Some(at), Some(peer)) = (last_active, self.state().peers.get_mut(endpoint)) {

@@ -17,7 +17,7 @@ use crate::rpc::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn config() -> TransportConfig {
+pub(super) fn config() -> TransportConfig {
     TransportConfig {
         ip: "127.0.0.1".to_owned(),
         port: 0,
@@ -27,17 +27,24 @@ fn config() -> TransportConfig {
         max_frame_bytes: 64 * 1024,
         max_message_bytes: 128 * 1024,
         incoming_queue: 64,
+        peer_queue_bytes: 8 * 1024 * 1024,
+        peer_write_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4096,
+        allowed_peers: Vec::new(),
     }
 }
 
-async fn transport(config: TransportConfig) -> (Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>) {
+pub(super) async fn transport(
+    config: TransportConfig,
+) -> (Arc<dyn Remote>, mpsc::Receiver<IncomingRequest>) {
     timeout(WAIT, start(config))
         .await
         .expect("start in time")
         .expect("starts")
 }
 
-fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingRequest {
+pub(super) fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingRequest {
     OutgoingRequest {
         subject: subject.to_owned(),
         body: Bytes::copy_from_slice(body),
