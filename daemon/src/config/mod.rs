@@ -156,6 +156,10 @@ fn default_queue_limit() -> usize {
     10_000
 }
 
+/// The largest `rpc.max_body_bytes`: a body travels to and from apps in one
+/// gRPC message of at most `MAX_GRPC_MESSAGE`, with room left for the rest of it.
+pub const MAX_BODY_CEILING: usize = lymph_proto::connect::MAX_GRPC_MESSAGE - 1024 * 1024;
+
 /// Calls: deadlines and sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -448,6 +452,13 @@ impl Config {
         }
         if self.rpc.max_body_bytes == 0 {
             return invalid("rpc.max_body_bytes must be above zero");
+        }
+        if self.rpc.max_body_bytes > MAX_BODY_CEILING {
+            return Err(ConfigError::Invalid(format!(
+                "rpc.max_body_bytes {} is above {MAX_BODY_CEILING}: a body must fit in one \
+                 message on an app's stream (64 MiB, less room for the message around it)",
+                self.rpc.max_body_bytes
+            )));
         }
         if self.apps.default_concurrency == 0 || self.apps.max_concurrency == 0 {
             return invalid("apps.default_concurrency and apps.max_concurrency must be above zero");

@@ -211,3 +211,17 @@ fn edge_bounds_have_env_overrides_and_networks_parse() {
     let err = zero.validate().expect_err("zero connections");
     assert!(err.to_string().contains("web.max_connections"), "{err}");
 }
+
+#[test]
+fn a_body_limit_past_what_an_app_stream_carries_is_refused() {
+    let mut config = Config::default();
+    config.rpc.max_body_bytes = 70 * 1024 * 1024;
+    config.rpc.max_frame_bytes = 71 * 1024 * 1024;
+    config.rpc.max_message_bytes = 72 * 1024 * 1024;
+    let err = config
+        .validate()
+        .expect_err("above the stream's message limit");
+    assert!(err.to_string().contains("rpc.max_body_bytes"), "{err}");
+    config.rpc.max_body_bytes = MAX_BODY_CEILING;
+    config.validate().expect("the ceiling itself is fine");
+}
