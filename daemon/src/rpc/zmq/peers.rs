@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn;
 use crate::rpc::frame::Limits;
-use crate::rpc::{IncomingReply, ReplyDone, RpcError, TransportConfig};
+use crate::rpc::{IncomingReply, Liveness, ReplyDone, RpcError, TransportConfig};
 
 /// Queue in front of one peer's connection task. Everyone `try_send`s into
 /// it: a call that finds it full waits for room in a task of its own, within
@@ -47,6 +47,9 @@ impl Pending {
 struct Peer {
     conn: Option<(u64, mpsc::Sender<Outgoing>)>,
     last_heard: Option<Instant>,
+    /// When the peer was first tried (its entry made): a peer never heard
+    /// from counts as dead once this is `unresponsive_after` old.
+    tried_since: Instant,
     /// Last message to or from the peer (or its creation): for forgetting it.
     last_active: Instant,
     /// Whether pending calls were already failed for this silence.
@@ -127,6 +130,7 @@ impl Shared {
                 let peer = Peer {
                     conn: None,
                     last_heard: None,
+                    tried_since: now,
                     last_active: now,
                     unresponsive: false,
                 };
@@ -153,7 +157,8 @@ impl Shared {
         }
     }
 
-    /// Any well-formed message from `endpoint` proves it alive.
+    /// Any well-formed message from `endpoint`, or a completed handshake with
+    /// it, proves it alive (verified).
     pub fn heard_from(&self, endpoint: &str) {
         let now = Instant::now();
         let mut state = self.state();
@@ -165,6 +170,7 @@ impl Shared {
             let peer = Peer {
                 conn: None,
                 last_heard: Some(now),
+                tried_since: now,
                 last_active: now,
                 unresponsive: false,
             };
@@ -172,12 +178,18 @@ impl Shared {
         }
     }
 
-    pub fn is_alive(&self, endpoint: &str) -> bool {
+    /// What is known of `endpoint`: unknown peers are unverified.
+    pub fn liveness(&self, endpoint: &str) -> Liveness {
         let state = self.state();
-        match state.peers.get(endpoint).and_then(|peer| peer.last_heard) {
-            Some(heard) => heard.elapsed() < self.config.unresponsive_after,
-            None => true,
+        match state.peers.get(endpoint) {
+            Some(peer) => peer.liveness(Instant::now(), self.config.unresponsive_after),
+            None => Liveness::Unverified,
         }
+    }
+
+    /// Whether `endpoint` has an entry (is being reached, or was lately).
+    pub fn is_known(&self, endpoint: &str) -> bool {
+        self.state().peers.contains_key(endpoint)
     }
 
     /// A call completed by `done`, failed by the sweep past `deadline`.
@@ -291,9 +303,8 @@ impl Shared {
                 now.duration_since(silent_since) < forget_after || busy.contains(endpoint)
             });
             for (endpoint, peer) in state.peers.iter_mut() {
-                if let Some(heard) = peer.last_heard
-                    && now.duration_since(heard) >= self.config.unresponsive_after
-                    && !peer.unresponsive
+                if !peer.unresponsive
+                    && peer.liveness(now, self.config.unresponsive_after) == Liveness::Dead
                 {
                     peer.unresponsive = true;
                     newly_dead.push(endpoint.clone());
@@ -324,6 +335,20 @@ impl Shared {
     pub fn counts(&self) -> (usize, usize) {
         let state = self.state();
         (state.peers.len(), state.pending.len())
+    }
+}
+
+impl Peer {
+    /// Verified while heard within `after`; never heard, unverified for
+    /// `after` from its first try (a connect takes `connect_timeout` at most),
+    /// then dead; dead once silent for `after`.
+    fn liveness(&self, now: Instant, after: Duration) -> Liveness {
+        match self.last_heard {
+            Some(heard) if now.duration_since(heard) < after => Liveness::Verified,
+            Some(_) => Liveness::Dead,
+            None if now.duration_since(self.tried_since) < after => Liveness::Unverified,
+            None => Liveness::Dead,
+        }
     }
 }
 
