@@ -1,6 +1,7 @@
-//! The keeper: an exists-watch on every node this registry owns (the
-//! daemon's `lymph` instance, every attached app's instances, web instances),
-//! re-creating one that someone else deleted, with a warning naming its path.
+//! The keeper: a data watch on every node this registry owns (the daemon's
+//! `lymph` instance, every attached app's instances, web instances),
+//! re-creating one that someone else deleted or rewrote, with a warning naming
+//! its path.
 //! Re-arms on every new session (the supervisor re-registers after a session
 //! loss) and whenever the set of owned nodes changes. Knows nothing of the
 //! per-service caches.
@@ -18,9 +19,9 @@ use super::session::{Backoff, write_node};
 
 /// What arming the watches found.
 enum Armed {
-    /// Every owned node exists; the watches fire on its deletion or change.
+    /// Every owned node is as written; the watches fire on its deletion or change.
     Watching(Vec<zk::OneshotWatcher>),
-    /// These owned nodes are gone: re-create them, then arm again.
+    /// These owned nodes are gone or hold other data: write them, then arm again.
     Missing(Vec<String>),
     /// The session is gone: wait for the supervisor's next one.
     SessionLost,
@@ -88,21 +89,32 @@ pub(crate) async fn keep(shared: Arc<Shared>) {
     }
 }
 
-/// Arms an exists-watch on every owned node. The registrations lock is held
-/// only to copy the paths: a `register` in progress finishes first, so its
-/// delete-and-create is never mistaken for a deletion by someone else.
+/// Arms a data watch on every owned node, checking its data (a few hundred
+/// bytes each). The registrations lock is held only to copy them: a
+/// `register` in progress finishes first, so its delete-and-create is never
+/// mistaken for a deletion by someone else.
 async fn arm(shared: &Shared, client: &zk::Client) -> Armed {
-    let paths: Vec<String> = shared.registrations.lock().await.keys().cloned().collect();
-    let checks = join_all(paths.iter().map(|path| client.check_and_watch_stat(path)));
+    let owned: Vec<(String, Vec<u8>)> = shared
+        .registrations
+        .lock()
+        .await
+        .iter()
+        .map(|(path, data)| (path.clone(), data.clone()))
+        .collect();
+    let checks = join_all(
+        owned
+            .iter()
+            .map(|(path, _)| client.get_and_watch_data(path)),
+    );
     let Ok(answers) = tokio::time::timeout(shared.op_timeout(), checks).await else {
         return Armed::Failed(format!("no answer within {:?}", shared.op_timeout()));
     };
-    let mut watchers = Vec::with_capacity(paths.len());
+    let mut watchers = Vec::with_capacity(owned.len());
     let mut missing = Vec::new();
-    for (path, answer) in paths.into_iter().zip(answers) {
+    for ((path, ours), answer) in owned.into_iter().zip(answers) {
         match answer {
-            Ok((Some(_), watcher)) => watchers.push(watcher),
-            Ok((None, _)) => missing.push(path),
+            Ok((data, _, watcher)) if data == ours => watchers.push(watcher),
+            Ok(_) | Err(zk::Error::NoNode) => missing.push(path),
             Err(zk::Error::SessionExpired | zk::Error::ClientClosed | zk::Error::SessionMoved) => {
                 return Armed::SessionLost;
             }
@@ -116,10 +128,10 @@ async fn arm(shared: &Shared, client: &zk::Client) -> Armed {
     }
 }
 
-/// Re-creates the owned nodes found missing, under the registrations lock
-/// (no `register`, `unregister` or re-registration interleaves): a node
-/// unregistered meanwhile, or re-created by then, is left alone. False when
-/// a write failed.
+/// Writes again the owned nodes found missing or changed, under the
+/// registrations lock (no `register`, `unregister` or re-registration
+/// interleaves): a node unregistered meanwhile, or as written by then, is left
+/// alone. False when a write failed.
 async fn restore(shared: &Shared, paths: Vec<String>) -> bool {
     let registrations = tokio::select! {
         biased;
@@ -134,10 +146,16 @@ async fn restore(shared: &Shared, paths: Vec<String>) -> bool {
         let Some(data) = registrations.get(&path) else {
             continue;
         };
-        if !matches!(client.check_stat(&path).await, Ok(None)) {
-            continue;
+        match client.get_data(&path).await {
+            Err(zk::Error::NoNode) => {
+                warn!(%path, "this daemon's instance node was deleted by someone else; re-creating it")
+            }
+            Ok((now, _)) if now != *data => {
+                warn!(%path, "this daemon's instance node was rewritten by someone else; restoring it")
+            }
+            // As written, or ZooKeeper failing: the next arming looks again.
+            _ => continue,
         }
-        warn!(%path, "this daemon's instance node was deleted by someone else; re-creating it");
         match write_node(&client, &path, data, shared.op_timeout()).await {
             Ok(()) => info!(%path, "instance node re-created"),
             Err(error) => {

@@ -1,9 +1,9 @@
 //! The registry edge with real ZooKeeper and real daemons: a well-formed
 //! instance node whose endpoint never answers takes no calls while a live
-//! instance exists; a daemon's own node deleted by someone else comes back
-//! within 5 s with a warning; malformed nodes (bad JSON, missing keys, a bad
-//! endpoint, data near ZooKeeper's 1 MB limit) are logged once and never
-//! hide the live instance. Each test has a chroot of its own.
+//! instance exists; a daemon's own node deleted or rewritten by someone else
+//! comes back within 5 s with a warning; malformed nodes (bad JSON, missing
+//! keys, a bad endpoint, data near ZooKeeper's 1 MB limit) are logged once
+//! and never hide the live instance. Each test has a chroot of its own.
 
 use std::time::{Duration, Instant};
 
@@ -216,6 +216,24 @@ async fn an_own_node_deleted_by_someone_else_comes_back_with_a_warning() {
             b.proc.stderr_text()
         );
     }
+    // Rewritten by someone else (here: emptied), a node is restored too.
+    let greeting = &paths[1];
+    within("set", someone.set_data(greeting, b"{}", None))
+        .await
+        .expect("overwrite B's Greeting node");
+    let deadline = Instant::now() + RECREATE_WITHIN + MARGIN;
+    loop {
+        let (data, _) = within("get", someone.get_data(greeting))
+            .await
+            .expect("get");
+        if data.starts_with(b"{\"id\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{greeting} not restored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warned = b.proc.lines_with("rewritten by someone else");
+    assert_eq!(warned, 1, "one warning:\n{}", b.proc.stderr_text());
     // Discovery and calls through either daemon work again.
     a.wait_for_instances("lymph", 2).await;
     a.wait_for_instances("Greeting", 1).await;
