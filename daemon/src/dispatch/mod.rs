@@ -4,14 +4,17 @@
 //! the `LocalApps` trait, and nothing of the API.
 
 mod builtin;
+mod choice;
 mod error;
 mod incoming;
 mod local;
+mod probe;
 mod remote;
 mod start;
 mod version;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +32,7 @@ pub use version::VersionReq;
 use crate::config::RpcConfig;
 use crate::metrics::Metrics;
 use crate::registry::{Instance, Instances, Registry};
-use crate::rpc::Remote;
+use crate::rpc::{Liveness, Remote};
 
 /// This daemon as an instance of the built-in `lymph` interface.
 #[derive(Debug, Clone)]
@@ -311,30 +314,62 @@ impl Dispatcher {
                 _ => CallError::unknown_service(service),
             });
         }
-        let start = next.fetch_add(1, Ordering::Relaxed);
-        for k in 0..candidates.len() {
-            let instance = candidates[(start + k) % candidates.len()];
-            if instance.endpoint != self.me.endpoint {
-                // Another host's instance: reachable in fleet mode while its
-                // daemon answers heartbeats.
-                match &self.remote {
-                    Some(remote) if remote.is_alive(&instance.endpoint) => {
-                        return Ok((instance.clone(), Target::Remote));
-                    }
-                    _ => continue,
+        let turn = next.fetch_add(1, Ordering::Relaxed);
+        let classed: Vec<((&Instance, Liveness), Liveness)> = candidates
+            .iter()
+            .map(|i| {
+                let liveness = self.liveness(i);
+                ((*i, liveness), liveness)
+            })
+            .collect();
+        for (instance, liveness) in choice::order(&classed, turn) {
+            if let Some(target) = self.target(instance) {
+                if liveness == Liveness::Verified {
+                    self.probe_passed_over(&classed);
                 }
-            }
-            if instance.identity == self.me.identity {
-                return Ok((instance.clone(), Target::Daemon));
-            }
-            if let Some(app) = self.apps.app(&instance.identity) {
-                return Ok((instance.clone(), Target::App(app)));
+                return Ok((instance.clone(), target));
             }
         }
         Err(CallError::new(
             ErrorKind::Unavailable,
             format!("no live instance of service {service:?} can take the call"),
         ))
+    }
+
+    /// Local instances are verified; remote ones as the transport knows them.
+    fn liveness(&self, instance: &Instance) -> Liveness {
+        if instance.endpoint == self.me.endpoint {
+            return Liveness::Verified;
+        }
+        match &self.remote {
+            Some(remote) => remote.liveness(&instance.endpoint),
+            None => Liveness::Dead,
+        }
+    }
+
+    /// Where a call to `instance` goes; `None` for a local app that is gone.
+    fn target(&self, instance: &Instance) -> Option<Target> {
+        if instance.endpoint != self.me.endpoint {
+            return Some(Target::Remote);
+        }
+        if instance.identity == self.me.identity {
+            return Some(Target::Daemon);
+        }
+        self.apps.app(&instance.identity).map(Target::App)
+    }
+
+    /// Probes the unverified instances a call passed over, so they become
+    /// verified or dead without a call going there (a no-op for those being
+    /// reached already; this re-probes one forgotten by the transport).
+    fn probe_passed_over(&self, classed: &[((&Instance, Liveness), Liveness)]) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        for ((instance, _), liveness) in classed {
+            if *liveness == Liveness::Unverified {
+                remote.probe(&instance.endpoint);
+            }
+        }
     }
 
     /// The instance list of a service already watched, and its round-robin counter.
@@ -364,10 +399,19 @@ impl Dispatcher {
             .await
             .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))?;
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let route = routes.entry(service.to_owned()).or_insert(Route {
-            rx,
-            next: Arc::new(AtomicUsize::new(0)),
-        });
+        let route = match routes.entry(service.to_owned()) {
+            Entry::Occupied(route) => route.into_mut(),
+            Entry::Vacant(vacant) => {
+                if let Some(remote) = &self.remote {
+                    let follow = probe::follow(rx.clone(), Arc::downgrade(remote), &self.me);
+                    tokio::spawn(follow);
+                }
+                vacant.insert(Route {
+                    rx,
+                    next: Arc::new(AtomicUsize::new(0)),
+                })
+            }
+        };
         Ok((route.rx.borrow().clone(), route.next.clone()))
     }
 

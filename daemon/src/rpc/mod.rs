@@ -201,6 +201,18 @@ pub struct IncomingRequest {
 /// `Remote::start_request`, or with its failure (deadline, peer gone).
 pub type ReplyDone = Box<dyn FnOnce(Result<IncomingReply, RpcError>) + Send>;
 
+/// What the transport knows of a peer, for choosing among instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Completed a handshake or sent something within `unresponsive_after`.
+    Verified,
+    /// Never reached yet, or being reached for less than `unresponsive_after`.
+    Unverified,
+    /// Silent past `unresponsive_after`: since it was last heard, or since it
+    /// was first tried when it was never heard.
+    Dead,
+}
+
 /// Outgoing calls to other containers: what the dispatcher needs of the
 /// transport. The ZeroMQ transport's client handle implements it.
 #[async_trait::async_trait]
@@ -208,9 +220,18 @@ pub trait Remote: Send + Sync + 'static {
     /// This daemon's own endpoint (`tcp://ip:port`), also its ZeroMQ identity.
     fn endpoint(&self) -> &str;
 
-    /// lymph's liveness: false only for a peer known to be unresponsive (heard
-    /// from before, silent past `unresponsive_after`); unknown peers are alive.
-    fn is_alive(&self, endpoint: &str) -> bool;
+    /// What is known of `endpoint`'s liveness, for choosing instances.
+    fn liveness(&self, endpoint: &str) -> Liveness;
+
+    /// lymph's liveness: false only for a peer known to be dead.
+    fn is_alive(&self, endpoint: &str) -> bool {
+        self.liveness(endpoint) != Liveness::Dead
+    }
+
+    /// Starts verifying an endpoint never reached yet (connect, then
+    /// `lymph.ping`, as the heartbeat does), so it becomes verified or known
+    /// dead without a call going there first. A no-op for a known peer.
+    fn probe(&self, endpoint: &str);
 
     /// Sends a request and waits for its first reply, up to `request.timeout`.
     async fn request(

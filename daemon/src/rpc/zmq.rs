@@ -131,8 +131,12 @@ impl Remote for RpcClient {
         &self.shared.endpoint
     }
 
-    fn is_alive(&self, endpoint: &str) -> bool {
-        self.shared.is_alive(endpoint)
+    fn liveness(&self, endpoint: &str) -> super::Liveness {
+        self.shared.liveness(endpoint)
+    }
+
+    fn probe(&self, endpoint: &str) {
+        heartbeat::probe(&self.shared, endpoint);
     }
 
     async fn request(

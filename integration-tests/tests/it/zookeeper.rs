@@ -438,6 +438,15 @@ async fn session_expiry_reregisters_and_rearms_watches() {
         matches!(checker.get_data(&path).await, Ok((_, stat)) if stat.ephemeral_owner == new_id.0)
     })
     .await;
+    // The keeper watches its nodes in the new session too: deleted by
+    // someone else, p1 comes back.
+    within("delete", checker.delete(&path, None))
+        .await
+        .expect("delete p1 from outside");
+    eventually("p1 re-created after its deletion", || async {
+        matches!(checker.get_data(&path).await, Ok((_, stat)) if stat.ephemeral_owner == new_id.0)
+    })
+    .await;
     // The cache's watches were re-armed on the new session.
     within("register", other.register(instance("Phoenix", "p2", None)))
         .await

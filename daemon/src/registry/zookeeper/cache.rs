@@ -1,18 +1,17 @@
 //! The per-service cache: one task per watched service keeps a
 //! `watch::Sender<Instances>` fresh from ZooKeeper watches, so lookups never
 //! query ZooKeeper. Child watch on `/services/<service>` (exists-watch while it
-//! does not exist yet); every change re-lists and re-reads the children. Knows
-//! nothing of registrations.
+//! does not exist yet); every change re-lists the children and reads those new
+//! or changed (`read`). Knows nothing of registrations.
 
 use std::sync::Arc;
 
-use futures::future::join_all;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 use zookeeper_client as zk;
 
 use super::Shared;
-use super::node;
+use super::read::Known;
 use super::session::Backoff;
 use crate::registry::{Instance, Instances};
 
@@ -36,6 +35,8 @@ pub(crate) async fn follow(
     let path = shared.target.service_path(&service);
     let mut sessions = shared.session.subscribe();
     let mut backoff = Backoff::new();
+    // Kept across passes and sessions: an unchanged node is not read again.
+    let mut known = Known::default();
     loop {
         let Some(client) = sessions.borrow_and_update().clone() else {
             return;
@@ -43,7 +44,7 @@ pub(crate) async fn follow(
         let pass = tokio::select! {
             biased;
             _ = shared.cancel.cancelled() => return,
-            pass = tokio::time::timeout(shared.op_timeout(), one_pass(&client, &service, &path)) => pass,
+            pass = tokio::time::timeout(shared.op_timeout(), one_pass(&client, &service, &path, &mut known)) => pass,
         };
         // Never hold a client clone while waiting: a held clone keeps a closed
         // registry's session (and its ephemeral nodes) alive.
@@ -103,11 +104,16 @@ async fn next_session(shared: &Shared, sessions: &mut watch::Receiver<Option<zk:
 }
 
 /// Lists the children with a child watch (or arms an exists-watch when the
-/// service's node does not exist yet) and reads every child's data.
-async fn one_pass(client: &zk::Client, service: &str, path: &str) -> Result<Pass, zk::Error> {
+/// service's node does not exist yet) and reads the new or changed children.
+async fn one_pass(
+    client: &zk::Client,
+    service: &str,
+    path: &str,
+    known: &mut Known,
+) -> Result<Pass, zk::Error> {
     match client.list_and_watch_children(path).await {
         Ok((children, watcher)) => {
-            let list = read_instances(client, service, path, children).await?;
+            let list = known.read(client, service, path, children).await?;
             Ok(Pass::Watching(watcher, list))
         }
         Err(zk::Error::NoNode) => match client.check_and_watch_stat(path).await? {
@@ -116,36 +122,6 @@ async fn one_pass(client: &zk::Client, service: &str, path: &str) -> Result<Pass
         },
         Err(e) => Err(e),
     }
-}
-
-/// Reads all children at once: the requests are sent in call order before any
-/// answer is awaited, so this is one round trip, not one per child. Every
-/// child is re-read on every change, because lymph's re-registration deletes
-/// and re-creates a node under the same name with new data.
-async fn read_instances(
-    client: &zk::Client,
-    service: &str,
-    path: &str,
-    children: Vec<String>,
-) -> Result<Vec<Instance>, zk::Error> {
-    let reads = children
-        .iter()
-        .map(|id| client.get_data(&format!("{path}/{id}")));
-    let answers = join_all(reads).await;
-    let mut list = Vec::with_capacity(children.len());
-    for (id, answer) in children.iter().zip(answers) {
-        match answer {
-            Ok((data, _)) => match node::decode(service, id, &data) {
-                Ok(instance) => list.push(instance),
-                Err(error) => warn!(%service, %id, %error, "skipping unreadable instance znode"),
-            },
-            // Deleted since the listing; the child watch has fired already.
-            Err(zk::Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    list.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(list)
 }
 
 fn publish(tx: &watch::Sender<Instances>, list: Vec<Instance>) {

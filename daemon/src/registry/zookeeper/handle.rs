@@ -196,6 +196,7 @@ impl ZookeeperRegistry {
         self.check_open()?;
         let client = shared.client()?;
         registrations.insert(path.clone(), data.clone());
+        shared.owned_changed.notify_one();
         match write_node(&client, &path, &data, shared.op_timeout()).await {
             Ok(()) => Ok(()),
             Err(error) if error.is_session_lost() => {
@@ -217,6 +218,7 @@ impl ZookeeperRegistry {
         if registrations.remove(&path).is_none() {
             return Ok(());
         }
+        shared.owned_changed.notify_one();
         let client = shared.client()?;
         match delete_node(&client, &path, shared.op_timeout()).await {
             // A lost session took the node with it; it is no longer re-registered.

@@ -1,13 +1,15 @@
 //! The ZooKeeper registry: lymph's own layout (`<chroot>/services/<service>/<id>`,
 //! ephemeral JSON znodes), so Python lymph and lymphd discover each other. One
 //! session per registry (the crate's cloneable client over its own connection
-//! task); a supervisor replaces an expired session and re-registers; one cache
-//! task per watched service. Knows nothing of apps, dispatch or the API.
+//! task); a supervisor replaces an expired session and re-registers; a keeper
+//! re-creates an owned node someone deleted; one cache task per watched service. Knows nothing of apps, dispatch or the API.
 
 mod cache;
 mod config;
 mod handle;
+mod keeper;
 mod node;
+mod read;
 mod session;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -98,6 +100,9 @@ pub(crate) struct Shared {
     /// A tokio mutex held across the writes: `register`, `unregister` and the
     /// re-registration never interleave (registrations are rare; a few ms each).
     registrations: tokio::sync::Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Told after every change of `registrations`, so the keeper re-arms its
+    /// watches over the new set (a stored permit if it is busy: never missed).
+    owned_changed: Notify,
     /// Service -> cache, kept for the registry's life (lymph caches lookups
     /// forever too). A std mutex: a lookup or insert, never held across an await.
     caches: Mutex<HashMap<String, ServiceCache>>,
@@ -148,6 +153,7 @@ impl ZookeeperRegistry {
             config,
             session: watch::Sender::new(Some(client)),
             registrations: tokio::sync::Mutex::new(BTreeMap::new()),
+            owned_changed: Notify::new(),
             caches: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -156,6 +162,7 @@ impl ZookeeperRegistry {
         shared
             .tasks
             .spawn(session::supervise(shared.clone(), state));
+        shared.tasks.spawn(keeper::keep(shared.clone()));
         Ok(ZookeeperRegistry { shared })
     }
 

@@ -90,10 +90,47 @@ pub(crate) fn encode_http(instance: &crate::registry::HttpInstance) -> Vec<u8> {
     serde_json::to_vec(&node).unwrap_or_default()
 }
 
+/// The most data read from one instance node. lymph writes ~400 bytes; the
+/// server allows ~1 MB (jute.maxbuffer): a node past this is skipped from its
+/// stat, unread and unparsed.
+pub(crate) const MAX_NODE_BYTES: usize = 64 * 1024;
+
+/// Longest identity accepted (lymph's are 32 hex digits).
+const MAX_IDENTITY_BYTES: usize = 256;
+
+/// Why an instance node is skipped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NodeError {
+    #[error("not an instance's JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{size} bytes of data, the limit is {MAX_NODE_BYTES}")]
+    TooLarge { size: usize },
+    #[error("endpoint {0:?} is not tcp://HOST:PORT")]
+    BadEndpoint(String),
+    #[error("identity must be 1 to {MAX_IDENTITY_BYTES} printable characters")]
+    BadIdentity,
+}
+
 /// Reads a znode written by lymph or lymphd. `service` and `id` come from the
-/// path (the node's parent and name), as lymph's readers take them.
-pub(crate) fn decode(service: &str, id: &str, data: &[u8]) -> Result<Instance, serde_json::Error> {
+/// path (the node's parent and name), as lymph's readers take them. Refuses
+/// what could only fail later: an endpoint nobody can connect to, an empty or
+/// outsized identity.
+pub(crate) fn decode(service: &str, id: &str, data: &[u8]) -> Result<Instance, NodeError> {
+    if data.len() > MAX_NODE_BYTES {
+        return Err(NodeError::TooLarge { size: data.len() });
+    }
     let node: ReadNode = serde_json::from_slice(data)?;
+    if !is_tcp_endpoint(&node.endpoint) {
+        return Err(NodeError::BadEndpoint(
+            node.endpoint.chars().take(80).collect(),
+        ));
+    }
+    if node.identity.is_empty()
+        || node.identity.len() > MAX_IDENTITY_BYTES
+        || node.identity.chars().any(char::is_control)
+    {
+        return Err(NodeError::BadIdentity);
+    }
     Ok(Instance {
         service: service.to_owned(),
         id: id.to_owned(),
@@ -105,6 +142,26 @@ pub(crate) fn decode(service: &str, id: &str, data: &[u8]) -> Result<Instance, s
         log_endpoint: node.log_endpoint,
         app_name: node.app_name,
     })
+}
+
+/// `tcp://HOST:PORT` with a non-zero port and a host without spaces, slashes
+/// or control characters (an IPv6 host in brackets): what the transport can
+/// connect to.
+fn is_tcp_endpoint(endpoint: &str) -> bool {
+    let Some(address) = endpoint.strip_prefix("tcp://") else {
+        return false;
+    };
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 255
+        && !host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/');
+    let bracketed = host.starts_with('[') == host.ends_with(']');
+    let unbracketed_v6 = !host.starts_with('[') && host.contains(':');
+    host_ok && bracketed && !unbracketed_v6 && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 /// Strict semver `X.Y.Z[-pre][+build]`, as lymph's `semantic_version.Version`
@@ -191,6 +248,15 @@ mod tests {
             b"[]",
             br#"{"identity": "aa"}"#,
             br#"{"identity": "a", "endpoint": "e", "version": 1}"#,
+            br#"{"identity": "a", "endpoint": "e"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://h"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://h:0"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://h:99999"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://:1"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://a b:1"}"#,
+            br#"{"identity": "a", "endpoint": "tcp://::1:1"}"#,
+            br#"{"identity": "a", "endpoint": "udp://h:1"}"#,
+            br#"{"identity": "", "endpoint": "tcp://h:1"}"#,
         ] {
             assert!(
                 decode("S", "n", bad).is_err(),
@@ -198,6 +264,30 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn accepts_the_endpoints_lymph_writes_and_refuses_huge_data() {
+        for good in [
+            "tcp://127.0.0.1:1",
+            "tcp://[::1]:5000",
+            "tcp://host-a.example:65535",
+        ] {
+            let data = format!(r#"{{"identity": "aa", "endpoint": "{good}"}}"#);
+            assert!(decode("S", "n", data.as_bytes()).is_ok(), "{good}");
+        }
+        let padding = "x".repeat(MAX_NODE_BYTES);
+        let huge = format!(r#"{{"identity": "aa", "endpoint": "tcp://h:1", "p": "{padding}"}}"#);
+        assert!(matches!(
+            decode("S", "n", huge.as_bytes()),
+            Err(NodeError::TooLarge { .. })
+        ));
+        let long = "a".repeat(MAX_IDENTITY_BYTES + 1);
+        let data = format!(r#"{{"identity": "{long}", "endpoint": "tcp://h:1"}}"#);
+        assert!(matches!(
+            decode("S", "n", data.as_bytes()),
+            Err(NodeError::BadIdentity)
+        ));
     }
 
     #[test]

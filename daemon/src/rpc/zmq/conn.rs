@@ -224,6 +224,7 @@ impl Link {
                 ));
             }
         };
+        shared.heard_from(endpoint); // the handshake completed: the peer is verified
         let (read, write) = stream.into_split();
         let closed = CancellationToken::new();
         let watcher = tokio::spawn(watch(read, closed.clone())).abort_handle();

@@ -14,7 +14,7 @@ use super::conn;
 use super::idle::Conns;
 use super::queue::{self, PeerTx};
 use crate::rpc::frame::Limits;
-use crate::rpc::{IncomingReply, ReplyDone, RpcError, TransportConfig};
+use crate::rpc::{IncomingReply, Liveness, ReplyDone, RpcError, TransportConfig};
 
 /// Queue in front of one peer's connection task, in messages (`queue` also
 /// bounds it in bytes). Everyone `try_send`s into it: a call that finds it
@@ -51,6 +51,9 @@ impl Pending {
 struct Peer {
     conn: Option<(u64, PeerTx)>,
     last_heard: Option<Instant>,
+    /// When the peer was first tried (its entry made): a peer never heard
+    /// from counts as dead once this is `unresponsive_after` old.
+    tried_since: Instant,
     /// Last message to or from the peer (or its creation): for forgetting it.
     last_active: Instant,
     /// Whether pending calls were already failed for this silence.
@@ -137,6 +140,7 @@ impl Shared {
                 let peer = Peer {
                     conn: None,
                     last_heard: None,
+                    tried_since: now,
                     last_active: now,
                     unresponsive: false,
                 };
@@ -163,7 +167,8 @@ impl Shared {
         }
     }
 
-    /// Any well-formed message from `endpoint` proves it alive.
+    /// Any well-formed message from `endpoint`, or a completed handshake with
+    /// it, proves it alive (verified).
     pub fn heard_from(&self, endpoint: &str) {
         let now = Instant::now();
         let mut state = self.state();
@@ -175,6 +180,7 @@ impl Shared {
             let peer = Peer {
                 conn: None,
                 last_heard: Some(now),
+                tried_since: now,
                 last_active: now,
                 unresponsive: false,
             };
@@ -182,12 +188,18 @@ impl Shared {
         }
     }
 
-    pub fn is_alive(&self, endpoint: &str) -> bool {
+    /// What is known of `endpoint`: unknown peers are unverified.
+    pub fn liveness(&self, endpoint: &str) -> Liveness {
         let state = self.state();
-        match state.peers.get(endpoint).and_then(|peer| peer.last_heard) {
-            Some(heard) => heard.elapsed() < self.config.unresponsive_after,
-            None => true,
+        match state.peers.get(endpoint) {
+            Some(peer) => peer.liveness(Instant::now(), self.config.unresponsive_after),
+            None => Liveness::Unverified,
         }
+    }
+
+    /// Whether `endpoint` has an entry (is being reached, or was lately).
+    pub fn is_known(&self, endpoint: &str) -> bool {
+        self.state().peers.contains_key(endpoint)
     }
 
     /// A call completed by `done`, failed by the sweep past `deadline`.
@@ -301,9 +313,8 @@ impl Shared {
                 now.duration_since(silent_since) < forget_after || busy.contains(endpoint)
             });
             for (endpoint, peer) in state.peers.iter_mut() {
-                if let Some(heard) = peer.last_heard
-                    && now.duration_since(heard) >= self.config.unresponsive_after
-                    && !peer.unresponsive
+                if !peer.unresponsive
+                    && peer.liveness(now, self.config.unresponsive_after) == Liveness::Dead
                 {
                     peer.unresponsive = true;
                     newly_dead.push(endpoint.clone());
@@ -334,6 +345,20 @@ impl Shared {
     pub fn counts(&self) -> (usize, usize) {
         let state = self.state();
         (state.peers.len(), state.pending.len())
+    }
+}
+
+impl Peer {
+    /// Verified while heard within `after`; never heard, unverified for
+    /// `after` from its first try (a connect takes `connect_timeout` at most),
+    /// then dead; dead once silent for `after`.
+    fn liveness(&self, now: Instant, after: Duration) -> Liveness {
+        match self.last_heard {
+            Some(heard) if now.duration_since(heard) < after => Liveness::Verified,
+            Some(_) => Liveness::Dead,
+            None if now.duration_since(self.tried_since) < after => Liveness::Unverified,
+            None => Liveness::Dead,
+        }
     }
 }
 
