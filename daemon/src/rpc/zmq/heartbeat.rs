@@ -93,14 +93,9 @@ mod tests {
 
     fn config() -> TransportConfig {
         TransportConfig {
-            ip: "127.0.0.1".to_owned(),
-            port: 0,
             connect_timeout: Duration::from_millis(300),
-            heartbeat_interval: Duration::from_millis(100),
             unresponsive_after: Duration::from_millis(600),
-            max_frame_bytes: 64 * 1024,
-            max_message_bytes: 128 * 1024,
-            incoming_queue: 64,
+            ..super::super::tests::config()
         }
     }
 
