@@ -102,12 +102,14 @@ pub fn incoming(
                             let conn = LocalConn::new(io, permit, limits.hello_timeout);
                             return Some((Ok(conn), listener));
                         }
-                        // Dropping `io` closes it: the client reads EOF at once.
-                        Err(_) => warn_limited!(
-                            REFUSED,
-                            max_connections = limits.max_connections,
-                            "local socket at apps.max_connections; closed a new connection"
-                        ),
+                        Err(_) => {
+                            warn_limited!(
+                                REFUSED,
+                                max_connections = limits.max_connections,
+                                "local socket at apps.max_connections; closed a new connection"
+                            );
+                            refuse(io, limits.max_connections);
+                        }
                     },
                     Err(e) => {
                         warn_limited!(ACCEPT_FAILED, error = %e, "cannot accept on the local socket");
@@ -117,6 +119,36 @@ pub fn incoming(
             }
         }
     })
+}
+
+/// Closes a connection past the cap at once, first telling its client why in
+/// an HTTP/2 GOAWAY (ENHANCE_YOUR_CALM, the reason as its text) if the socket
+/// takes it without waiting. Best effort: a gRPC client shows that text when
+/// it reads the GOAWAY before its own writes fail on the closed socket.
+fn refuse(io: UnixStream, max_connections: usize) {
+    let reason =
+        format!("lymphd has {max_connections} connections open, its limit (apps.max_connections)");
+    let _ = io.try_write(&goaway(reason.as_bytes()));
+}
+
+/// An empty SETTINGS frame (the server's preface) then a GOAWAY frame with
+/// no stream processed, error ENHANCE_YOUR_CALM and `debug` as its text.
+fn goaway(debug: &[u8]) -> Vec<u8> {
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
+    const ENHANCE_YOUR_CALM: u32 = 0xb;
+    let header = |length: usize, kind: u8| {
+        let length = u32::try_from(length).unwrap_or(0).to_be_bytes();
+        // 24-bit length, type, flags 0, stream 0.
+        [length[1], length[2], length[3], kind, 0, 0, 0, 0, 0]
+    };
+    let mut bytes = Vec::with_capacity(9 + 9 + 8 + debug.len());
+    bytes.extend_from_slice(&header(0, SETTINGS));
+    bytes.extend_from_slice(&header(8 + debug.len(), GOAWAY));
+    bytes.extend_from_slice(&0u32.to_be_bytes());
+    bytes.extend_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+    bytes.extend_from_slice(debug);
+    bytes
 }
 
 /// One accepted connection: the socket, its slot under the cap (freed when
@@ -259,14 +291,32 @@ mod tests {
             next.is_err(),
             "nothing past the cap is handed to the server"
         );
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut byte)).await;
-        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+        let mut told = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut told)).await;
+        assert!(matches!(read, Ok(Ok(_))), "closed: {read:?}");
+        let reason = String::from_utf8_lossy(&told);
+        assert!(
+            reason.contains("(apps.max_connections)"),
+            "told why: {reason}"
+        );
         // A slot freed is a slot for the next connection.
         held.pop();
         let _fourth = UnixStream::connect(&path).await.expect("connect");
         let next = tokio::time::timeout(Duration::from_secs(5), accepted.next()).await;
         assert!(matches!(next, Ok(Some(Ok(_)))));
+    }
+
+    #[test]
+    fn the_goaway_is_a_settings_then_a_goaway_frame() {
+        let bytes = goaway(b"why");
+        assert_eq!(&bytes[..9], &[0, 0, 0, 4, 0, 0, 0, 0, 0], "empty SETTINGS");
+        assert_eq!(
+            &bytes[9..18],
+            &[0, 0, 11, 7, 0, 0, 0, 0, 0],
+            "GOAWAY of 11 bytes"
+        );
+        assert_eq!(&bytes[18..26], &[0, 0, 0, 0, 0, 0, 0, 0xb]);
+        assert_eq!(&bytes[26..], b"why");
     }
 
     #[tokio::test]

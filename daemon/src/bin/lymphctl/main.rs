@@ -152,14 +152,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A gRPC failure as one readable line: its message, not its Debug form.
+/// A gRPC failure as one readable line: its message, not its Debug form,
+/// and the causes of a transport failure ("transport error" says little).
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
     let message = status.message();
-    if message.is_empty() {
-        anyhow::anyhow!("lymphd answered {}", status.code().description())
+    let mut text = if message.is_empty() {
+        format!("lymphd answered {}", status.code().description())
     } else {
-        anyhow::anyhow!("{message}")
+        message.to_owned()
+    };
+    let mut cause = std::error::Error::source(&status);
+    while let Some(error) = cause {
+        text.push_str(&format!(": {error}"));
+        cause = error.source();
     }
+    anyhow::anyhow!("{text}")
 }
 
 /// Writes command output to stdout. A closed pipe (`lymphctl list | head -1`)
