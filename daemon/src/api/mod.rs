@@ -1,6 +1,6 @@
 //! The tonic facade of the local API: validates requests, hands them to the
 //! dispatcher, registry or sessions, and maps results back. Holds no state of
-//! its own beyond the shared `State`.
+//! its own beyond the shared `State` and the slots of open `Attach` streams.
 
 mod attach;
 pub(crate) mod convert;

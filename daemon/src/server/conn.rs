@@ -26,9 +26,10 @@ use crate::warn_limited;
 /// enough not to spin on a descriptor shortage, short enough to be unnoticed.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Streams one connection may have open at once. An app needs one (`Attach`)
-/// and a tool a few; past it a client's new streams wait for a free one (in
-/// its HTTP/2 library), so a connection's streams cost bounded memory.
+/// Streams one connection may have open at once (HTTP/2 SETTINGS). An app
+/// needs one (`Attach`) and a tool a few; past it a client's HTTP/2 library
+/// holds new streams until one ends, and a client that opens more anyway has
+/// them refused (RST_STREAM), so a connection's streams cost bounded memory.
 pub const STREAMS_PER_CONNECTION: u32 = 128;
 
 /// How often an HTTP/2 ping checks an open connection's peer, and how long
@@ -67,13 +68,13 @@ impl Arrival {
     }
 
     pub fn set(&self) {
-        // Relaxed: a flag read at the deadline, long after it was set; it
-        // orders no other memory.
-        self.0.store(true, Ordering::Relaxed);
+        // Set by the request's task, read by the connection's: Release/Acquire
+        // so the connection sees it as soon as the request was handled.
+        self.0.store(true, Ordering::Release);
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire)
     }
 }
 

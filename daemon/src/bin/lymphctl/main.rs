@@ -118,30 +118,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let wait = &patience;
     match cli.command {
-        Command::Discover(args) => {
-            wait.whole("discover", async {
-                discover::run(wait.connect().await?, args).await
-            })
-            .await
-        }
-        Command::Emit(args) => {
-            wait.whole("emit", async {
-                events::emit(wait.connect().await?, args).await
-            })
-            .await
-        }
-        Command::Inspect(args) => {
-            wait.whole("inspect", async {
-                inspect::run(wait.connect().await?, args).await
-            })
-            .await
-        }
-        Command::Status(args) => {
-            wait.whole("status", async {
-                status::run(wait.connect().await?, args).await
-            })
-            .await
-        }
+        Command::Discover(args) => wait.command("discover", |c| discover::run(c, args)).await,
+        Command::Emit(args) => wait.command("emit", |c| events::emit(c, args)).await,
+        Command::Inspect(args) => wait.command("inspect", |c| inspect::run(c, args)).await,
+        Command::Status(args) => wait.command("status", |c| status::run(c, args)).await,
         Command::Request(args) => request::run(wait, args).await,
         Command::Subscribe(args) => events::subscribe(wait, args).await,
         #[cfg(feature = "zeromq")]
@@ -163,7 +143,11 @@ pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
     };
     let mut cause = std::error::Error::source(&status);
     while let Some(error) = cause {
-        text.push_str(&format!(": {error}"));
+        // Layers often repeat their inner error's words; say them once.
+        let said = error.to_string();
+        if !text.contains(&said) {
+            text.push_str(&format!(": {said}"));
+        }
         cause = error.source();
     }
     anyhow::anyhow!("{text}")

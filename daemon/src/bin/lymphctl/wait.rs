@@ -25,7 +25,18 @@ impl Patience {
         }
     }
 
-    /// Runs a whole command, connection included, within `--connect-timeout`.
+    /// Connects and runs a command on the client, the whole within
+    /// `--connect-timeout`.
+    pub async fn command<Run, Done>(&self, what: &str, run: Run) -> anyhow::Result<()>
+    where
+        Run: FnOnce(Client) -> Done,
+        Done: Future<Output = anyhow::Result<()>>,
+    {
+        self.whole(what, async { run(self.connect().await?).await })
+            .await
+    }
+
+    /// Runs `work`, connection included, within `--connect-timeout`.
     pub async fn whole<T>(
         &self,
         what: &str,
