@@ -224,7 +224,7 @@ async fn connections_that_never_arrive_are_closed_within_hello_timeout() {
     // it (a connected channel) but makes no call.
     let opened = Instant::now();
     let mut silent: Vec<UnixStream> = (0..SILENT).map(|_| connect_raw(&daemon.socket)).collect();
-    let _no_call = daemon.client().await;
+    let mut no_call = daemon.client().await;
     wait_until("the daemon to hold them", Duration::from_secs(5), || {
         open_fds(pid) >= fds_before + SILENT
     });
@@ -241,6 +241,10 @@ async fn connections_that_never_arrive_are_closed_within_hello_timeout() {
             "a silent connection stayed open"
         );
     }
+    eprintln!(
+        "{SILENT} silent connections closed {:?} after they were opened (hello_timeout 1s)",
+        opened.elapsed()
+    );
     wait_until(
         "the daemon to close them all",
         Duration::from_secs(1) + margin,
@@ -276,4 +280,10 @@ async fn connections_that_never_arrive_are_closed_within_hello_timeout() {
         0,
         "the app kept its connection"
     );
+    // The channel whose connection was closed for making no call connects
+    // again by itself on its first call.
+    no_call
+        .status(pb::StatusRequest {})
+        .await
+        .expect("a channel reconnects after its idle connection was closed");
 }
