@@ -11,7 +11,6 @@ use futures::StreamExt;
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::daemon_message::Kind as Out;
 use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -23,6 +22,7 @@ use crate::dispatch::{BUILTIN_VERSION, Dispatcher, Me};
 use crate::events::{EmbeddedBus, EventBus};
 use crate::metrics::Metrics;
 use crate::registry::{EmbeddedStore, HttpInstance, Instance, Registry, RegistryError};
+use crate::server::conn;
 use crate::trace;
 
 /// What every part of the running daemon shares.
@@ -142,10 +142,14 @@ impl Daemon {
         info!(socket = %state.socket.display(), identity = %state.me.identity,
               registry = state.registry.backend(), version = crate::VERSION, "lymphd ready");
         // Stop accepting new connections as soon as draining starts.
+        let limits = conn::Limits {
+            max_connections: state.config.apps.max_connections,
+            hello_timeout: state.config.apps.hello_timeout,
+        };
         let incoming =
-            UnixListenerStream::new(listener).take_until(state.draining.clone().cancelled_owned());
+            conn::incoming(listener, limits).take_until(state.draining.clone().cancelled_owned());
         let served = CancellationToken::new();
-        let server = tonic::transport::Server::builder()
+        let server = conn::server_builder()
             .add_service(Api::server(state.clone()))
             .serve_with_incoming_shutdown(incoming, served.clone().cancelled_owned());
         let server = tokio::spawn(server);

@@ -1,6 +1,8 @@
 //! The daemon's Unix socket: binds it with mode 0660, replaces a stale socket
 //! file, refuses to start beside a live daemon, and removes the file on exit
-//! only if it is still ours.
+//! only if it is still ours. Its connections' bounds are in [`conn`].
+
+pub mod conn;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

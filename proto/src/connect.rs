@@ -1,10 +1,13 @@
 //! Opens a gRPC channel to lymphd over its Unix socket, with a clear error when
-//! nobody listens there.
+//! nobody listens there, and within a deadline when something listens but
+//! does not answer.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::v1::lymph_client::LymphClient;
@@ -23,34 +26,66 @@ pub enum ConnectError {
         #[source]
         source: tonic::transport::Error,
     },
+    #[error("timed out after {within:?} connecting to lymphd on {path}")]
+    TimedOut { path: PathBuf, within: Duration },
 }
 
 /// Largest gRPC message either side accepts; the daemon's body limit is checked separately.
 pub const MAX_GRPC_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Connects to the daemon's socket. Fails at once when nothing listens there.
+/// How long [`connect`] may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the daemon's socket within [`CONNECT_TIMEOUT`]. Fails at once
+/// when nothing listens there.
 pub async fn connect(path: &Path) -> Result<LymphClient<Channel>, ConnectError> {
-    // Probe first: tonic's lazy errors would otherwise surface as an opaque
-    // "transport error" on the first call.
-    if let Err(source) = tokio::net::UnixStream::connect(path).await {
-        return Err(ConnectError::NotListening {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
+    connect_within(path, CONNECT_TIMEOUT).await
+}
+
+/// Connects to the daemon's socket, failing at once when nothing listens there
+/// and after `within` when the connection does not complete. The channel
+/// reconnects by itself later, on the same socket.
+pub async fn connect_within(
+    path: &Path,
+    within: Duration,
+) -> Result<LymphClient<Channel>, ConnectError> {
+    let timed_out = || ConnectError::TimedOut {
+        path: path.to_path_buf(),
+        within,
+    };
+    // Connect first ourselves: tonic's lazy errors would otherwise surface as
+    // an opaque "transport error" on the first call. The stream is then the
+    // channel's first connection (one connection, not a probe and another).
+    let first = match tokio::time::timeout(within, UnixStream::connect(path)).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(source)) => {
+            return Err(ConnectError::NotListening {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Ok(Ok(stream)) => Arc::new(Mutex::new(Some(stream))),
+    };
     let socket = path.to_path_buf();
     // The URI is required by tonic but unused: the connector ignores it.
-    let channel = Endpoint::from_static("http://lymphd.local")
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_with_connector(tower::service_fn(move |_| {
-            let socket = socket.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(socket).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        }))
+    let endpoint = Endpoint::from_static("http://lymphd.local")
+        .connect_timeout(within)
+        .tcp_nodelay(true);
+    let channel = endpoint.connect_with_connector(tower::service_fn(move |_| {
+        let socket = socket.clone();
+        let first = first.clone();
+        async move {
+            let ready = first.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let stream = match ready {
+                Some(stream) => stream,
+                None => UnixStream::connect(socket).await?,
+            };
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    }));
+    let channel = tokio::time::timeout(within, channel)
         .await
+        .map_err(|_| timed_out())?
         .map_err(|source| ConnectError::Transport {
             path: path.to_path_buf(),
             source,

@@ -12,5 +12,5 @@ pub mod v1 {
     tonic::include_proto!("lymph.v1");
 }
 
-pub use connect::{ConnectError, connect};
+pub use connect::{ConnectError, connect, connect_within};
 pub use socket::{SocketSource, resolve_socket};

@@ -9,7 +9,7 @@ use futures::{FutureExt as _, StreamExt};
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::app_message::Kind as In;
 use lymph_proto::v1::daemon_message::Kind as Out;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
@@ -19,29 +19,53 @@ use super::{BoxStream, convert};
 use crate::attach::{AppSession, SessionLimits};
 use crate::daemon::State;
 use crate::dispatch::{Call, CallError, ErrorKind};
+use crate::server::conn::Arrival;
 use crate::trace;
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
 
 /// Messages from an app handled per turn of its stream's loop, at most.
 const BATCH: usize = 64;
 
-/// Starts serving one app's stream; returns the daemon's half at once.
+static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+
+/// Starts serving one app's stream; returns the daemon's half at once. Takes
+/// one of `slots` for the stream's life, or refuses it when none is left.
+/// `arrival` (the stream's connection) is marked when the app said `Hello`.
 pub fn open(
     state: Arc<State>,
+    slots: Arc<Semaphore>,
+    arrival: Option<Arrival>,
     inbound: Streaming<pb::AppMessage>,
 ) -> Result<BoxStream<pb::DaemonMessage>, Status> {
     if state.draining.is_cancelled() {
         return Err(Status::unavailable("lymphd is shutting down"));
     }
+    let Ok(slot) = slots.try_acquire_owned() else {
+        let max = state.config.apps.max_connections;
+        warn_limited!(
+            REFUSED,
+            max_connections = max,
+            "refused an Attach stream: apps.max_connections streams are open"
+        );
+        return Err(Status::resource_exhausted(format!(
+            "lymphd has {max} apps attached, its limit (apps.max_connections)"
+        )));
+    };
     let (tx, rx) = mpsc::channel(state.config.apps.outbox_capacity);
     let closed = CancellationToken::new();
     let stream = ReceiverStream::new(rx).take_until(closed.clone().cancelled_owned());
     let tracker = state.tasks.clone();
-    tracker.spawn(serve(state, inbound, tx, closed));
+    tracker.spawn(async move {
+        let _slot = slot;
+        serve(state, arrival, inbound, tx, closed).await;
+    });
     Ok(Box::pin(stream))
 }
 
 async fn serve(
     state: Arc<State>,
+    arrival: Option<Arrival>,
     mut inbound: Streaming<pb::AppMessage>,
     tx: crate::attach::Outbox,
     closed: CancellationToken,
@@ -75,6 +99,9 @@ async fn serve(
         warn!(app = %spec.app_name, error = %e, "refused an app");
         reject(&tx, ErrorKind::Invalid, &e).await;
         return;
+    }
+    if let Some(arrival) = &arrival {
+        arrival.set();
     }
     let apps = &state.config.apps;
     let max_concurrency = match spec.max_concurrency {

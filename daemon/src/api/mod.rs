@@ -1,6 +1,6 @@
 //! The tonic facade of the local API: validates requests, hands them to the
 //! dispatcher, registry or sessions, and maps results back. Holds no state of
-//! its own beyond the shared `State`.
+//! its own beyond the shared `State` and the slots of open `Attach` streams.
 
 mod attach;
 pub(crate) mod convert;
@@ -13,23 +13,32 @@ use std::time::Duration;
 use futures::Stream;
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::lymph_server::{Lymph, LymphServer};
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::daemon::State;
 use crate::dispatch::Call;
+use crate::server::conn::Arrival;
 use crate::trace;
 
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 pub struct Api {
     state: Arc<State>,
+    /// One per open `Attach` stream: at most `apps.max_connections` at once,
+    /// however they are spread over connections.
+    attach_slots: Arc<Semaphore>,
 }
 
 impl Api {
     pub fn server(state: Arc<State>) -> LymphServer<Api> {
-        LymphServer::new(Api { state })
-            .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
-            .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+        let attach_slots = Arc::new(Semaphore::new(state.config.apps.max_connections));
+        LymphServer::new(Api {
+            state,
+            attach_slots,
+        })
+        .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+        .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
     }
 }
 
@@ -61,13 +70,17 @@ impl Lymph for Api {
         &self,
         request: Request<Streaming<pb::AppMessage>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        attach::open(self.state.clone(), request.into_inner()).map(Response::new)
+        // The connection arrives with the app's `Hello`, not with the stream.
+        let arrival = request.extensions().get::<Arrival>().cloned();
+        let slots = self.attach_slots.clone();
+        attach::open(self.state.clone(), slots, arrival, request.into_inner()).map(Response::new)
     }
 
     async fn call(
         &self,
         request: Request<pb::CallRequest>,
     ) -> Result<Response<pb::CallReply>, Status> {
+        Arrival::mark(&request);
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
         let call = Call {
@@ -99,6 +112,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::EmitRequest>,
     ) -> Result<Response<pb::EmitReply>, Status> {
+        Arrival::mark(&request);
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
         match events::emit(
@@ -119,6 +133,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::DiscoverRequest>,
     ) -> Result<Response<pb::DiscoverReply>, Status> {
+        Arrival::mark(&request);
         let wanted = request.into_inner().service;
         let registry = &self.state.registry;
         let names = registry
@@ -159,6 +174,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::InspectRequest>,
     ) -> Result<Response<pb::InspectReply>, Status> {
+        Arrival::mark(&request);
         let req = request.into_inner();
         let version = optional(req.version);
         match self
@@ -179,6 +195,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        Arrival::mark(&request);
         let types = request.into_inner().event_types;
         events::subscribe(self.state.clone(), types)
             .await
@@ -187,8 +204,9 @@ impl Lymph for Api {
 
     async fn status(
         &self,
-        _request: Request<pb::StatusRequest>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
+        Arrival::mark(&request);
         Ok(Response::new(self.state.status()))
     }
 }

@@ -1,6 +1,10 @@
 //! `lymphctl` against a daemon with two Greeting instances: what a user sees.
 
-use crate::harness::{TestDaemon, text};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{TestDaemon, bin, run_bounded, text};
 
 async fn daemon_with_two_greetings() -> (TestDaemon, Vec<crate::harness::Proc>) {
     let daemon = TestDaemon::start();
@@ -118,4 +122,76 @@ async fn status_and_list() {
             "{command} in {stdout}"
         );
     }
+}
+
+/// A socket whose server accepts connections and never reads or answers
+/// them; it stops accepting after a minute.
+fn silent_server(dir: &Path) -> PathBuf {
+    let path = dir.join("silent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    path
+}
+
+/// Runs `lymphctl --socket <socket> args...`; its output and how long it took.
+fn ctl_timed(socket: &Path, args: &[&str]) -> (std::process::Output, Duration) {
+    let mut cmd = Command::new(bin("lymphctl"));
+    cmd.arg("--socket").arg(socket).args(args);
+    let started = Instant::now();
+    let out = run_bounded(cmd, Duration::from_secs(30));
+    (out, started.elapsed())
+}
+
+#[test]
+fn connect_timeout_bounds_commands_on_a_silent_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = silent_server(dir.path());
+    let shown = socket.display().to_string();
+    // Wide margins: the bound is what matters, not how fast lymphctl is.
+    let margin = Duration::from_secs(3);
+    for command in ["discover", "status"] {
+        let (out, took) = ctl_timed(&socket, &["--connect-timeout", "1", command]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            took < Duration::from_secs(1) + margin,
+            "{command} took {took:?}"
+        );
+        assert!(stderr.contains(&shown), "names the socket: {stderr}");
+        assert!(
+            stderr.contains(&format!("timed out: lymphd on {shown} did not answer {command} within 1s (--connect-timeout)")),
+            "{stderr}"
+        );
+    }
+    let args = [
+        "request",
+        "--timeout",
+        "1",
+        "--connect-timeout",
+        "1",
+        "Greeting.greet",
+        "{}",
+    ];
+    let (out, took) = ctl_timed(&socket, &args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        took < Duration::from_secs(2) + margin,
+        "request took {took:?}"
+    );
+    assert!(
+        stderr.contains("within 2s (--timeout 1s + --connect-timeout 1s)")
+            && stderr.contains(&shown),
+        "{stderr}"
+    );
 }

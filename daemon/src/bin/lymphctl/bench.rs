@@ -18,12 +18,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 use crate::request::{Subject, millis};
-use crate::{Client, print_out, render, rpc_error};
+use crate::wait::Patience;
+use crate::{print_out, render, rpc_error};
 
 use summary::Summary;
 
-/// How long lymphd may take to answer `Hello`.
-const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
 /// Slack on top of a call's own deadline before we give up on the daemon.
 const ANSWER_SLACK: Duration = Duration::from_secs(5);
 
@@ -38,17 +37,24 @@ pub struct Plan {
     pub concurrency: u32,
 }
 
-pub async fn run(mut client: Client, plan: Plan) -> anyhow::Result<()> {
+pub async fn run(wait: &Patience, plan: Plan) -> anyhow::Result<()> {
     // Bounded at the concurrency: we never have more than `c` calls to push,
     // so `send` only waits when the transport itself is slow.
     let (tx, rx) = mpsc::channel::<AppMessage>(plan.concurrency as usize + 1);
     tx.send(hello()).await.context("cannot queue Hello")?;
-    let mut inbound = client
-        .attach(ReceiverStream::new(rx))
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
-    await_welcome(&mut inbound).await?;
+    // Connecting is bounded by --connect-timeout; the calls by their deadline.
+    let attach = async {
+        let mut inbound = wait
+            .connect()
+            .await?
+            .attach(ReceiverStream::new(rx))
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        await_welcome(&mut inbound).await?;
+        Ok(inbound)
+    };
+    let mut inbound = wait.whole("Hello", attach).await?;
 
     let mut in_flight: HashMap<u64, Instant> = HashMap::new();
     let mut summary = Summary::default();
@@ -127,10 +133,7 @@ fn call(plan: &Plan, id: u64) -> AppMessage {
 }
 
 async fn await_welcome(inbound: &mut Streaming<DaemonMessage>) -> anyhow::Result<()> {
-    let first = tokio::time::timeout(WELCOME_TIMEOUT, inbound.message())
-        .await
-        .map_err(|_| anyhow::anyhow!("lymphd did not answer Hello"))?
-        .map_err(rpc_error)?;
+    let first = inbound.message().await.map_err(rpc_error)?;
     match first.and_then(|m| m.kind) {
         Some(In::Welcome(_)) => Ok(()),
         Some(In::Rejected(rejected)) => bail!("lymphd refused us: {}", rejection(rejected)),

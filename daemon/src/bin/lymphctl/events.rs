@@ -9,6 +9,7 @@ use bytes::Bytes;
 use lymph_proto::v1::{EmitRequest, Event, SubscribeRequest};
 
 use crate::request::{millis, parse_seconds, read_params};
+use crate::wait::Patience;
 use crate::{Client, print_out, render, rpc_error};
 
 #[derive(Debug, clap::Args)]
@@ -56,15 +57,17 @@ pub struct SubscribeArgs {
     show_headers: bool,
 }
 
-pub async fn subscribe(mut client: Client, args: SubscribeArgs) -> anyhow::Result<()> {
+/// Connecting and the daemon's answer to `Subscribe` are bounded by
+/// `--connect-timeout`; waiting for events is not.
+pub async fn subscribe(wait: &Patience, args: SubscribeArgs) -> anyhow::Result<()> {
     let request = SubscribeRequest {
         event_types: args.event_types,
     };
-    let mut events = client
-        .subscribe(request)
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+    let subscribed = async {
+        let mut client = wait.connect().await?;
+        client.subscribe(request).await.map_err(rpc_error)
+    };
+    let mut events = wait.whole("subscribe", subscribed).await?.into_inner();
     let mut stdout = std::io::stdout();
     loop {
         let event = tokio::select! {

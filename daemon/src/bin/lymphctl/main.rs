@@ -14,9 +14,11 @@ mod request;
 mod status;
 #[cfg(feature = "zeromq")]
 mod tail;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use lymph_proto::v1::lymph_client::LymphClient;
@@ -36,6 +38,12 @@ struct Cli {
     /// lymphd's YAML config file; only its `socket:` is read.
     #[arg(short, long, global = true, env = "LYMPHD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Seconds to wait for lymphd. Bounds all of discover, inspect, status and
+    /// emit; request waits at most its --timeout plus this; request -N,
+    /// subscribe, tail and node wait this long only while connecting.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "5",
+          value_parser = request::parse_seconds)]
+    connect_timeout: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,32 +112,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (socket, _source) = lymph_proto::resolve_socket(cli.socket, config_socket);
-    // The node starts a lymphd when none listens: it must not connect first.
-    if let Command::Node(args) = cli.command {
-        return node::run(args, socket, cli.config).await;
-    }
-    let client = lymph_proto::connect(&socket).await?;
+    let patience = wait::Patience {
+        socket,
+        connect: cli.connect_timeout,
+    };
+    let wait = &patience;
     match cli.command {
-        Command::Discover(args) => discover::run(client, args).await,
-        Command::Emit(args) => events::emit(client, args).await,
-        Command::Inspect(args) => inspect::run(client, args).await,
-        Command::Request(args) => request::run(client, args).await,
-        Command::Status(args) => status::run(client, args).await,
-        Command::Subscribe(args) => events::subscribe(client, args).await,
+        Command::Discover(args) => wait.command("discover", |c| discover::run(c, args)).await,
+        Command::Emit(args) => wait.command("emit", |c| events::emit(c, args)).await,
+        Command::Inspect(args) => wait.command("inspect", |c| inspect::run(c, args)).await,
+        Command::Status(args) => wait.command("status", |c| status::run(c, args)).await,
+        Command::Request(args) => request::run(wait, args).await,
+        Command::Subscribe(args) => events::subscribe(wait, args).await,
         #[cfg(feature = "zeromq")]
-        Command::Tail(args) => tail::run(client, args).await,
-        Command::List | Command::Help { .. } | Command::Node(_) => Ok(()),
+        Command::Tail(args) => tail::run(wait, args).await,
+        // The node starts a lymphd when none listens: it must not connect first.
+        Command::Node(args) => node::run(args, wait, cli.config).await,
+        Command::List | Command::Help { .. } => Ok(()),
     }
 }
 
-/// A gRPC failure as one readable line: its message, not its Debug form.
+/// A gRPC failure as one readable line: its message, not its Debug form,
+/// and the causes of a transport failure ("transport error" says little).
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
     let message = status.message();
-    if message.is_empty() {
-        anyhow::anyhow!("lymphd answered {}", status.code().description())
+    let mut text = if message.is_empty() {
+        format!("lymphd answered {}", status.code().description())
     } else {
-        anyhow::anyhow!("{message}")
+        message.to_owned()
+    };
+    let mut cause = std::error::Error::source(&status);
+    while let Some(error) = cause {
+        // Layers often repeat their inner error's words; say them once.
+        let said = error.to_string();
+        if !text.contains(&said) {
+            text.push_str(&format!(": {said}"));
+        }
+        cause = error.source();
     }
+    anyhow::anyhow!("{text}")
 }
 
 /// Writes command output to stdout. A closed pipe (`lymphctl list | head -1`)

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use lymph_proto::v1::{CallRequest, call_reply::Outcome};
 use tokio::io::AsyncReadExt;
 
-use crate::{Client, bench, print_out, render, rpc_error};
+use crate::wait::Patience;
+use crate::{bench, print_out, render, rpc_error};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -95,7 +96,9 @@ pub async fn read_params(arg: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
-pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
+/// One call waits at most its deadline plus `--connect-timeout`; with `-N`
+/// only the connection and the `Hello` are bounded by `--connect-timeout`.
+pub async fn run(wait: &Patience, args: Args) -> anyhow::Result<()> {
     let subject = parse_subject(&args.subject)?;
     let body = Bytes::from(render::params_to_msgpack(
         &read_params(&args.params).await?,
@@ -110,8 +113,14 @@ pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
             count,
             concurrency: args.concurrency,
         };
-        return bench::run(client, plan).await;
+        return bench::run(wait, plan).await;
     }
+    let limit = args.timeout + wait.connect;
+    let why = format!(
+        "--timeout {} + --connect-timeout {}",
+        humantime::format_duration(args.timeout),
+        humantime::format_duration(wait.connect)
+    );
     let request = CallRequest {
         service: subject.service,
         method: subject.method,
@@ -120,7 +129,11 @@ pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
         timeout_ms: millis(args.timeout),
         version: subject.version,
     };
-    let reply = client.call(request).await.map_err(rpc_error)?.into_inner();
+    let call = async { wait.connect().await?.call(request).await.map_err(rpc_error) };
+    let reply = wait
+        .within(limit, "the request", &why, call)
+        .await?
+        .into_inner();
     if args.show_headers {
         print_out(&format!(
             "trace_id: {}\nidentity: {}\nversion: {}\n",

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zeromq::{Socket, SocketRecv, SubSocket};
 
+use crate::wait::Patience;
 use crate::{Client, rpc_error};
 
 /// How often the instances of the followed services are looked up again.
@@ -45,10 +46,21 @@ struct Follow {
     task: JoinHandle<()>,
 }
 
-pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
+/// Connecting and the first lookup are bounded by `--connect-timeout`;
+/// following is not.
+pub async fn run(wait: &Patience, args: Args) -> anyhow::Result<()> {
     let (tx, mut lines) = mpsc::channel::<Line>(1024);
     let mut follows: HashMap<String, Follow> = HashMap::new();
     let mut refresh = tokio::time::interval(REFRESH);
+    // The first tick is now: it is this first lookup.
+    refresh.tick().await;
+    let first = async {
+        let mut client = wait.connect().await?;
+        let wanted = endpoints(&mut client, &args.names).await?;
+        Ok((client, wanted))
+    };
+    let (mut client, wanted) = wait.whole("discover", first).await?;
+    update(&mut follows, wanted, &tx);
     let stop_at = args.duration.map(|d| tokio::time::Instant::now() + *d);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;

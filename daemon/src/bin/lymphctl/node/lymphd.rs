@@ -13,16 +13,17 @@ pub const STARTUP: Duration = Duration::from_secs(20);
 /// lymphd drains in-flight work (its own grace period is 10 s by default).
 pub const GRACE: Duration = Duration::from_secs(15);
 
-/// Whether something accepts connections on `socket` (a connect test).
-pub async fn listening(socket: &Path) -> bool {
-    tokio::net::UnixStream::connect(socket).await.is_ok()
+/// Whether something accepts connections on `socket` (a connect test) within `within`.
+pub async fn listening(socket: &Path, within: Duration) -> bool {
+    let connected = tokio::time::timeout(within, tokio::net::UnixStream::connect(socket)).await;
+    matches!(connected, Ok(Ok(_)))
 }
 
 /// Waits, polling, until lymphd listens on `socket`; false after [`STARTUP`].
-pub async fn wait_listening(socket: &Path) -> bool {
+pub async fn wait_listening(socket: &Path, within: Duration) -> bool {
     let deadline = Instant::now() + STARTUP;
     while Instant::now() < deadline {
-        if listening(socket).await {
+        if listening(socket, within).await {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -66,7 +67,8 @@ fn default_binary() -> PathBuf {
 /// After the node's lymphd is gone: a socket file nobody listens on is the
 /// one it left behind when it had to be killed; remove it.
 pub async fn remove_stale_socket(socket: &Path) {
-    if socket.exists() && !listening(socket).await {
+    // A connect on a Unix socket completes or fails at once; the bound is a formality.
+    if socket.exists() && !listening(socket, Duration::from_secs(1)).await {
         let _ = std::fs::remove_file(socket);
     }
 }

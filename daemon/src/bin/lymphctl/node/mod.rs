@@ -34,7 +34,13 @@ pub struct Args {
 }
 
 /// Runs the node until SIGINT or SIGTERM. `config` is lymphctl's `--config`.
-pub async fn run(args: Args, socket: PathBuf, config: Option<PathBuf>) -> anyhow::Result<()> {
+/// `--connect-timeout` bounds each check for a listening lymphd.
+pub async fn run(
+    args: Args,
+    wait: &crate::wait::Patience,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let socket = wait.socket.clone();
     let path = match args.node_file {
         Some(path) => path,
         None => file::find(&std::env::current_dir().context("no current directory")?)?,
@@ -42,7 +48,7 @@ pub async fn run(args: Args, socket: PathBuf, config: Option<PathBuf>) -> anyhow
     let node = file::load(&path)?;
     // Registered before any child starts, so an early Ctrl-C still stops them.
     let mut signals = Signals::new()?;
-    let ours = !lymphd::listening(&socket).await;
+    let ours = !lymphd::listening(&socket, wait.connect).await;
     let names = node.processes.iter().map(|p| p.name.as_str());
     let width = output::width(names.chain(ours.then_some("lymphd")));
     let (out, writer) = Output::spawn(width);
@@ -73,7 +79,7 @@ pub async fn run(args: Args, socket: PathBuf, config: Option<PathBuf>) -> anyhow
             lymphd_stop.clone(),
         )));
         tokio::select! {
-            up = lymphd::wait_listening(&socket) => if up {
+            up = lymphd::wait_listening(&socket, wait.connect) => if up {
                 out.note(&format!("started lymphd on {}", socket.display())).await;
             } else {
                 result = Err(anyhow::anyhow!("lymphd did not listen on {} within {:?}", socket.display(), lymphd::STARTUP));
