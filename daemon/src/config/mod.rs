@@ -271,7 +271,8 @@ pub struct AppsConfig {
     /// app's `Hello`: the HTTP/2 preface, the `Attach` stream and the `Hello`.
     #[serde(with = "humantime_serde")]
     pub hello_timeout: Duration,
-    /// Connections open at once on the local socket; past it new ones are closed.
+    /// Connections open at once on the local socket (past it new ones are
+    /// closed), and `Attach` streams in total (past it `RESOURCE_EXHAUSTED`).
     pub max_connections: usize,
 }
 
