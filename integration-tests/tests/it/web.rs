@@ -26,13 +26,13 @@ impl Reply {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
 /// A config file for an app: its `http_port` (and no interface sections).
-fn app_config(daemon: &TestDaemon, port: u16) -> PathBuf {
+pub(crate) fn app_config(daemon: &TestDaemon, port: u16) -> PathBuf {
     let path = daemon.dir.path().join(format!("web-{port}.yml"));
     std::fs::write(&path, format!("http_port: {port}\n")).expect("write config");
     path

@@ -6,30 +6,18 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{open_fds, rss_bytes};
 use crate::harness::{Proc, TestDaemon, bin, wait_until, workspace_root};
+use crate::web::{app_config, free_port};
 
 /// Concurrent clients sending a body a byte at a time.
 const SENDERS: usize = 4;
 /// Each one's body: 1 MiB in flight in all, a million 1-byte writes.
 const BODY: usize = 256 * 1024;
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// A config file for the test app: its `http_port`.
-fn app_config(daemon: &TestDaemon, port: u16) -> PathBuf {
-    let path = daemon.dir.path().join(format!("web-{port}.yml"));
-    std::fs::write(&path, format!("http_port: {port}\n")).expect("write config");
-    path
-}
 
 /// A daemon with `yaml` as its config file, and the test app on a web port.
 async fn start(yaml: &str) -> (TestDaemon, crate::harness::Proc, u16) {
