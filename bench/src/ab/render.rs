@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::AbReport;
 use super::summary::{AbRow, SideFigures};
+use crate::table::rate;
 
 pub fn render(report: &AbReport) -> String {
     let mut out = String::new();
@@ -104,12 +105,4 @@ fn line(row: &AbRow) -> String {
         cells[0].push_str(&format!(" (errors: A {in_a}, B {in_b})"));
     }
     format!("| {} |\n", cells.join(" | "))
-}
-
-fn rate(r: f64) -> String {
-    if r >= 1000.0 {
-        format!("{:.1}k", r / 1000.0)
-    } else {
-        format!("{r:.0}")
-    }
 }

@@ -1,7 +1,7 @@
 //! The pure part of an A/B run: the order the sides run in, each side's
 //! medians across its rounds, B/A ratios. No clocks, no IO, no processes.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::measure::Figures;
 use crate::report::{Outcome, Report};
@@ -61,8 +61,26 @@ pub struct AbRow {
     pub key: String,
     pub label: String,
     pub inflight: usize,
+    #[serde(serialize_with = "side_json")]
     pub a: Result<SideFigures, String>,
+    #[serde(serialize_with = "side_json")]
     pub b: Result<SideFigures, String>,
+}
+
+/// A side in the JSON as a run's rows are: `"status": "measured"` with the
+/// figures, or `"status": "not_measured"` with why.
+fn side_json<S: Serializer>(side: &Result<SideFigures, String>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(tag = "status", rename_all = "snake_case")]
+    enum Json<'a> {
+        Measured(&'a SideFigures),
+        NotMeasured { why: &'a str },
+    }
+    match side {
+        Ok(figures) => Json::Measured(figures),
+        Err(why) => Json::NotMeasured { why },
+    }
+    .serialize(s)
 }
 
 impl AbRow {
@@ -204,6 +222,12 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].b, Err("not measured: no ZooKeeper".to_owned()));
         assert_eq!(rows[0].ratio(|s| Some(s.rate)), None);
+        // The JSON says so as a run's rows do.
+        let json = serde_json::to_value(&rows[0]).expect("serializes");
+        assert_eq!(json["a"]["status"], "measured");
+        assert_eq!(json["a"]["rate"], 100.0);
+        assert_eq!(json["b"]["status"], "not_measured");
+        assert_eq!(json["b"]["why"], "not measured: no ZooKeeper");
         assert_eq!(
             rows[1].a,
             Err("not measured: not run on this side".to_owned())

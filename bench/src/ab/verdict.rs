@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::summary::{AbRow, SideFigures};
+use crate::table::rate;
 
 /// The row the verdict is judged on, and its depths.
 pub const VERDICT_KEY: &str = "rpc.fleet";
@@ -164,7 +165,7 @@ fn unjudged(inflight: usize, line: String) -> DepthVerdict {
 fn spread(side: &SideFigures) -> String {
     let lo = side.rates.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = side.rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{:.1}k–{:.1}k/s", lo / 1e3, hi / 1e3)
+    format!("{}–{}/s", rate(lo), rate(hi))
 }
 
 #[cfg(test)]
