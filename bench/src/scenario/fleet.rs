@@ -44,7 +44,7 @@ pub async fn run(
     };
     let dir = env.dir.path();
     let mut a = Daemon::start(
-        "lymphd-a",
+        "lymphd-127.0.0.2",
         &setup("127.0.0.2"),
         &env.bins,
         dir,
@@ -52,7 +52,7 @@ pub async fn run(
     )
     .await?;
     let mut b = Daemon::start(
-        "lymphd-b",
+        "lymphd-127.0.0.3",
         &setup("127.0.0.3"),
         &env.bins,
         dir,
