@@ -85,13 +85,13 @@ pub async fn run(
     if amqp_url.is_some() {
         report.fact(
             "rss.idle.fleet",
-            "lymphd resident memory, idle (fleet daemon A: ZooKeeper, ZeroMQ, RabbitMQ; 1 app attached)",
+            "lymphd resident memory, idle (fleet daemon on 127.0.0.2: ZooKeeper, ZeroMQ, RabbitMQ; 1 app attached)",
             a.rss_mb(),
         );
     } else {
         report.fact(
             "rss.idle.fleet.embedded-events",
-            "lymphd resident memory, idle (fleet daemon A: ZooKeeper, ZeroMQ, embedded events; 1 app attached)",
+            "lymphd resident memory, idle (fleet daemon on 127.0.0.2: ZooKeeper, ZeroMQ, embedded events; 1 app attached)",
             a.rss_mb(),
         );
     }
@@ -116,7 +116,7 @@ pub async fn run(
     }
     report.fact(
         "rss.peak.fleet",
-        "lymphd resident memory, peak under load (fleet daemon A)",
+        "lymphd resident memory, peak under load (fleet daemon on 127.0.0.2)",
         a.peak_rss_mb(),
     );
     a.proc.stop(Duration::from_secs(5));
