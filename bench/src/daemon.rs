@@ -1,6 +1,7 @@
 //! One `lymphd` of the run: a generated config in the run's temp dir, the
-//! release binary started on the run's CPUs, its socket, and waits for it
-//! to listen and for services to appear in its registry.
+//! side's release binary started on the run's CPUs with the side's
+//! environment, its socket, and waits for it to listen and for services to
+//! appear in its registry.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use lymph_proto::v1;
 
+use crate::bins::Binaries;
 use crate::procs::{Placement, Proc, status_mb};
 
 /// Generous: a fleet daemon first opens its ZooKeeper session.
@@ -59,23 +61,24 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `lymphd` from `bin_dir` and waits until it listens.
+    /// Starts the side's `lymphd` (`bins`) and waits until it listens.
     pub async fn start(
         name: &str,
         setup: &Setup,
-        bin_dir: &Path,
+        bins: &Binaries,
         dir: &Path,
         placement: &Placement,
     ) -> anyhow::Result<Daemon> {
         let config = dir.join(format!("{name}.yml"));
         std::fs::write(&config, setup.yaml()).context("write the daemon's config")?;
         let socket = dir.join(format!("{name}.sock"));
-        let mut cmd = placement.command(bin_dir.join("lymphd"));
+        let mut cmd = placement.command(bins.path("lymphd"));
         cmd.arg("--config")
             .arg(&config)
             .arg("--socket")
             .arg(&socket)
-            .env("LYMPHD_LOG", "warn");
+            .env("LYMPHD_LOG", "warn")
+            .envs(bins.daemon_env.iter().map(|(k, v)| (k, v)));
         let proc = Proc::spawn(name, cmd, dir)?;
         let mut daemon = Daemon {
             name: name.to_owned(),

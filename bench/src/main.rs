@@ -1,10 +1,15 @@
 //! `bench`: how fast lymphd carries calls and events, against the floor and
-//! against real lymph 0.15, in one run on one placement of processes. Prints
-//! a table and writes the same figures as JSON. Run it with `scripts/bench`,
-//! which builds what it needs first; `bench --help` lists the knobs.
+//! against real lymph 0.15, in one run on one placement of processes; or, in
+//! A/B mode, two builds or two daemon settings alternated in one sitting.
+//! Prints a table and writes the same figures as JSON. Run it with
+//! `scripts/bench`, which builds what it needs first; `bench --help` lists
+//! the knobs.
 
+mod ab;
+mod bins;
 mod body;
 mod checks;
+mod cli;
 mod daemon;
 mod load;
 mod measure;
@@ -14,61 +19,28 @@ mod scenario;
 mod stats;
 mod table;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 
+use ab::SideSpec;
+use bins::Binaries;
+use cli::Args;
 use measure::Plan;
 use procs::Placement;
 use report::Report;
 use scenario::Env;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "bench",
-    about = "lymphd's calls and events against the floor and lymph 0.15"
-)]
-struct Args {
-    /// CPUs every process of the run is pinned to (`taskset -c`), or `none`
-    #[arg(long, default_value = "0")]
-    cpus: String,
-    /// Seconds of each measurement
-    #[arg(long, default_value_t = 1.0)]
-    secs: f64,
-    /// Seconds of warm-up before each figure's measurements
-    #[arg(long, default_value_t = 0.3)]
-    warmup: f64,
-    /// Measurements per figure (the table shows their median)
-    #[arg(long, default_value_t = 3)]
-    repeats: usize,
-    /// Requests in flight, comma-separated
-    #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
-    inflight: Vec<usize>,
-    /// Where floor-bench's release binaries are
-    #[arg(long, default_value = "/tmp/floor-bench-target/release")]
-    floor_dir: PathBuf,
-    /// Where scripts/lymph-peer installed real lymph 0.15
-    #[arg(long, default_value = "/tmp/lymph-peer")]
-    lymph_peer: PathBuf,
-    /// Requests per `lymph request -N` run
-    #[arg(long, default_value_t = 2000)]
-    lymph_requests: u32,
-    /// Scenarios to run, comma-separated: floor, local, fleet, lapin, lymph
-    #[arg(
-        long,
-        default_value = "floor,local,fleet,lapin,lymph",
-        value_delimiter = ','
-    )]
-    only: Vec<String>,
-    /// Where to write the figures as JSON
-    #[arg(long, default_value = "target/bench/lymphd-bench.json")]
-    json: PathBuf,
+/// What a run prints and what it writes as JSON.
+struct Output {
+    text: String,
+    json: String,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let only = args.scenarios()?;
     let placement = Placement {
         cpus: (args.cpus != "none").then(|| args.cpus.clone()),
     };
@@ -86,14 +58,14 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread()
     };
     let runtime = runtime.enable_all().build().context("tokio runtime")?;
-    let report = runtime.block_on(run(&args, placement, cpus_online))?;
-    print!("{}", table::render(&report));
-    if let Some(parent) = args.json.parent() {
+    let output = runtime.block_on(run(&args, &only, placement, cpus_online))?;
+    print!("{}", output.text);
+    let json = args.json();
+    if let Some(parent) = json.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("write {}", args.json.display()))?;
-    println!("\nJSON: {}", args.json.display());
+    std::fs::write(&json, output.json).with_context(|| format!("write {}", json.display()))?;
+    println!("\nJSON: {}", json.display());
     Ok(())
 }
 
@@ -115,48 +87,109 @@ fn pin_self(placement: &Placement) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, placement: Placement, cpus_online: usize) -> anyhow::Result<Report> {
+async fn run(
+    args: &Args,
+    only: &[String],
+    placement: Placement,
+    cpus_online: usize,
+) -> anyhow::Result<Output> {
     let exe = std::env::current_exe()?;
-    let bin_dir = exe
-        .parent()
-        .context("the binary's directory")?
-        .to_path_buf();
-    let env = Env {
-        bin_dir,
-        dir: tempfile::Builder::new().prefix("lymphd-bench").tempdir()?,
-        plan: Plan {
-            levels: args.inflight.clone(),
-            secs: Duration::from_secs_f64(args.secs),
-            warmup: Duration::from_secs_f64(args.warmup),
-            repeats: args.repeats.max(1),
-        },
-        floor_dir: args.floor_dir.clone(),
-        lymph_peer_dir: args.lymph_peer.clone(),
-        lymph_requests: args.lymph_requests.max(80),
-        placement,
+    let here = Binaries::beside(&exe).context("the binary's directory")?;
+    let plan = Plan {
+        levels: args.levels(),
+        secs: Duration::from_secs_f64(args.secs),
+        warmup: Duration::from_secs_f64(args.warmup),
+        repeats: args.repeats.max(1),
     };
     anyhow::ensure!(
-        env.plan
-            .levels
+        plan.levels
             .iter()
             .all(|&l| (1..=scenario::sink::MAX_WORKERS).contains(&l)),
         "--inflight must be between 1 and {}",
         scenario::sink::MAX_WORKERS
     );
-    let mut report = Report {
+    let blank = Report {
         placement: format!(
             "{}: load generator, every lymphd, every app, floor-bench and Python lymph",
-            env.placement.describe()
+            placement.describe()
         ),
         cpus_online,
         secs_per_figure: args.secs,
-        repeats: env.plan.repeats,
+        repeats: plan.repeats,
         body_bytes: body::BODY_BYTES,
         rows: Vec::new(),
         facts: Vec::new(),
         checks: Vec::new(),
     };
-    scenario::run_all(&env, &mut report, &args.only).await;
-    report.checks = checks::check_all(&report);
-    Ok(report)
+    let env = |bins: Binaries| -> anyhow::Result<Env> {
+        let programs = programs_for(only);
+        let missing = bins.missing(&programs);
+        anyhow::ensure!(
+            missing.is_empty(),
+            "{} has no {} (build them in release first)",
+            bins.dir.display(),
+            missing.join(", ")
+        );
+        Ok(Env {
+            bins,
+            dir: tempfile::Builder::new().prefix("lymphd-bench").tempdir()?,
+            plan: plan.clone(),
+            floor_dir: args.floor_dir.clone(),
+            lymph_peer_dir: args.lymph_peer.clone(),
+            lymph_requests: args.lymph_requests.max(80),
+            placement: placement.clone(),
+        })
+    };
+    if !args.ab() {
+        let mut report = blank;
+        scenario::run_all(&env(here)?, &mut report, only).await;
+        report.checks = checks::check_all(&report);
+        return Ok(Output {
+            text: table::render(&report),
+            json: serde_json::to_string_pretty(&report)?,
+        });
+    }
+    // A: --bin-dir's binaries, or this build's when only the environment differs.
+    let a = SideSpec {
+        label: args.label_a.clone().unwrap_or_else(|| {
+            if args.bin_dir.is_some() {
+                "prebuilt binaries"
+            } else {
+                "this build"
+            }
+            .to_owned()
+        }),
+        env: env(Binaries {
+            dir: args.bin_dir.clone().unwrap_or_else(|| here.dir.clone()),
+            daemon_env: Vec::new(),
+        })?,
+    };
+    let b = SideSpec {
+        label: args
+            .label_b
+            .clone()
+            .unwrap_or_else(|| "this build".to_owned()),
+        env: env(Binaries {
+            dir: here.dir.clone(),
+            daemon_env: args.ab_env.clone(),
+        })?,
+    };
+    let report = ab::run((&a, &b), args.rounds.max(1), only, &blank).await;
+    Ok(Output {
+        text: ab::render::render(&report),
+        json: serde_json::to_string_pretty(&report)?,
+    })
+}
+
+/// The programs a side needs for the chosen scenarios.
+fn programs_for(only: &[String]) -> Vec<&'static str> {
+    let chosen = |name: &str| only.iter().any(|o| o == name);
+    let mut programs = Vec::new();
+    if chosen("local") || chosen("fleet") || chosen("fleet-rpc") {
+        programs.extend(["lymphd", "bench-app"]);
+    }
+    if chosen("fleet") {
+        programs.push("greeting");
+    }
+    programs
 }

@@ -99,7 +99,8 @@ fn times(x: f64) -> String {
     }
 }
 
-fn rate(r: f64) -> String {
+/// A rate as the tables show it: `135.0k`, `940`.
+pub fn rate(r: f64) -> String {
     if r >= 1000.0 {
         format!("{:.1}k", r / 1000.0)
     } else {

@@ -20,12 +20,12 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
     let mut daemon = Daemon::start(
         "lymphd-local",
         &Setup::Embedded { log_publish: true },
-        &env.bin_dir,
+        &env.bins,
         env.dir.path(),
         &env.placement,
     )
     .await?;
-    let mut app_cmd = env.placement.command(env.bin_dir.join("bench-app"));
+    let mut app_cmd = env.placement.command(env.bins.path("bench-app"));
     app_cmd
         .arg("--socket")
         .arg(&daemon.socket)
@@ -86,9 +86,8 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
 async fn idle_without_log_ports(env: &Env, report: &mut Report) -> anyhow::Result<()> {
     let setup = Setup::Embedded { log_publish: false };
     let dir = env.dir.path();
-    let mut daemon =
-        Daemon::start("lymphd-nolog", &setup, &env.bin_dir, dir, &env.placement).await?;
-    let mut app_cmd = env.placement.command(env.bin_dir.join("bench-app"));
+    let mut daemon = Daemon::start("lymphd-nolog", &setup, &env.bins, dir, &env.placement).await?;
+    let mut app_cmd = env.placement.command(env.bins.path("bench-app"));
     app_cmd
         .arg("--socket")
         .arg(&daemon.socket)

@@ -15,15 +15,17 @@ pub mod sink;
 use std::future::Future;
 use std::path::PathBuf;
 
+use crate::bins::Binaries;
 use crate::load::OpResult;
 use crate::measure::{Plan, measure};
 use crate::procs::Placement;
 use crate::report::{Outcome, Report, Row};
 
-/// What every scenario needs: where binaries are, a temp dir for configs,
-/// sockets and logs, how processes are placed and how long to measure.
+/// What every scenario needs: the side's binaries and daemon environment, a
+/// temp dir for configs, sockets and logs, how processes are placed and how
+/// long to measure.
 pub struct Env {
-    pub bin_dir: PathBuf,
+    pub bins: Binaries,
     pub dir: tempfile::TempDir,
     pub placement: Placement,
     pub plan: Plan,
@@ -78,6 +80,9 @@ pub async fn rows_for<F, Fut>(
     }
 }
 
+/// Every scenario `--only` accepts, in the order they run.
+pub const SCENARIOS: [&str; 6] = ["floor", "local", "fleet", "fleet-rpc", "lapin", "lymph"];
+
 /// Runs the chosen scenarios in order; a scenario that cannot run leaves
 /// rows saying why, never ends the run.
 pub async fn run_all(env: &Env, report: &mut Report, only: &[String]) {
@@ -100,16 +105,24 @@ pub async fn run_all(env: &Env, report: &mut Report, only: &[String]) {
         Err("not chosen".to_owned())
     };
     let vhost_ref = vhost.as_ref().map_err(String::as_str);
-    if chosen("fleet") {
+    // `fleet` includes `fleet-rpc`'s rows: never both.
+    let fleet_rows = if chosen("fleet") {
+        Some(fleet::FleetRows::All)
+    } else {
+        chosen("fleet-rpc").then_some(fleet::FleetRows::Rpc)
+    };
+    if let Some(rows) = fleet_rows {
         let outcome = match infra::zookeeper_missing() {
             Some(why) => Err(anyhow::anyhow!(why)),
-            None => fleet::run(env, report, vhost_ref).await,
+            None => fleet::run(env, report, vhost_ref, rows).await,
         };
         if let Err(e) = outcome {
             let why = format!("not measured: {e:#}");
             report.not_measured("rpc.fleet", "RPC, two daemons over ZeroMQ", levels, &why);
-            report.not_measured("greet.fleet", "Greeting.greet, two daemons", levels, &why);
-            report.not_measured("events.amqp", "events, RabbitMQ", levels, &why);
+            if rows == fleet::FleetRows::All {
+                report.not_measured("greet.fleet", "Greeting.greet, two daemons", levels, &why);
+                report.not_measured("events.amqp", "events, RabbitMQ", levels, &why);
+            }
         }
     }
     if chosen("lapin") {
