@@ -90,6 +90,12 @@ async fn serve(
             return;
         }
     };
+    if hello.http_port > u32::from(u16::MAX) {
+        let reason = format!("http_port {} is not a port (1-65535)", hello.http_port);
+        warn!(app = ?hello.app_name, error = %reason, "refused an app");
+        reject(&tx, ErrorKind::Invalid, &reason).await;
+        return;
+    }
     let spec = convert::spec_from_hello(hello);
     let checked = spec
         .validate()

@@ -156,6 +156,10 @@ fn default_queue_limit() -> usize {
     10_000
 }
 
+/// The most worker threads `runtime.workers` may ask for: far past any
+/// machine's cores, short of a number that exhausts memory starting them.
+pub const MAX_WORKERS: usize = 1024;
+
 /// The largest `rpc.max_body_bytes`: a body travels to and from apps in one
 /// gRPC message of at most `MAX_GRPC_MESSAGE`, with room left for the rest of it.
 pub const MAX_BODY_CEILING: usize = lymph_proto::connect::MAX_GRPC_MESSAGE - 1024 * 1024;
@@ -454,6 +458,23 @@ impl Config {
         if self.rpc.max_body_bytes == 0 {
             return invalid("rpc.max_body_bytes must be above zero");
         }
+        if self.runtime.workers > MAX_WORKERS {
+            return Err(ConfigError::Invalid(format!(
+                "runtime.workers {} is out of range: 0 (one per core) or 1 to {MAX_WORKERS}",
+                self.runtime.workers
+            )));
+        }
+        for (key, value) in [
+            ("rpc.max_timeout", self.rpc.max_timeout),
+            ("rpc.connect_timeout", self.rpc.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid(format!("{key} must be above zero")));
+            }
+        }
+        if self.rpc.incoming_queue == 0 {
+            return invalid("rpc.incoming_queue must be above zero");
+        }
         if self.rpc.max_body_bytes > MAX_BODY_CEILING {
             return Err(ConfigError::Invalid(format!(
                 "rpc.max_body_bytes {} is above {MAX_BODY_CEILING}: a body must fit in one \
@@ -523,6 +544,18 @@ impl Config {
             && zk.hosts.trim().is_empty()
         {
             return invalid("registry.hosts is empty: name the ZooKeeper servers, host:port");
+        }
+        if let RegistryConfig::Zookeeper(zk) = &self.registry
+            && (zk.session_timeout.is_zero() || zk.connect_timeout.is_zero())
+        {
+            return invalid(
+                "registry.session_timeout and registry.connect_timeout must be above zero",
+            );
+        }
+        if let EventsConfig::Amqp(amqp) = &self.events
+            && amqp.connect_timeout.is_zero()
+        {
+            return invalid("events.connect_timeout must be above zero");
         }
         match &self.events {
             EventsConfig::Embedded { queue_limit } if *queue_limit == 0 => {

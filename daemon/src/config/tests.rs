@@ -225,3 +225,19 @@ fn a_body_limit_past_what_an_app_stream_carries_is_refused() {
     config.rpc.max_body_bytes = MAX_BODY_CEILING;
     config.validate().expect("the ceiling itself is fine");
 }
+
+#[test]
+fn settings_out_of_range_are_refused_naming_the_key() {
+    let env: HashMap<&str, &str> = [("LYMPHD_RUNTIME_WORKERS", "100000")].into();
+    let mut config = Config::default();
+    apply_env(&mut config, |k| env.get(k).map(|v| (*v).to_owned())).expect("a number");
+    let err = config.validate().expect_err("too many workers");
+    assert!(err.to_string().contains("runtime.workers"), "{err}");
+    config.runtime.workers = MAX_WORKERS;
+    config.validate().expect("the maximum itself is fine");
+
+    let yaml = "rpc:\n  connect_timeout: 0s\n";
+    let zero = Config::from_yaml(yaml, Path::new("x.yml")).expect("parses");
+    let err = zero.validate().expect_err("a zero timeout");
+    assert!(err.to_string().contains("rpc.connect_timeout"), "{err}");
+}

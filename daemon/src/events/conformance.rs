@@ -282,3 +282,18 @@ pub async fn full_queue_refuses_emit(bus: &dyn EventBus, limit: usize) {
         .await
         .expect("room again");
 }
+
+/// A delay past `MAX_DELAY` is refused as invalid, whatever the backend.
+pub async fn overlong_delay_is_refused(bus: &dyn EventBus) {
+    let ty = unique("toolate");
+    let refused = bus
+        .emit(event(&ty, 1), super::MAX_DELAY + Duration::from_millis(1))
+        .await
+        .expect_err("a delay past MAX_DELAY");
+    assert!(matches!(refused, EventError::Invalid(_)), "{refused:?}");
+    let refused = bus
+        .emit(event(&ty, 1), Duration::from_millis(u64::MAX))
+        .await
+        .expect_err("u64::MAX ms");
+    assert!(refused.to_string().contains("longest"), "{refused}");
+}

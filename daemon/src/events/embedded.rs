@@ -105,6 +105,7 @@ impl EventBus for EmbeddedBus {
         if event.event_type.is_empty() {
             return Err(EventError::Invalid("the event type is empty".to_owned()));
         }
+        super::check_delay(delay)?;
         if delay.is_zero() {
             let (tx, rx) = oneshot::channel();
             self.send(Command::Emit(event, tx)).await?;
@@ -363,6 +364,11 @@ mod tests {
     #[tokio::test]
     async fn conformance_delay() {
         conformance::delay_is_respected(&EmbeddedBus::spawn(10_000)).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_overlong_delay() {
+        conformance::overlong_delay_is_refused(&EmbeddedBus::spawn(10_000)).await;
     }
 
     #[tokio::test]

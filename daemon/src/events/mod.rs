@@ -77,6 +77,23 @@ pub struct Delivery {
     pub attempt: u32,
 }
 
+/// The longest delay of an emit, on every bus: RabbitMQ's per-queue message
+/// TTL, which carries lymph's delayed events, is a signed 32-bit number of
+/// milliseconds (about 24.8 days); the embedded bus keeps the same bound.
+pub const MAX_DELAY: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Refuses a delay past [`MAX_DELAY`] with the reason.
+pub fn check_delay(delay: Duration) -> Result<(), EventError> {
+    if delay > MAX_DELAY {
+        return Err(EventError::Invalid(format!(
+            "the delay {} ms is longer than the longest, {} ms (about 24.8 days)",
+            delay.as_millis(),
+            MAX_DELAY.as_millis()
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("queue {queue} is full ({limit} events); the subscriber is not keeping up")]

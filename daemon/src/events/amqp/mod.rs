@@ -125,11 +125,10 @@ impl EventBus for AmqpBus {
                 event_type: &event.event_type,
             }
         } else {
-            // x-message-ttl is a signed 32-bit number of milliseconds.
+            // x-message-ttl is a signed 32-bit number of milliseconds (MAX_DELAY).
+            crate::events::check_delay(delay)?;
             let millis = u32::try_from(delay.as_millis().max(1))
-                .ok()
-                .filter(|ms| i32::try_from(*ms).is_ok())
-                .ok_or_else(|| EventError::Invalid(format!("the delay {delay:?} is too long")))?;
+                .map_err(|_| EventError::Invalid(format!("the delay {delay:?} is too long")))?;
             Target::Later {
                 event_type: &event.event_type,
                 millis,

@@ -142,6 +142,7 @@ conformance_tests! {
     lymph_once_per_service: AmqpMode::Lymph, conformance::once_per_service;
     lymph_broadcast: AmqpMode::Lymph, conformance::broadcast_reaches_every_instance;
     lymph_delay: AmqpMode::Lymph, conformance::delay_is_respected;
+    lymph_overlong_delay: AmqpMode::Lymph, conformance::overlong_delay_is_refused;
     lymph_retry_then_drop: AmqpMode::Lymph, conformance::fail_retries_then_drops;
     lymph_redelivery: AmqpMode::Lymph, conformance::unacked_go_to_another_consumer;
     lymph_no_subscriber: AmqpMode::Lymph, conformance::no_subscriber_drops;
