@@ -3,6 +3,7 @@
 //! only if it is still ours. Its connections' bounds are in [`conn`].
 
 pub mod conn;
+pub mod dir;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -24,12 +25,34 @@ pub enum BindError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    UnsafeDir(#[from] dir::UnsafeDir),
+    #[error("cannot check the socket directory {path}")]
+    DirUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot listen on {path}")]
     Bind {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Refuses a directory someone else could swap the socket in (`dir`).
+fn check_dir(dir: &Path) -> Result<(), BindError> {
+    match dir::check_path(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => match e.downcast::<dir::UnsafeDir>() {
+            Ok(unsafe_dir) => Err(BindError::UnsafeDir(unsafe_dir)),
+            Err(source) => Err(BindError::DirUnreadable {
+                path: dir.to_path_buf(),
+                source,
+            }),
+        },
+    }
 }
 
 /// The bound socket and the inode that proves the file is still ours.
@@ -49,6 +72,9 @@ pub async fn bind(path: &Path) -> Result<BoundSocket, BindError> {
         })?;
         // Owner and group may reach the socket inside; others may not.
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        check_dir(dir)?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {

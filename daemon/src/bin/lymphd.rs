@@ -77,7 +77,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lymphd: {}", lymphd::error_chain(e.as_ref()));
-            ExitCode::FAILURE
+            // An unsafe socket directory is a configuration problem: 64, as a bad config.
+            let unsafe_dir = e.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref::<lymphd::server::BindError>(),
+                    Some(lymphd::server::BindError::UnsafeDir(_))
+                )
+            });
+            if unsafe_dir {
+                ExitCode::from(64)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

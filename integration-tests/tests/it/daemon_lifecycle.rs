@@ -90,3 +90,65 @@ fn a_bad_config_exits_64_naming_the_problem() {
         text(&out.stderr)
     );
 }
+
+/// `lymphd --socket <dir>/lymphd.sock` to completion (it should refuse to start).
+fn lymphd_in(dir: &std::path::Path) -> std::process::Output {
+    let mut cmd = Command::new(bin("lymphd"));
+    cmd.arg("--socket").arg(dir.join("lymphd.sock"));
+    run_bounded(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn a_socket_directory_others_could_write_is_refused_with_exit_64() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().expect("tempdir");
+
+    // Writable by others: anyone could swap the socket.
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = lymphd_in(&open);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains(&open.display().to_string()), "{err}");
+    assert!(
+        err.contains("mode 0777") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    assert!(!open.join("lymphd.sock").exists(), "no socket made there");
+
+    // Another user's directory (nobody, uid 65534), even if private to them.
+    let theirs = root.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::chown(&theirs, Some(65534), None).expect("chown");
+    let out = lymphd_in(&theirs);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("owner uid 65534"), "{err}");
+
+    // Inside a world-writable parent (as /tmp is), only the daemon's own will do.
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let planted = shared.join("lymph-x");
+    std::fs::create_dir(&planted).expect("mkdir");
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::chown(&planted, Some(65534), None).expect("chown");
+    let out = lymphd_in(&planted);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("world-writable"), "{err}");
+
+    // A directory the daemon makes itself in that parent is its own: it starts.
+    let fresh = shared.join("lymph-mine");
+    let mut cmd = Command::new(bin("lymphd"));
+    cmd.arg("--socket").arg(fresh.join("lymphd.sock"));
+    let started = Proc::spawn("lymphd-fresh", cmd, root.path());
+    crate::harness::wait_until(
+        "lymphd in a fresh directory",
+        Duration::from_secs(30),
+        || std::os::unix::net::UnixStream::connect(fresh.join("lymphd.sock")).is_ok(),
+    );
+    drop(started);
+}
