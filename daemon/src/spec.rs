@@ -85,14 +85,6 @@ pub fn check_version(version: &str) -> Result<(), SpecError> {
 
 impl AppSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
-        if self.http_port == 0
-            && let Some(iface) = self.interfaces.iter().find(|i| !i.routes.is_empty())
-        {
-            return Err(SpecError(format!(
-                "interface {} declares HTTP routes but http_port is 0: name its port (1-65535)",
-                iface.name
-            )));
-        }
         let mut seen = HashSet::new();
         for iface in &self.interfaces {
             check_name("interface name", &iface.name)?;
