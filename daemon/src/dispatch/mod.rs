@@ -315,13 +315,8 @@ impl Dispatcher {
             });
         }
         let turn = next.fetch_add(1, Ordering::Relaxed);
-        let classed: Vec<((&Instance, Liveness), Liveness)> = candidates
-            .iter()
-            .map(|i| {
-                let liveness = self.liveness(i);
-                ((*i, liveness), liveness)
-            })
-            .collect();
+        let classed: Vec<(&Instance, Liveness)> =
+            candidates.iter().map(|i| (*i, self.liveness(i))).collect();
         for (instance, liveness) in choice::order(&classed, turn) {
             if let Some(target) = self.target(instance) {
                 if liveness == Liveness::Verified {
@@ -361,11 +356,11 @@ impl Dispatcher {
     /// Probes the unverified instances a call passed over, so they become
     /// verified or dead without a call going there (a no-op for those being
     /// reached already; this re-probes one forgotten by the transport).
-    fn probe_passed_over(&self, classed: &[((&Instance, Liveness), Liveness)]) {
+    fn probe_passed_over(&self, classed: &[(&Instance, Liveness)]) {
         let Some(remote) = &self.remote else {
             return;
         };
-        for ((instance, _), liveness) in classed {
+        for (instance, liveness) in classed {
             if *liveness == Liveness::Unverified {
                 remote.probe(&instance.endpoint);
             }

@@ -140,22 +140,13 @@ impl Served {
     /// under `log.max_subscribers` and a descriptor of the ports' budget.
     /// Returns the permits its connection holds.
     fn admit(&self, from: SocketAddr) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let refused = |reason: &str| {
-            warn_limited!(REFUSED, %from, reason, "log subscriber refused");
-        };
-        if !guard::is_allowed(&self.allowed_peers, from.ip()) {
-            refused("address not in rpc.allowed_peers");
-            return None;
-        }
-        let Ok(subscriber) = self.subscribers.clone().try_acquire_owned() else {
-            refused("log.max_subscribers reached");
-            return None;
-        };
-        let Some(fd) = crate::fds::budget().try_take() else {
-            refused("no file descriptor left for the public ports (runtime.fd_reserve)");
-            return None;
-        };
-        Some((subscriber, fd))
+        guard::admit(
+            from,
+            &self.allowed_peers,
+            || self.subscribers.clone().try_acquire_owned().ok(),
+            "log.max_subscribers",
+            |reason| warn_limited!(REFUSED, %from, reason, "log subscriber refused"),
+        )
     }
 
     async fn publish(&mut self, record: LogRecord) {

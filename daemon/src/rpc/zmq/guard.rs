@@ -5,13 +5,14 @@
 //! for a frame's announced size before its bytes arrive (a 1 TB announcement
 //! aborts the process), so this check must run before the crate sees the bytes.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use crate::rpc::frame::Limits;
@@ -32,6 +33,34 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) fn is_allowed(allowed: &[ipnet::IpNet], ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     allowed.is_empty() || allowed.iter().any(|net| net.contains(&ip))
+}
+
+/// Whether a new connection from `from` on a public port (the RPC port, a
+/// log port) may stay, checked in this order: an address in `allowed`, a
+/// slot under the port's cap (`take_slot`, `cap` naming the setting) and a
+/// descriptor of the public ports' budget. A refusal is handed to `refused`
+/// with its reason (the caller warns, rate-limited); the connection then
+/// closes as it drops. Returns what the connection holds while open.
+pub(crate) fn admit<S>(
+    from: SocketAddr,
+    allowed: &[ipnet::IpNet],
+    take_slot: impl FnOnce() -> Option<S>,
+    cap: &str,
+    refused: impl Fn(&str),
+) -> Option<(S, OwnedSemaphorePermit)> {
+    if !is_allowed(allowed, from.ip()) {
+        refused("address not in rpc.allowed_peers");
+        return None;
+    }
+    let Some(slot) = take_slot() else {
+        refused(&format!("{cap} reached"));
+        return None;
+    };
+    let Some(fd) = crate::fds::budget().try_take() else {
+        refused("no file descriptor left for the public ports (runtime.fd_reserve)");
+        return None;
+    };
+    Some((slot, fd))
 }
 
 /// A private directory (mode 0700) for the receive socket's Unix path.

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::debug;
 
-use super::guard::is_allowed;
+use super::guard;
 use super::idle::{Registration, Watch};
 use super::inbound::{self, Heard};
 use super::peers::Shared;
@@ -88,22 +88,13 @@ pub(super) async fn run(
 /// under `max_connections` and a descriptor of the ports' budget. Returns
 /// what the connection holds while it is open.
 fn admit(shared: &Arc<Shared>, from: SocketAddr) -> Option<(Registration, OwnedSemaphorePermit)> {
-    let refused = |reason: &str| {
-        warn_limited!(REFUSED, %from, reason, "rpc connection refused");
-    };
-    if !is_allowed(&shared.config.allowed_peers, from.ip()) {
-        refused("address not in rpc.allowed_peers");
-        return None;
-    }
-    let Some(registration) = shared.conns.register(shared.cancel.child_token()) else {
-        refused("rpc.max_connections reached");
-        return None;
-    };
-    let Some(fd) = crate::fds::budget().try_take() else {
-        refused("no file descriptor left for the public ports (runtime.fd_reserve)");
-        return None;
-    };
-    Some((registration, fd))
+    guard::admit(
+        from,
+        &shared.config.allowed_peers,
+        || shared.conns.register(shared.cancel.child_token()),
+        "rpc.max_connections",
+        |reason| warn_limited!(REFUSED, %from, reason, "rpc connection refused"),
+    )
 }
 
 /// Serves one connection until it ends (`Ok`) or breaks the protocol or the
