@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use crate::names;
+
 /// Everything an app serves.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AppSpec {
@@ -56,7 +58,7 @@ pub struct SpecError(pub String);
 /// is split at its last dot).
 fn check_name(what: &str, name: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
-        && name.len() <= 128
+        && name.len() <= names::MAX_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -64,27 +66,58 @@ fn check_name(what: &str, name: &str) -> Result<(), SpecError> {
         Ok(())
     } else {
         Err(SpecError(format!(
-            "invalid {what} {name:?}: use 1 to 128 letters, digits, '_' or '-'"
+            "invalid {what} {}: use 1 to 128 letters, digits, '_' or '-'",
+            names::shown(name)
         )))
     }
 }
 
-/// lymph parses versions with strict semver: `X.Y.Z[-pre][+build]`.
+/// lymph parses versions with strict semver: `X.Y.Z[-pre][+build]`, the
+/// pre-release and build parts dot-separated letters, digits and `-`.
 pub fn check_version(version: &str) -> Result<(), SpecError> {
     let core = version.split(['-', '+']).next().unwrap_or_default();
     let parts: Vec<&str> = core.split('.').collect();
     let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
-    if parts.len() == 3 && parts.iter().all(numeric) {
+    let tail_ok = version
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    if parts.len() == 3 && parts.iter().all(numeric) && tail_ok && version.len() <= names::MAX_NAME
+    {
         Ok(())
     } else {
         Err(SpecError(format!(
-            "invalid version {version:?}: lymph needs strict semver like 1.2.0"
+            "invalid version {}: lymph needs strict semver like 1.2.0",
+            names::shown(version)
         )))
     }
 }
 
+impl From<names::NameError> for SpecError {
+    fn from(e: names::NameError) -> SpecError {
+        SpecError(e.to_string())
+    }
+}
+
+/// The length of an instance id (32 hex), part of a broadcast queue's name.
+const INSTANCE_ID_LEN: usize = 32;
+
 impl AppSpec {
+    /// Every name the app declares, checked as it arrives: the app's own,
+    /// interfaces, versions, methods, subscriptions (and the queue names they
+    /// make), routes; the SDK's name and parameter names bounded and printable.
     pub fn validate(&self) -> Result<(), SpecError> {
+        if self.http_port == 0
+            && let Some(iface) = self.interfaces.iter().find(|i| !i.routes.is_empty())
+        {
+            return Err(SpecError(format!(
+                "interface {} declares HTTP routes but http_port is 0: name its port (1-65535)",
+                iface.name
+            )));
+        }
+        if !self.app_name.is_empty() {
+            names::check_word("app name", &self.app_name)?;
+        }
+        names::check_version_text("sdk name", &self.sdk)?;
         let mut seen = HashSet::new();
         for iface in &self.interfaces {
             check_name("interface name", &iface.name)?;
@@ -105,6 +138,9 @@ impl AppSpec {
             let mut methods = HashSet::new();
             for m in &iface.methods {
                 check_name("method name", &m.name)?;
+                for param in &m.params {
+                    names::check_version_text("parameter name", param)?;
+                }
                 if !methods.insert(m.name.as_str()) {
                     return Err(SpecError(format!(
                         "method {}.{} is declared twice",
@@ -117,6 +153,40 @@ impl AppSpec {
                     return Err(SpecError(format!(
                         "interface {} subscribes to an empty event type",
                         iface.name
+                    )));
+                }
+                names::check_pattern("event type", &s.event_type)?;
+                if !s.handler.is_empty() {
+                    names::check_word("handler name", &s.handler)?;
+                }
+                let handler = if s.handler.is_empty() {
+                    &s.event_type
+                } else {
+                    &s.handler
+                };
+                // The longest queue the subscription can make: broadcast's
+                // `<Interface>-<handler>-<instance>`.
+                let longest = iface.name.len() + handler.len() + INSTANCE_ID_LEN + 2;
+                if longest > names::MAX_QUEUE_NAME {
+                    names::check_queue_name(&format!(
+                        "{}-{handler}-{}",
+                        iface.name,
+                        "0".repeat(INSTANCE_ID_LEN)
+                    ))?;
+                }
+            }
+            for route in &iface.routes {
+                names::check_route(&route.path)?;
+                if !route.endpoint.is_empty() {
+                    names::check_word("route endpoint", &route.endpoint)?;
+                }
+                let method_ok = route.method.len() <= 16
+                    && route.method.chars().all(|c| c.is_ascii_alphabetic());
+                if !method_ok {
+                    return Err(SpecError(format!(
+                        "invalid HTTP method {} of route {}: use up to 16 letters (or none for any)",
+                        names::shown(&route.method),
+                        names::shown(&route.path)
                     )));
                 }
             }

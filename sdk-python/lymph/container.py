@@ -85,9 +85,17 @@ class Container:
         port = self.http_port
         for interface in self.interfaces.values():
             port = port or getattr(interface, "http_port", None)
+        specs = [interface_spec(i) for i in self.interfaces.values()]
+        if not port:
+            # lymphd refuses routes without a port: they could not be served.
+            for spec in specs:
+                if spec.routes:
+                    logger.warning("interface %s declares HTTP routes but no http_port is set "
+                                   "(http_port: in the config): they are not served", spec.name)
+                    del spec.routes[:]
         return pb.Hello(
-            app_name=self.app_name or ",".join(self.interfaces) or "lymph-python",
-            interfaces=[interface_spec(i) for i in self.interfaces.values()],
+            app_name=self.app_name or "-".join(self.interfaces) or "lymph-python",
+            interfaces=specs,
             max_concurrency=self.max_concurrency,
             http_port=int(port or 0),
             sdk=SDK,

@@ -28,6 +28,8 @@ use crate::warn_limited;
 const BATCH: usize = 64;
 
 static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+/// Refused Hellos: a client may send them in a loop.
+static BAD_HELLO: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// Starts serving one app's stream; returns the daemon's half at once. Takes
 /// one of `slots` for the stream's life, or refuses it when none is left.
@@ -92,7 +94,7 @@ async fn serve(
     };
     if hello.http_port > u32::from(u16::MAX) {
         let reason = format!("http_port {} is not a port (1-65535)", hello.http_port);
-        warn!(app = ?hello.app_name, error = %reason, "refused an app");
+        warn_limited!(BAD_HELLO, app = %crate::names::shown(&hello.app_name), error = %reason, "refused an app");
         reject(&tx, ErrorKind::Invalid, &reason).await;
         return;
     }
@@ -102,7 +104,7 @@ async fn serve(
         .map_err(|e| e.to_string())
         .and_then(|()| crate::web::check_routes(&spec).map_err(|e| e.to_string()));
     if let Err(e) = checked {
-        warn!(app = %spec.app_name, error = %e, "refused an app");
+        warn_limited!(BAD_HELLO, app = %crate::names::shown(&spec.app_name), error = %e, "refused an app");
         reject(&tx, ErrorKind::Invalid, &e).await;
         return;
     }
@@ -262,7 +264,7 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
             }
         }
         In::Fail(fail) => {
-            debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %fail.reason, "delivery failed");
+            debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %crate::names::shown(&fail.reason), "delivery failed");
             if !session.settle(fail.delivery_id, Some(fail.reason)) {
                 debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held");
             }
@@ -290,6 +292,17 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
 
 /// Runs one of the app's own calls in its own task; the result goes back on the stream.
 fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::OutgoingCall) {
+    if let Err(e) =
+        crate::names::check_call(&call.service, &call.method, &call.version, &call.trace_id)
+    {
+        let error = CallError::from(e);
+        session.push(Out::CallResult(pb::CallResult {
+            id: call.id,
+            outcome: Some(pb::call_result::Outcome::Error(convert::error_to_pb(error))),
+            trace_id: String::new(),
+        }));
+        return;
+    }
     let Ok(permit) = session.outgoing.clone().try_acquire_owned() else {
         let error = CallError::new(
             ErrorKind::Overloaded,

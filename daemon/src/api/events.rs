@@ -19,6 +19,9 @@ use crate::trace;
 /// Events a `Subscribe` stream buffers for a slow tool before the bus holds back.
 const SUBSCRIBE_PREFETCH: u32 = 64;
 
+/// Event types one `Subscribe` may name: each is a queue and a consumer.
+const MAX_SUBSCRIBE_TYPES: usize = 64;
+
 /// Validates and publishes one event; returns its id.
 pub async fn emit(
     state: &State,
@@ -30,12 +33,8 @@ pub async fn emit(
     if state.draining.is_cancelled() {
         return Err(CallError::shutting_down());
     }
-    if event_type.is_empty() {
-        return Err(CallError::new(
-            ErrorKind::Invalid,
-            "the event type is empty",
-        ));
-    }
+    crate::names::check_word("event type", &event_type)?;
+    crate::names::check_trace_id(&trace_id)?;
     if body.len() > state.config.rpc.max_body_bytes {
         return Err(CallError::new(
             ErrorKind::TooLarge,
@@ -77,8 +76,18 @@ pub async fn subscribe(
     state: Arc<State>,
     event_types: Vec<String>,
 ) -> Result<BoxStream<pb::Event>, Status> {
-    if event_types.is_empty() || event_types.iter().any(String::is_empty) {
+    if event_types.is_empty() {
         return Err(Status::invalid_argument("name at least one event type"));
+    }
+    if event_types.len() > MAX_SUBSCRIBE_TYPES {
+        return Err(Status::invalid_argument(format!(
+            "{} event types in one subscription; the limit is {MAX_SUBSCRIBE_TYPES}",
+            event_types.len()
+        )));
+    }
+    for event_type in &event_types {
+        crate::names::check_pattern("event type", event_type)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
     }
     let (tx, rx) = mpsc::channel(SUBSCRIBE_PREFETCH as usize);
     let instance = trace::new_id();

@@ -82,6 +82,8 @@ impl Lymph for Api {
     ) -> Result<Response<pb::CallReply>, Status> {
         Arrival::mark(&request);
         let req = request.into_inner();
+        crate::names::check_call(&req.service, &req.method, &req.version, &req.trace_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let trace_id = trace::or_new(&req.trace_id);
         let call = Call {
             service: req.service,
@@ -135,6 +137,10 @@ impl Lymph for Api {
     ) -> Result<Response<pb::DiscoverReply>, Status> {
         Arrival::mark(&request);
         let wanted = request.into_inner().service;
+        if !wanted.is_empty() {
+            crate::names::check_word("service name", &wanted)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
         let registry = &self.state.registry;
         let names = registry
             .services()
@@ -176,6 +182,9 @@ impl Lymph for Api {
     ) -> Result<Response<pb::InspectReply>, Status> {
         Arrival::mark(&request);
         let req = request.into_inner();
+        crate::names::check_word("service name", &req.service)
+            .and_then(|()| crate::names::check_version_text("version", &req.version))
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let version = optional(req.version);
         match self
             .state

@@ -107,8 +107,10 @@ fn init_tracing(config: &Config) {
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // Text lines escape and bound every field (a client's names and reasons
+    // included); JSON escapes by itself.
     let stderr = match config.log.format {
-        LogFormat::Text => stderr.boxed(),
+        LogFormat::Text => stderr.fmt_fields(lymphd::log_fields::SafeFields).boxed(),
         LogFormat::Json => stderr.json().boxed(),
     };
     tracing_subscriber::registry()

@@ -69,6 +69,12 @@ pub struct CallError {
     pub message: String,
 }
 
+impl From<crate::names::NameError> for CallError {
+    fn from(e: crate::names::NameError) -> Self {
+        Self::new(ErrorKind::Invalid, e.to_string())
+    }
+}
+
 impl CallError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         CallError {

@@ -18,6 +18,7 @@ mod interop_events;
 mod interop_logs;
 mod logs;
 mod lymph_peer;
+mod names;
 mod node;
 mod routing;
 mod web;

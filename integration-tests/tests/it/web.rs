@@ -325,9 +325,11 @@ async fn a_hello_whose_http_port_is_not_a_port_is_rejected_naming_it() {
         matches!(&out_of_range, Err(m) if m.contains("http_port 70000")),
         "{out_of_range:?}"
     );
-    // Routes without a port are not served (an app may declare them and be
-    // given its port by configuration only where it should serve HTTP).
-    assert_eq!(hello_answer(&daemon, web(0)).await, Ok(()));
+    let no_port = hello_answer(&daemon, web(0)).await;
+    assert!(
+        matches!(&no_port, Err(m) if m.contains("http_port is 0")),
+        "{no_port:?}"
+    );
     let port = free_port();
     assert_eq!(hello_answer(&daemon, web(u32::from(port))).await, Ok(()));
 }

@@ -13,7 +13,7 @@ use clap::Parser;
 use lymph_proto::v1;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use config::FileConfig;
 pub use error::{ServiceError, exit_code};
@@ -159,11 +159,15 @@ impl Service {
         let interfaces = configure(interfaces, &config)?;
         let (socket, source) = lymph_proto::resolve_socket(socket, config.socket.clone());
         info!(app = %app_name, socket = %socket.display(), from = %source, "starting");
+        let http_port = http_port.or(config.http_port).unwrap_or(0);
         let hello = v1::Hello {
             app_name,
-            interfaces: interfaces.iter().map(|i| i.spec().to_proto()).collect(),
+            interfaces: interfaces
+                .iter()
+                .map(|i| served_spec(i.spec().to_proto(), http_port))
+                .collect(),
             max_concurrency: max_concurrency.or(config.max_concurrency).unwrap_or(0),
-            http_port: u32::from(http_port.or(config.http_port).unwrap_or(0)),
+            http_port: u32::from(http_port),
             sdk: crate::SDK.to_owned(),
             pid: std::process::id(),
         };
@@ -224,11 +228,80 @@ fn configure(
     Ok(configured)
 }
 
-/// The program's file name, for `Hello.app_name`.
+/// An interface's spec as the app serves it: with no HTTP port (neither
+/// `Service::http_port` nor `http_port:` in the config), its routes are not
+/// served, and the daemon refuses routes without a port, so they are left
+/// out, saying so once.
+fn served_spec(mut spec: v1::InterfaceSpec, http_port: u16) -> v1::InterfaceSpec {
+    if http_port == 0 && !spec.routes.is_empty() {
+        warn!(
+            interface = %spec.name,
+            routes = spec.routes.len(),
+            "the interface declares HTTP routes but no http_port is set \
+             (Service::http_port or `http_port:` in the config): they are not served"
+        );
+        spec.routes.clear();
+    }
+    spec
+}
+
+/// The program's file name, for `Hello.app_name`, in the daemon's rule for
+/// names (ASCII letters, digits, `_ . -`, at most 128 bytes): other
+/// characters become `_`.
 pub(crate) fn program_name() -> String {
-    std::env::args_os()
+    let name = std::env::args_os()
         .next()
         .map(PathBuf::from)
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "lymph-app".to_owned())
+        .unwrap_or_default();
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if name.is_empty() {
+        "lymph-app".to_owned()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_route() -> v1::InterfaceSpec {
+        v1::InterfaceSpec {
+            name: "Web".to_owned(),
+            routes: vec![v1::HttpRoute {
+                method: "GET".to_owned(),
+                path: "/".to_owned(),
+                endpoint: "index".to_owned(),
+            }],
+            ..v1::InterfaceSpec::default()
+        }
+    }
+
+    #[test]
+    fn routes_are_declared_only_with_a_port() {
+        assert!(served_spec(with_route(), 0).routes.is_empty());
+        assert_eq!(served_spec(with_route(), 8080).routes.len(), 1);
+    }
+
+    #[test]
+    fn the_program_name_follows_the_daemon_rule_for_names() {
+        let name = program_name();
+        assert!(!name.is_empty() && name.len() <= 128, "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')),
+            "{name}"
+        );
+    }
 }
