@@ -83,6 +83,23 @@ impl Visit for Visitor<'_, '_> {
     }
 }
 
+/// `text` as a log line shows it: control characters escaped, cut after
+/// [`MAX_VALUE`] bytes (the daemon's own records on its log port).
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_VALUE));
+    let mut escaping = Escaping {
+        inner: &mut out,
+        left: MAX_VALUE,
+        cut: 0,
+    };
+    let _ = escaping.write_str(text);
+    let cut = escaping.cut;
+    if cut > 0 {
+        let _ = write!(out, "… ({cut} more bytes)");
+    }
+    out
+}
+
 /// Writes through to `inner`, escaping control characters, until `left`
 /// bytes are spent; past that only counts what it drops.
 struct Escaping<'a, W: fmt::Write> {
@@ -187,6 +204,13 @@ mod tests {
         assert!(text.len() < 2 * MAX_VALUE, "{} bytes", text.len());
         let cut = name.len() - MAX_VALUE;
         assert!(text.contains(&format!("… ({cut} more bytes)")), "{text}");
+    }
+
+    #[test]
+    fn escaped_text_is_one_bounded_line() {
+        assert_eq!(escaped("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        let long = escaped(&"y".repeat(MAX_VALUE + 10));
+        assert!(long.ends_with("… (10 more bytes)"), "{long}");
     }
 
     #[test]

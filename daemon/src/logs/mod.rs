@@ -52,9 +52,12 @@ pub fn set_own_sink(sink: Option<LogSink>) {
 /// The `tracing` layer that publishes the daemon's own records; install it
 /// beside the stderr layer (the `lymphd` binary does).
 pub fn own_layer() -> RecordLayer<impl Fn(LogRecord) + Send + Sync + 'static> {
-    RecordLayer::new(|record| {
+    RecordLayer::new(|mut record| {
         let own = OWN.read().unwrap_or_else(|p| p.into_inner());
         if let Some(sink) = own.as_ref() {
+            // The daemon's own lines, as on stderr: what a client sent in a
+            // name or reason never makes a line of its own.
+            record.message = crate::log_fields::escaped(&record.message);
             sink.publish(record);
         }
     })
