@@ -118,21 +118,23 @@ pub fn admit_app<'a>(
 }
 
 /// One warn line per kind of refusal per 10 s (with the count left out): a
-/// process retrying in a loop costs a few lines, not one each.
+/// process retrying in a loop costs a few lines, not one each. The names a
+/// client sent stay out of it; the kernel's uid, gid and pid say who it was.
 fn log(peer: Option<&PeerCred>, request: &str, denied: &Denied) {
-    let uid = peer.map(|p| p.uid);
-    let gid = peer.map(|p| p.gid);
-    let pid = peer.and_then(|p| p.pid);
+    // 0 for a pid the kernel did not give; u32::MAX for no credentials at all.
+    let (uid, gid, pid) = peer.map_or((u32::MAX, u32::MAX, 0), |peer| {
+        (peer.uid, peer.gid, peer.pid.unwrap_or(0))
+    });
     match denied {
         Denied::MayNotServe { service, .. } => warn_limited!(
-            MAY_NOT_SERVE, ?uid, ?gid, ?pid, %service,
+            MAY_NOT_SERVE, uid, gid, pid, %service,
             "refused an app: its uid may not serve the service (services)"
         ),
         Denied::NotAllowed { .. } | Denied::Unknown { .. } => warn_limited!(
             NOT_ALLOWED,
-            ?uid,
-            ?gid,
-            ?pid,
+            uid,
+            gid,
+            pid,
             request,
             "refused a local caller: not in apps.allowed_uids or apps.allowed_gids"
         ),
