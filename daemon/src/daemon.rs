@@ -333,6 +333,11 @@ impl State {
                 max_concurrency: s.limits.max_concurrency,
                 handled: s.handled(),
                 subscriptions: crate::attach::consume::status(s),
+                peer: s.peer.as_ref().map(|peer| pb::PeerCredentials {
+                    uid: peer.uid,
+                    gid: peer.gid,
+                    pid: peer.pid.unwrap_or(0),
+                }),
             })
             .collect();
         pb::StatusReply {

@@ -2,6 +2,7 @@
 //! Unix socket; the daemon owns the registry, the routing of calls and (in
 //! fleet mode) the network. `main.rs` of `lymphd` only wires these together.
 
+pub mod access;
 pub mod api;
 pub mod attach;
 pub mod config;

@@ -19,7 +19,7 @@ use super::{BoxStream, convert};
 use crate::attach::{AppSession, SessionLimits};
 use crate::daemon::State;
 use crate::dispatch::{Call, CallError, ErrorKind};
-use crate::server::conn::Arrival;
+use crate::server::conn::LocalPeer;
 use crate::trace;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
@@ -33,11 +33,12 @@ static BAD_HELLO: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 
 /// Starts serving one app's stream; returns the daemon's half at once. Takes
 /// one of `slots` for the stream's life, or refuses it when none is left.
-/// `arrival` (the stream's connection) is marked when the app said `Hello`.
+/// `peer` (the stream's connection) is marked arrived when the app said an
+/// admitted `Hello`.
 pub fn open(
     state: Arc<State>,
     slots: Arc<Semaphore>,
-    arrival: Option<Arrival>,
+    peer: Option<LocalPeer>,
     inbound: Streaming<pb::AppMessage>,
 ) -> Result<BoxStream<pb::DaemonMessage>, Status> {
     if state.draining.is_cancelled() {
@@ -60,14 +61,14 @@ pub fn open(
     let tracker = state.tasks.clone();
     tracker.spawn(async move {
         let _slot = slot;
-        serve(state, arrival, inbound, tx, closed).await;
+        serve(state, peer, inbound, tx, closed).await;
     });
     Ok(Box::pin(stream))
 }
 
 async fn serve(
     state: Arc<State>,
-    arrival: Option<Arrival>,
+    peer: Option<LocalPeer>,
     mut inbound: Streaming<pb::AppMessage>,
     tx: crate::attach::Outbox,
     closed: CancellationToken,
@@ -108,8 +109,14 @@ async fn serve(
         reject(&tx, ErrorKind::Invalid, &e).await;
         return;
     }
-    if let Some(arrival) = &arrival {
-        arrival.set();
+    let cred = peer.as_ref().map(|peer| &peer.cred);
+    let names = spec.interfaces.iter().map(|i| i.name.as_str());
+    if let Err(denied) = crate::access::admit_app(&state.config, cred, names) {
+        reject(&tx, ErrorKind::Invalid, &denied.to_string()).await;
+        return;
+    }
+    if let Some(peer) = &peer {
+        peer.arrival.set();
     }
     let apps = &state.config.apps;
     let max_concurrency = match spec.max_concurrency {
@@ -121,7 +128,8 @@ async fn serve(
         max_outgoing: apps.max_outgoing,
     };
     let identity = trace::new_id();
-    let session = Arc::new(AppSession::new(identity.clone(), spec, limits, tx, closed));
+    let session = AppSession::new(identity.clone(), spec, limits, tx, closed);
+    let session = Arc::new(session.with_peer(peer.map(|peer| peer.cred)));
     // Tools that serve nothing (lymphctl) log nothing worth a port.
     if !session.spec.interfaces.is_empty() {
         let whose = format!("app {}", session.spec.app_name);
@@ -143,8 +151,9 @@ async fn serve(
         .iter()
         .map(|i| i.name.as_str())
         .collect();
+    let uid = session.peer.as_ref().map(|peer| peer.uid);
     info!(app = %session.spec.app_name, identity = %identity, pid = session.spec.pid,
-          interfaces = ?names, "app attached");
+          uid = ?uid, interfaces = ?names, "app attached");
 
     'serve: loop {
         let message = tokio::select! {

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::daemon::State;
 use crate::dispatch::Call;
-use crate::server::conn::Arrival;
+use crate::server::conn::{Arrival, LocalPeer};
 use crate::trace;
 
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -39,6 +39,16 @@ impl Api {
         })
         .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
         .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+    }
+
+    /// Refuses a caller the access rules do not admit (`PERMISSION_DENIED`,
+    /// naming its uid and the setting), else marks its connection arrived.
+    fn admit<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
+        let cred = LocalPeer::of(request).map(|peer| &peer.cred);
+        crate::access::admit(&self.state.config.apps, cred, name)
+            .map_err(|denied| Status::permission_denied(denied.to_string()))?;
+        Arrival::mark(request);
+        Ok(())
     }
 }
 
@@ -71,16 +81,16 @@ impl Lymph for Api {
         request: Request<Streaming<pb::AppMessage>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
         // The connection arrives with the app's `Hello`, not with the stream.
-        let arrival = request.extensions().get::<Arrival>().cloned();
+        let peer = LocalPeer::of(&request).cloned();
         let slots = self.attach_slots.clone();
-        attach::open(self.state.clone(), slots, arrival, request.into_inner()).map(Response::new)
+        attach::open(self.state.clone(), slots, peer, request.into_inner()).map(Response::new)
     }
 
     async fn call(
         &self,
         request: Request<pb::CallRequest>,
     ) -> Result<Response<pb::CallReply>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Call")?;
         let req = request.into_inner();
         crate::names::check_call(&req.service, &req.method, &req.version, &req.trace_id)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -114,7 +124,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::EmitRequest>,
     ) -> Result<Response<pb::EmitReply>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Emit")?;
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
         match events::emit(
@@ -135,7 +145,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::DiscoverRequest>,
     ) -> Result<Response<pb::DiscoverReply>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Discover")?;
         let wanted = request.into_inner().service;
         if !wanted.is_empty() {
             crate::names::check_word("service name", &wanted)
@@ -180,7 +190,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::InspectRequest>,
     ) -> Result<Response<pb::InspectReply>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Inspect")?;
         let req = request.into_inner();
         crate::names::check_word("service name", &req.service)
             .and_then(|()| crate::names::check_version_text("version", &req.version))
@@ -204,7 +214,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Subscribe")?;
         let types = request.into_inner().event_types;
         events::subscribe(self.state.clone(), types)
             .await
@@ -215,7 +225,7 @@ impl Lymph for Api {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        Arrival::mark(&request);
+        self.admit(&request, "Status")?;
         Ok(Response::new(self.state.status()))
     }
 }

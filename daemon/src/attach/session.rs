@@ -46,6 +46,8 @@ pub struct SessionLimits {
 pub struct AppSession {
     pub identity: String,
     pub spec: AppSpec,
+    /// Who opened the app's connection, from the kernel (not from `spec`).
+    pub peer: Option<crate::access::PeerCred>,
     pub limits: SessionLimits,
     outbox: Outbox,
     /// `None` once the session closed: requests after that fail at once.
@@ -87,6 +89,7 @@ impl AppSession {
         AppSession {
             identity,
             spec,
+            peer: None,
             limits,
             outbox,
             pending: Mutex::new(Some(Pending::default())),
@@ -105,6 +108,11 @@ impl AppSession {
             log: std::sync::OnceLock::new(),
             subscriptions: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The session of an app whose connection `peer` opened.
+    pub fn with_peer(self, peer: Option<crate::access::PeerCred>) -> Self {
+        AppSession { peer, ..self }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {

@@ -106,6 +106,12 @@ pub fn apply_env(
     if let Some(v) = lookup("LYMPHD_APPS_HELLO_TIMEOUT") {
         config.apps.hello_timeout = duration("LYMPHD_APPS_HELLO_TIMEOUT", &v)?;
     }
+    if let Some(v) = lookup("LYMPHD_APPS_ALLOWED_UIDS") {
+        config.apps.allowed_uids = ids("LYMPHD_APPS_ALLOWED_UIDS", &v)?;
+    }
+    if let Some(v) = lookup("LYMPHD_APPS_ALLOWED_GIDS") {
+        config.apps.allowed_gids = ids("LYMPHD_APPS_ALLOWED_GIDS", &v)?;
+    }
     if let Some(v) = lookup("LYMPHD_WEB_MAX_CONNECTIONS") {
         config.web.max_connections = parse("LYMPHD_WEB_MAX_CONNECTIONS", &v)?;
     }
@@ -146,6 +152,22 @@ fn networks(name: &'static str, value: &str) -> Result<Vec<ipnet::IpNet>, Config
                 name,
                 value: value.to_owned(),
                 message,
+            })
+        })
+        .collect()
+}
+
+/// A comma-separated list of numeric uids or gids (`1001,1002`); empty means any.
+fn ids(name: &'static str, value: &str) -> Result<Vec<u32>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<u32>().map_err(|e| ConfigError::Env {
+                name,
+                value: value.to_owned(),
+                message: format!("{item:?}: {e} (numeric ids, comma-separated: 1001,1002)"),
             })
         })
         .collect()

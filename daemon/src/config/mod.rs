@@ -2,13 +2,16 @@
 //! validation. Owns the defaults (and `conf/lymphd.yml` lists them); knows
 //! nothing about how the parts it configures are built.
 
+mod access;
 mod env;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use access::ServiceAccess;
 pub use env::apply_env;
 
 /// Everything `lymphd` can be told. Every field has a default, so an empty file
@@ -27,6 +30,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+    /// Who may serve a service name: a name listed here only by the uids and
+    /// groups it names; any other name by anyone allowed to attach.
+    pub services: BTreeMap<String, ServiceAccess>,
 }
 
 /// Which registry backend holds the service instances.
@@ -278,6 +284,12 @@ pub struct AppsConfig {
     /// Connections open at once on the local socket (past it new ones are
     /// closed), and `Attach` streams in total (past it `RESOURCE_EXHAUSTED`).
     pub max_connections: usize,
+    /// Who may attach and make calls, by the uid of the connecting process
+    /// (from the kernel, SO_PEERCRED) or its primary or a supplementary
+    /// group. Both empty: anyone who can open the socket. Nobody implicit,
+    /// root included.
+    pub allowed_uids: Vec<u32>,
+    pub allowed_gids: Vec<u32>,
 }
 
 impl Default for AppsConfig {
@@ -289,6 +301,8 @@ impl Default for AppsConfig {
             outbox_capacity: 4_096,
             hello_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
         }
     }
 }
@@ -578,7 +592,7 @@ impl Config {
                 self.log.level
             )));
         }
-        Ok(())
+        access::validate(&self.services).map_err(ConfigError::Invalid)
     }
 
     /// A short name of the registry backend, for status and logs.

@@ -241,3 +241,43 @@ fn settings_out_of_range_are_refused_naming_the_key() {
     let err = zero.validate().expect_err("a zero timeout");
     assert!(err.to_string().contains("rpc.connect_timeout"), "{err}");
 }
+
+#[test]
+fn access_lists_from_file_and_env_and_services_name_someone() {
+    let yaml = "apps:\n  allowed_uids: [1001, 0]\n  allowed_gids: [2000]\n\
+                services:\n  Greeting: {uids: [1001]}\n  Echo:\n    gids: [3000]\n";
+    let parsed = Config::from_yaml(yaml, Path::new("x.yml")).expect("parses");
+    assert_eq!(parsed.apps.allowed_uids, [1001, 0]);
+    assert_eq!(parsed.apps.allowed_gids, [2000]);
+    assert_eq!(parsed.services["Greeting"].uids, [1001]);
+    assert_eq!(parsed.services["Echo"].gids, [3000]);
+    parsed.validate().expect("valid");
+
+    let env: HashMap<&str, &str> = [
+        ("LYMPHD_APPS_ALLOWED_UIDS", " 1001,1002 "),
+        ("LYMPHD_APPS_ALLOWED_GIDS", ""),
+    ]
+    .into();
+    let mut config = parsed.clone();
+    apply_env(&mut config, |k| env.get(k).map(|v| (*v).to_owned())).expect("valid");
+    assert_eq!(config.apps.allowed_uids, [1001, 1002]);
+    assert!(config.apps.allowed_gids.is_empty(), "empty: anyone");
+    let err = apply_env(&mut config, |k| {
+        (k == "LYMPHD_APPS_ALLOWED_UIDS").then(|| "1001,alice".to_owned())
+    })
+    .expect_err("not numeric");
+    assert!(
+        err.to_string().contains("LYMPHD_APPS_ALLOWED_UIDS"),
+        "{err}"
+    );
+
+    let nobody = Config::from_yaml("services:\n  Echo: {}\n", Path::new("x.yml")).expect("parses");
+    let err = nobody.validate().expect_err("an entry naming nobody");
+    assert!(err.to_string().contains("services.Echo"), "{err}");
+    let err = Config::from_yaml("services:\n  Echo: {users: [1]}\n", Path::new("x.yml"))
+        .expect_err("unknown key");
+    assert!(err.to_string().contains("users"), "{err}");
+    let err = Config::from_yaml("apps:\n  allowed_uids: [-1]\n", Path::new("x.yml"))
+        .expect_err("not a uid");
+    assert!(err.to_string().contains("x.yml"), "{err}");
+}

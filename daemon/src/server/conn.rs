@@ -1,8 +1,9 @@
 //! Connections on the local socket: at most `apps.max_connections` open at
 //! once (past it a new one is closed at once), and each must get from its
 //! accept to its first call or its app's `Hello` within `apps.hello_timeout`,
-//! else it is closed. Knows nothing of gRPC beyond the [`Arrival`] mark the
-//! API sets on the connection a request came on.
+//! else it is closed. Each carries its peer's credentials, taken at accept (a
+//! connection whose credentials cannot be read is closed). Knows nothing of
+//! gRPC beyond the [`LocalPeer`] tonic puts in each request's extensions.
 
 use std::convert::Infallible;
 use std::io;
@@ -19,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::transport::server::Connected;
 
+use crate::access::PeerCred;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
 
@@ -52,6 +54,22 @@ pub fn server_builder() -> tonic::transport::Server {
 static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 static ACCEPT_FAILED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 static NO_HELLO: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+static NO_CREDENTIALS: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+
+/// What a request knows of the connection it came on (its `ConnectInfo`):
+/// who opened it and whether it arrived.
+#[derive(Debug, Clone)]
+pub struct LocalPeer {
+    pub cred: PeerCred,
+    pub arrival: Arrival,
+}
+
+impl LocalPeer {
+    /// The connection `request` came on (tonic put it in the extensions).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<&LocalPeer> {
+        request.extensions().get::<LocalPeer>()
+    }
+}
 
 /// Set on a connection once it made a call or its app said `Hello`; from then
 /// on the hello deadline no longer applies to it.
@@ -59,11 +77,11 @@ static NO_HELLO: WarnLimit = WarnLimit::new(Duration::from_secs(10));
 pub struct Arrival(Arc<AtomicBool>);
 
 impl Arrival {
-    /// Marks the connection `request` came on (its `Arrival` is in the
+    /// Marks the connection `request` came on (its [`LocalPeer`] is in the
     /// request's extensions, put there by tonic from [`Connected`]).
     pub fn mark<T>(request: &tonic::Request<T>) {
-        if let Some(arrival) = request.extensions().get::<Arrival>() {
-            arrival.set();
+        if let Some(peer) = LocalPeer::of(request) {
+            peer.arrival.set();
         }
     }
 
@@ -100,7 +118,17 @@ pub fn incoming(
                 match listener.accept().await {
                     Ok((io, _)) => match permits.clone().try_acquire_owned() {
                         Ok(permit) => {
-                            let conn = LocalConn::new(io, permit, limits.hello_timeout);
+                            // Without credentials the access rules cannot be
+                            // applied: such a connection is not served.
+                            let cred = match PeerCred::of(&io) {
+                                Ok(cred) => cred,
+                                Err(e) => {
+                                    warn_limited!(NO_CREDENTIALS, error = %e,
+                                        "closed a local connection whose peer credentials cannot be read");
+                                    continue;
+                                }
+                            };
+                            let conn = LocalConn::new(io, cred, permit, limits.hello_timeout);
                             return Some((Ok(conn), listener));
                         }
                         Err(_) => {
@@ -158,7 +186,7 @@ fn goaway(debug: &[u8]) -> Vec<u8> {
 /// drop the connection.
 pub struct LocalConn {
     io: UnixStream,
-    arrival: Arrival,
+    peer: LocalPeer,
     /// Until the connection's arrival; `None` after it.
     deadline: Option<Pin<Box<Sleep>>>,
     expired: bool,
@@ -166,10 +194,18 @@ pub struct LocalConn {
 }
 
 impl LocalConn {
-    fn new(io: UnixStream, slot: OwnedSemaphorePermit, hello_timeout: Duration) -> LocalConn {
+    fn new(
+        io: UnixStream,
+        cred: PeerCred,
+        slot: OwnedSemaphorePermit,
+        hello_timeout: Duration,
+    ) -> LocalConn {
         LocalConn {
             io,
-            arrival: Arrival::default(),
+            peer: LocalPeer {
+                cred,
+                arrival: Arrival::default(),
+            },
             deadline: Some(Box::pin(tokio::time::sleep(hello_timeout))),
             expired: false,
             _slot: slot,
@@ -183,7 +219,7 @@ impl LocalConn {
         let Some(deadline) = self.deadline.as_mut() else {
             return Ok(());
         };
-        if self.arrival.is_set() {
+        if self.peer.arrival.is_set() {
             self.deadline = None;
             return Ok(());
         }
@@ -205,10 +241,10 @@ impl LocalConn {
 }
 
 impl Connected for LocalConn {
-    type ConnectInfo = Arrival;
+    type ConnectInfo = LocalPeer;
 
-    fn connect_info(&self) -> Arrival {
-        self.arrival.clone()
+    fn connect_info(&self) -> LocalPeer {
+        self.peer.clone()
     }
 }
 
@@ -307,6 +343,26 @@ mod tests {
         assert!(matches!(next, Ok(Some(Ok(_)))));
     }
 
+    #[tokio::test]
+    async fn each_connection_carries_its_peers_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (listener, path) = listener(&dir);
+        let limits = Limits {
+            max_connections: 2,
+            hello_timeout: Duration::from_secs(60),
+        };
+        let accepted = incoming(listener, limits);
+        tokio::pin!(accepted);
+        let _client = UnixStream::connect(&path).await.expect("connect");
+        let Some(Ok(conn)) = accepted.next().await else {
+            panic!("accepted");
+        };
+        let cred = conn.connect_info().cred;
+        assert_eq!(cred.uid, nix::unistd::geteuid().as_raw());
+        assert_eq!(cred.gid, nix::unistd::getegid().as_raw());
+        assert_eq!(cred.pid, Some(std::process::id()), "this process connected");
+    }
+
     #[test]
     fn the_goaway_is_a_settings_then_a_goaway_frame() {
         let bytes = goaway(b"why");
@@ -345,7 +401,7 @@ mod tests {
         let Some(Ok(mut greeted)) = accepted.next().await else {
             panic!("accepted");
         };
-        greeted.connect_info().set();
+        greeted.connect_info().arrival.set();
         let read = tokio::time::timeout(Duration::from_millis(400), greeted.read(&mut buf)).await;
         assert!(
             read.is_err(),

@@ -6,6 +6,7 @@ mod harness;
 
 mod abuse;
 
+mod access;
 mod amqp;
 mod cli;
 mod daemon_lifecycle;

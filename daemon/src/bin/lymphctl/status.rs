@@ -83,7 +83,7 @@ fn subscription_line(sub: &SubscriptionStatus) -> String {
     )
 }
 
-/// `  NAME  [IDENTITY10]  pid PID  IFACE,IFACE|-  ready|starting|tool  IN/MAX in flight  N handled`
+/// `  NAME  [IDENTITY10]  pid PID[  uid UID  gid GID]  IFACE,IFACE|-  ready|starting|tool  IN/MAX in flight  N handled`
 fn app_line(app: &AppStatus) -> String {
     let interfaces = if app.interfaces.is_empty() {
         "-".to_owned()
@@ -91,16 +91,28 @@ fn app_line(app: &AppStatus) -> String {
         app.interfaces.join(",")
     };
     format!(
-        "  {}  [{}]  pid {}  {}  {}  {}/{} in flight  {} handled\n",
+        "  {}  [{}]  {}  {}  {}  {}/{} in flight  {} handled\n",
         app.app_name,
         render::short(&app.identity, 10),
-        app.pid,
+        who(app),
         interfaces,
         state(app),
         app.in_flight,
         app.max_concurrency,
         app.handled,
     )
+}
+
+/// `pid PID  uid UID  gid GID` from the kernel's peer credentials; from an
+/// older daemon, which has none, the pid the app said.
+fn who(app: &AppStatus) -> String {
+    match &app.peer {
+        Some(peer) => {
+            let pid = if peer.pid == 0 { app.pid } else { peer.pid };
+            format!("pid {pid}  uid {}  gid {}", peer.uid, peer.gid)
+        }
+        None => format!("pid {}", app.pid),
+    }
 }
 
 /// `ready`; `starting` before the app's `Ready`; `tool` for a caller that serves nothing.
@@ -118,11 +130,15 @@ pub fn to_json(s: &StatusReply) -> Json {
         .iter()
         .map(|a| {
             let subscriptions: Vec<Json> = a.subscriptions.iter().map(subscription_json).collect();
+            let peer = a
+                .peer
+                .as_ref()
+                .map(|p| json!({"uid": p.uid, "gid": p.gid, "pid": p.pid}));
             json!({
                 "identity": a.identity, "app_name": a.app_name, "interfaces": a.interfaces,
                 "pid": a.pid, "sdk": a.sdk, "ready": a.ready, "in_flight": a.in_flight,
                 "max_concurrency": a.max_concurrency, "handled": a.handled,
-                "subscriptions": subscriptions,
+                "subscriptions": subscriptions, "peer": peer,
             })
         })
         .collect();
@@ -191,6 +207,34 @@ mod tests {
             app_line(&tool).contains("  -  tool  0/0 in flight"),
             "{}",
             app_line(&tool)
+        );
+    }
+
+    #[test]
+    fn apps_show_who_connected_as_the_kernel_says() {
+        let app = AppStatus {
+            app_name: "echo".to_owned(),
+            pid: 7,
+            peer: Some(lymph_proto::v1::PeerCredentials {
+                uid: 1001,
+                gid: 1002,
+                pid: 4242,
+            }),
+            ..Default::default()
+        };
+        assert!(
+            app_line(&app).starts_with("  echo  []  pid 4242  uid 1001  gid 1002  -  tool"),
+            "{}",
+            app_line(&app)
+        );
+        let reply = StatusReply {
+            apps: vec![app],
+            ..Default::default()
+        };
+        let json = to_json(&reply);
+        assert_eq!(
+            json["apps"][0]["peer"],
+            json!({"uid": 1001, "gid": 1002, "pid": 4242})
         );
     }
 
