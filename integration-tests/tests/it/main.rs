@@ -20,5 +20,6 @@ mod logs;
 mod lymph_peer;
 mod node;
 mod routing;
+mod trust;
 mod web;
 mod zookeeper;
