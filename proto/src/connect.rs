@@ -1,6 +1,7 @@
 //! Opens a gRPC channel to lymphd over its Unix socket, with a clear error when
 //! nobody listens there, and within a deadline when something listens but
-//! does not answer.
+//! does not answer. Every connection, reconnects included, is checked by
+//! [`crate::trust`] before its first byte.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::trust::{self, CheckError, Untrusted};
 use crate::v1::lymph_client::LymphClient;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,10 @@ pub enum ConnectError {
     },
     #[error("timed out after {within:?} connecting to lymphd on {path}")]
     TimedOut { path: PathBuf, within: Duration },
+    /// The socket's directory, the socket or the server behind it is not
+    /// trusted: another user may be impersonating lymphd.
+    #[error(transparent)]
+    Untrusted(Untrusted),
 }
 
 /// Largest gRPC message either side accepts; the daemon's body limit is checked separately.
@@ -56,14 +62,9 @@ pub async fn connect_within(
     // Connect first ourselves: tonic's lazy errors would otherwise surface as
     // an opaque "transport error" on the first call. The stream is then the
     // channel's first connection (one connection, not a probe and another).
-    let first = match tokio::time::timeout(within, UnixStream::connect(path)).await {
+    let first = match tokio::time::timeout(within, open_trusted(path)).await {
         Err(_) => return Err(timed_out()),
-        Ok(Err(source)) => {
-            return Err(ConnectError::NotListening {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Ok(Err(e)) => return Err(e),
         Ok(Ok(stream)) => Arc::new(Mutex::new(Some(stream))),
     };
     let socket = path.to_path_buf();
@@ -78,7 +79,8 @@ pub async fn connect_within(
             let ready = first.lock().unwrap_or_else(PoisonError::into_inner).take();
             let stream = match ready {
                 Some(stream) => stream,
-                None => UnixStream::connect(socket).await?,
+                // A reconnect is checked again: the socket may have changed hands.
+                None => open_trusted(&socket).await.map_err(std::io::Error::other)?,
             };
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
@@ -93,4 +95,25 @@ pub async fn connect_within(
     Ok(LymphClient::new(channel)
         .max_decoding_message_size(MAX_GRPC_MESSAGE)
         .max_encoding_message_size(MAX_GRPC_MESSAGE))
+}
+
+/// Connects to `path` after checking its directory and file, then checks the
+/// server's peer credentials; nothing is written before both pass.
+async fn open_trusted(path: &Path) -> Result<UnixStream, ConnectError> {
+    let refused = |e: CheckError| match e {
+        CheckError::Unreachable(source) => ConnectError::NotListening {
+            path: path.to_path_buf(),
+            source,
+        },
+        CheckError::Untrusted(untrusted) => ConnectError::Untrusted(untrusted),
+    };
+    let socket_owner = trust::before_connect(path).map_err(refused)?;
+    let stream = UnixStream::connect(path)
+        .await
+        .map_err(|source| ConnectError::NotListening {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    trust::after_connect(path, socket_owner, &stream).map_err(refused)?;
+    Ok(stream)
 }

@@ -14,6 +14,7 @@ import time
 
 from lymph import codec, logs, trace
 from lymph.config import ConfigView
+from lymph.exceptions import Untrusted
 from lymph.link import Link
 from lymph.socket_rule import resolve_socket
 
@@ -137,6 +138,10 @@ class Container:
                 self._run_future.result()
                 raise RuntimeError("the link ended before the app was ready")
             if time.monotonic() > deadline:
+                refused = self.link.untrusted if self.link is not None else None
+                if refused is not None:
+                    # Why it never attached, rather than only that it did not.
+                    raise Untrusted(refused.socket, refused.problem, refused.fix)
                 raise TimeoutError("not attached to lymphd at %s within %ss" % (self.socket, timeout))
 
     def wait(self, timeout=None):

@@ -130,6 +130,17 @@ class Rejected(Exception):
     """lymphd refused this app (e.g. its HTTP port is taken)."""
 
 
+class Untrusted(Exception):
+    """The socket's directory, the socket or the process serving it failed
+    the trust check (see lymph.trust): another user may be impersonating
+    lymphd, so the app does not attach. `socket`, `problem` and `fix` say
+    what was found and what to do."""
+
+    def __init__(self, socket, problem, fix):
+        super().__init__("refusing to attach to lymphd on %s: %s. Fix: %s" % (socket, problem, fix))
+        self.socket, self.problem, self.fix = socket, problem, fix
+
+
 _BY_KIND = {
     cls.kind: cls
     for cls in (LookupFailure, UnknownMethod, BadRequest, HandlerFailed, Timeout,

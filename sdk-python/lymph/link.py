@@ -11,10 +11,10 @@ import random
 
 import grpc
 
-from lymph import handlers
+from lymph import handlers, trust
 from lymph._wire import pb, pb_grpc
 from lymph.exceptions import (InternalError, LookupFailure, NotConnected, Rejected, RpcError,
-                              ShuttingDown, Unavailable, from_call_error, to_call_error)
+                              ShuttingDown, Unavailable, Untrusted, from_call_error, to_call_error)
 
 logger = logging.getLogger("lymph.link")
 
@@ -100,6 +100,8 @@ class Link:
         self.started = False
         self.start_task = None
         self.fatal = None
+        #: The last trust refusal, while the link keeps being refused.
+        self.untrusted = None
         self.wake = asyncio.Event()
         self.records = None
 
@@ -113,15 +115,23 @@ class Link:
             while not self.stopping and self.fatal is None:
                 try:
                     conn = await self._open()
-                except OpenError as e:
+                except (OpenError, Untrusted) as e:
                     failures += 1
                     delay = backoff.next_delay()
-                    log = logger.warning if failures == 1 else logger.info
+                    # Loud once per outage, then quiet; but a refused socket
+                    # stays loud: someone may be impersonating lymphd, and an
+                    # admin may fix the directory, so it is retried.
+                    if isinstance(e, Untrusted):
+                        self.untrusted = e
+                        log = logger.error
+                    else:
+                        log = logger.warning if failures == 1 else logger.info
                     log("%s; retrying in %s", e, _show(delay))
                     await self._sleep(delay)
                     continue
                 backoff.reset()
                 failures = 0
+                self.untrusted = None
                 await self._serve(conn)
             if self.fatal is not None:
                 raise self.fatal
@@ -137,8 +147,13 @@ class Link:
             pass
 
     async def _open(self):
-        if not os.path.exists(self.socket):
-            raise OpenError("no lymphd is listening on %s" % self.socket)
+        # Before the channel's first byte: whose directory, socket and server
+        # these are (Untrusted propagates to run()). Off the loop: it stats
+        # and makes a probe connection.
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, trust.check, self.socket)
+        except OSError:
+            raise OpenError("no lymphd is listening on %s" % self.socket) from None
         channel = grpc.aio.insecure_channel("unix:" + os.path.abspath(self.socket), options=CHANNEL_OPTIONS)
         outbox = asyncio.Queue(OUTBOX)
         outbox.put_nowait(pb.AppMessage(hello=self.container.hello()))

@@ -22,5 +22,6 @@ mod lymph_peer;
 mod names;
 mod node;
 mod routing;
+mod trust;
 mod web;
 mod zookeeper;

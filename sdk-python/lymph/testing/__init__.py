@@ -208,8 +208,10 @@ class LymphNetwork:
         import grpc
 
         from lymph._wire import pb, pb_grpc
+        from lymph import trust
         from lymph.link import CHANNEL_OPTIONS
 
+        trust.check(self.socket)
         with grpc.insecure_channel("unix:" + os.path.abspath(self.socket), options=CHANNEL_OPTIONS) as channel:
             reply = pb_grpc.LymphStub(channel).Discover(pb.DiscoverRequest(service=service), timeout=5)
         return {s.name: [i.identity for i in s.instances] for s in reply.services}

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::client::{COMMAND_QUEUE, Client, Command};
 use crate::error::CallError;
@@ -272,7 +272,11 @@ impl Link {
                 self.failures += 1;
                 let delay = open::show(delay);
                 // Loud once per outage, then quiet: the state has not changed.
-                if self.failures == 1 {
+                // A refused socket stays loud: the app is not running, and
+                // someone may be impersonating lymphd.
+                if matches!(e, OpenError::Untrusted(_)) {
+                    error!("{e}; retrying in {delay}");
+                } else if self.failures == 1 {
                     warn!("{e}; retrying in {delay}");
                 } else {
                     info!("{e}; retrying in {delay}");

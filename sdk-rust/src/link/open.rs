@@ -31,6 +31,10 @@ pub(crate) enum OpenError {
     /// The daemon refused the `Hello`: a programming error, not retried.
     #[error("lymphd rejected the app: {0}")]
     Rejected(CallError),
+    /// The socket or its server failed the trust check: retried (an admin may
+    /// fix the directory), but logged as an error every time.
+    #[error("{0}")]
+    Untrusted(lymph_proto::trust::Untrusted),
     #[error("cannot attach to lymphd at {}: {reason}", .socket.display())]
     Failed { socket: PathBuf, reason: String },
 }
@@ -42,6 +46,7 @@ pub(crate) async fn open(socket: PathBuf, hello: v1::Hello) -> Result<Conn, Open
     };
     let mut client = lymph_proto::connect(&socket).await.map_err(|e| match e {
         lymph_proto::ConnectError::NotListening { .. } => OpenError::NotListening(socket.clone()),
+        lymph_proto::ConnectError::Untrusted(untrusted) => OpenError::Untrusted(untrusted),
         other => failed(crate::error::error_chain(&other)),
     })?;
     let (outbox, requests) = mpsc::channel(OUTBOX);
