@@ -10,6 +10,9 @@ pub mod dispatch;
 pub mod events;
 pub mod fds;
 pub mod fleet;
+#[cfg(feature = "fleet")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod logs;
 pub mod metrics;
 pub mod registry;
