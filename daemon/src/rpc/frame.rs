@@ -5,7 +5,7 @@
 #[cfg(test)]
 mod frame_props;
 mod headers;
-mod skip;
+pub(crate) mod skip;
 #[cfg(test)]
 mod tests;
 
