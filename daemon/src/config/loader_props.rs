@@ -46,6 +46,18 @@ fn durations_past_a_year_are_refused_naming_the_key() {
     assert!(error.contains("shutdown.grace_period"), "{error}");
 }
 
+/// Regression: a `log.level` (or `LYMPHD_LOG`) directive with leading spaces
+/// and a multi-byte character panicked in tracing-subscriber's parser
+/// (exit 101 instead of 64); non-ASCII filters are refused.
+#[test]
+fn a_non_ascii_log_filter_is_refused_not_a_panic() {
+    for level in [" x\u{e9}[y", "info, \u{e9}=debug", "lymphd=d\u{e9}bug"] {
+        let env = [("LYMPHD_LOG".to_owned(), level.to_owned())];
+        let error = fuzz::config("", &env).expect_err("refused");
+        assert!(error.contains("log.level"), "{error}");
+    }
+}
+
 /// Keys the loader knows, by section, to build YAML that gets past the
 /// unknown-key check and reaches the values' parsing and validation.
 const KEYS: &[(&str, &[&str])] = &[

@@ -584,7 +584,12 @@ impl Config {
             }
             _ => {}
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+        // ASCII only: tracing-subscriber's parser panics on a directive with
+        // leading spaces and a multi-byte character (it slices the untrimmed
+        // text at the trimmed text's offsets); our targets are ASCII.
+        if !self.log.level.is_ascii()
+            || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
             return Err(ConfigError::Invalid(format!(
                 "log.level {:?} is not a valid filter (try info, debug, or lymphd=debug,info)",
                 self.log.level
