@@ -77,6 +77,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The most bytes of a generated input (or of one frame). Mutations insert
+/// and append, and mutated inputs are mutated again: without a cap, inputs
+/// would grow run after run and the parsers slow down with them.
+const MAX_INPUT: usize = 8 * 1024;
+
+fn capped(mut input: Vec<u8>) -> Vec<u8> {
+    input.truncate(MAX_INPUT);
+    input
+}
+
 /// Random bytes of up to `max` bytes.
 fn random(rng: &mut Rng, max: usize) -> Vec<u8> {
     let n = rng.below(max + 1);
@@ -97,7 +107,7 @@ fn bytes_parser(
             } else {
                 {
                     let from = &pool[rng.below(pool.len())];
-                    mutate(rng, from)
+                    capped(mutate(rng, from))
                 }
             }
         },
@@ -123,7 +133,7 @@ fn zmtp(runner: Runner) -> Report {
             } else {
                 {
                     let from = &pool[rng.below(pool.len())].0;
-                    mutate(rng, from)
+                    capped(mutate(rng, from))
                 }
             };
             (input, chunk)
@@ -140,6 +150,8 @@ fn frame(runner: Runner) -> Report {
         |rng, pool| {
             let from = &pool[rng.below(pool.len())];
             let mut frames = mutate_frames(rng, from);
+            frames.iter_mut().for_each(|f| f.truncate(MAX_INPUT));
+            frames.truncate(16);
             if rng.below(8) == 0 && !frames.is_empty() {
                 let at = rng.below(frames.len());
                 frames[at] = Bytes::from(random(rng, 64));
@@ -176,7 +188,7 @@ fn config(runner: Runner) -> Report {
         seeds,
         |rng, pool| {
             let (yaml, _) = &pool[rng.below(pool.len())];
-            let yaml = String::from_utf8_lossy(&mutate(rng, yaml.as_bytes())).into_owned();
+            let yaml = String::from_utf8_lossy(&capped(mutate(rng, yaml.as_bytes()))).into_owned();
             let mut env = Vec::new();
             if rng.below(4) == 0 {
                 for _ in 0..1 + rng.below(3) {
