@@ -11,6 +11,9 @@ pub mod dispatch;
 pub mod events;
 pub mod fds;
 pub mod fleet;
+#[cfg(feature = "fleet")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod log_fields;
 pub mod logs;
 pub mod metrics;

@@ -166,6 +166,10 @@ fn default_queue_limit() -> usize {
 /// machine's cores, short of a number that exhausts memory starting them.
 pub const MAX_WORKERS: usize = 1024;
 
+/// The longest any duration setting may be: far past any sensible timeout,
+/// short of what overflows a clock (a deadline is now plus a setting).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The largest `rpc.max_body_bytes`: a body travels to and from apps in one
 /// gRPC message of at most `MAX_GRPC_MESSAGE`, with room left for the rest of it.
 pub const MAX_BODY_CEILING: usize = lymph_proto::connect::MAX_GRPC_MESSAGE - 1024 * 1024;
@@ -463,6 +467,14 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        for (key, value) in self.durations() {
+            if value > MAX_DURATION {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} {} is out of range: at most 365 days",
+                    humantime::format_duration(value)
+                )));
+            }
+        }
         if self.rpc.default_timeout.is_zero() {
             return invalid("rpc.default_timeout must be above zero");
         }
@@ -586,13 +598,45 @@ impl Config {
             }
             _ => {}
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+        // ASCII only: tracing-subscriber's parser panics on a directive with
+        // leading spaces and a multi-byte character (it slices the untrimmed
+        // text at the trimmed text's offsets); our targets are ASCII.
+        if !self.log.level.is_ascii()
+            || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
             return Err(ConfigError::Invalid(format!(
                 "log.level {:?} is not a valid filter (try info, debug, or lymphd=debug,info)",
                 self.log.level
             )));
         }
         access::validate(&self.services).map_err(ConfigError::Invalid)
+    }
+
+    /// Every duration setting with its key.
+    pub fn durations(&self) -> Vec<(&'static str, Duration)> {
+        let rpc = &self.rpc;
+        let mut all = vec![
+            ("rpc.default_timeout", rpc.default_timeout),
+            ("rpc.max_timeout", rpc.max_timeout),
+            ("rpc.connect_timeout", rpc.connect_timeout),
+            ("rpc.heartbeat_interval", rpc.heartbeat_interval),
+            ("rpc.unresponsive_after", rpc.unresponsive_after),
+            ("rpc.peer_write_timeout", rpc.peer_write_timeout),
+            ("rpc.idle_timeout", rpc.idle_timeout),
+            ("apps.hello_timeout", self.apps.hello_timeout),
+            ("web.timeout", self.web.timeout),
+            ("web.header_timeout", self.web.header_timeout),
+            ("web.body_timeout", self.web.body_timeout),
+            ("shutdown.grace_period", self.shutdown.grace_period),
+        ];
+        if let RegistryConfig::Zookeeper(zk) = &self.registry {
+            all.push(("registry.session_timeout", zk.session_timeout));
+            all.push(("registry.connect_timeout", zk.connect_timeout));
+        }
+        if let EventsConfig::Amqp(amqp) = &self.events {
+            all.push(("events.connect_timeout", amqp.connect_timeout));
+        }
+        all
     }
 
     /// A short name of the registry backend, for status and logs.
@@ -615,5 +659,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod loader_props;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@
 //! nothing of apps or the API.
 
 #[cfg(feature = "amqp")]
-mod amqp;
+pub(crate) mod amqp;
 pub mod conformance;
 mod embedded;
 mod health;

@@ -6,7 +6,7 @@
 pub mod conformance;
 mod embedded;
 #[cfg(feature = "zookeeper")]
-mod zookeeper;
+pub(crate) mod zookeeper;
 
 use std::sync::Arc;
 

@@ -2,8 +2,10 @@
 //! subject, headers, body]` to and from a typed `Message` (`lymph-wire.md`
 //! §3.2). Pure, no IO, never panics on input; bodies stay opaque bytes.
 
+#[cfg(test)]
+mod frame_props;
 mod headers;
-mod skip;
+pub(crate) mod skip;
 #[cfg(test)]
 mod tests;
 

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 pub(crate) use zmq::guard;
 #[cfg(all(test, feature = "zeromq"))]
 pub(crate) use zmq::tests::announce_huge_frame;
+#[cfg(feature = "fleet")]
+pub(crate) use zmq::zmtp_fuzz;
 #[cfg(feature = "zeromq")]
 pub use zmq::{RpcClient, start};
 

@@ -19,6 +19,10 @@ mod receiver;
 #[cfg(test)]
 pub(crate) mod tests;
 mod zmtp;
+#[cfg(feature = "fleet")]
+pub(crate) mod zmtp_fuzz;
+#[cfg(test)]
+mod zmtp_props;
 
 use std::sync::Arc;
 

@@ -1,5 +1,7 @@
 //! Envelope codec against lymph's captured envelopes (lymph-wire.md §11).
 
+use rmpv::Value;
+
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -95,7 +97,7 @@ fn ours_round_trip_with_body_untouched() {
 #[test]
 fn retry_count_and_other_headers_survive() {
     let event = ours();
-    let extra = vec![("x-note".to_owned(), Value::from("kept"))];
+    let extra = vec![("x-note".to_owned(), Bytes::from_static(b"\xa4kept"))];
     let incoming = decode(&encode(&event, "me", Some(0), &extra)).expect("decodes");
     assert_eq!(incoming.retry_count, Some(0));
     assert_eq!(incoming.other_headers, extra);

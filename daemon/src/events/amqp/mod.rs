@@ -8,7 +8,9 @@
 
 mod config;
 mod consume;
-mod envelope;
+pub(crate) mod envelope;
+#[cfg(test)]
+mod envelope_props;
 mod link;
 mod publish;
 mod settle;

@@ -8,7 +8,9 @@ mod cache;
 mod config;
 mod handle;
 mod keeper;
-mod node;
+pub(crate) mod node;
+#[cfg(test)]
+mod node_props;
 mod read;
 mod session;
 

@@ -136,19 +136,34 @@ pub fn encode_error_body(error_type: &str, message: &str) -> Bytes {
     ]))
 }
 
-/// Reads lymph's ERROR body (str or bin); missing or unreadable parts are empty.
+/// Reads lymph's ERROR body (str or bin); missing or unreadable parts are
+/// empty; the first of a repeated key counts. Walked in place, as the
+/// headers are: a tree of `rmpv` values would cost a peer's reply of small
+/// values ~40 bytes per byte.
 pub fn decode_error_body(body: &[u8]) -> (String, String) {
-    let Ok(Value::Map(entries)) = rmpv::decode::read_value(&mut &body[..]) else {
-        return (String::new(), String::new());
-    };
-    let field = |name: &str| {
-        entries
-            .iter()
-            .find(|(key, _)| as_text(key).as_deref() == Some(name))
-            .and_then(|(_, value)| as_text(value))
-            .unwrap_or_default()
-    };
-    (field("type"), field("message"))
+    let (mut error_type, mut message) = (None, None);
+    if skip_value(body, 0).is_ok()
+        && let Some((entries, mut pos)) = map_header(body, 0)
+    {
+        for _ in 0..entries {
+            let Ok(value) = skip_value(body, pos) else {
+                break;
+            };
+            let Ok(next) = skip_value(body, value) else {
+                break;
+            };
+            match text_bytes(body, pos) {
+                Some(b"type") if error_type.is_none() => error_type = Some(text_at(body, value)),
+                Some(b"message") if message.is_none() => message = Some(text_at(body, value)),
+                _ => {}
+            }
+            pos = next;
+        }
+    }
+    (
+        error_type.flatten().unwrap_or_default(),
+        message.flatten().unwrap_or_default(),
+    )
 }
 
 /// The reply body of `lymph.ping`: the request's `payload` value, byte for
@@ -170,15 +185,6 @@ pub fn ping_payload(body: &[u8]) -> Bytes {
         pos = value_end;
     }
     Bytes::from_static(NIL)
-}
-
-/// Text from a str or a bin value (py2 lymph sends bin); `None` otherwise.
-fn as_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => s.as_str().map(str::to_owned),
-        Value::Binary(b) => String::from_utf8(b.clone()).ok(),
-        _ => None,
-    }
 }
 
 fn text(s: &str) -> Value {

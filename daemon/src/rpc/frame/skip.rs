@@ -2,13 +2,16 @@
 //! value ends so the codec can check opaque bodies without decoding them.
 
 /// Why a byte string is not exactly one MessagePack value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SkipError {
     /// The value claims more bytes (or items) than the input holds.
+    #[error("a value claims more bytes than there are")]
     Truncated,
     /// `0xc1`, the one marker MessagePack never uses.
+    #[error("the unused marker 0xc1")]
     InvalidMarker,
     /// Bytes follow the value.
+    #[error("bytes after the value")]
     Trailing,
 }
 

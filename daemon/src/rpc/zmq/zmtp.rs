@@ -14,6 +14,12 @@ use crate::rpc::frame::Limits;
 /// Length of a ZMTP 3 greeting.
 pub(super) const GREETING: usize = 64;
 
+/// Most frames in one message. lymph's messages have 5 (6 with the identity
+/// a ROUTER puts first); past this a message is not lymph's and the
+/// connection is cut, before its parts pile up: an empty frame costs the
+/// peer 2 bytes and the reader a slot, which no byte limit would count.
+pub(super) const MAX_MESSAGE_FRAMES: usize = 16;
+
 /// Sends our greeting and READY and reads the peer's greeting; what follows
 /// in `buf` is the peer's frames. Ours goes first and whole: libzmq sends its
 /// greeting in parts and waits for the peer's signature in between.
@@ -208,6 +214,11 @@ impl Reader {
             let body = buf.split_to(len as usize).freeze();
             if command {
                 return Ok(Some(Frame::Command(body)));
+            }
+            if self.parts.len() == MAX_MESSAGE_FRAMES {
+                return Err(format!(
+                    "message of more than {MAX_MESSAGE_FRAMES} frames (lymph's have 5)"
+                ));
             }
             self.message_bytes += len;
             self.parts.push(body);

@@ -8,6 +8,7 @@ mod amqp;
 mod local_socket;
 mod log_port;
 mod registry;
+mod rpc_frames;
 mod rpc_port;
 mod web;
 
