@@ -3,6 +3,7 @@
 //! nothing about how the parts it configures are built.
 
 mod access;
+mod counts;
 mod env;
 
 use std::collections::BTreeMap;
@@ -467,6 +468,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        counts::check(self)?;
         for (key, value) in self.durations() {
             if value > MAX_DURATION {
                 return Err(ConfigError::Invalid(format!(
