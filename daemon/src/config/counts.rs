@@ -54,9 +54,11 @@ mod tests {
         config.apps.outbox_capacity = usize::MAX;
         let e = check(&config).expect_err("refused").to_string();
         assert!(e.contains("apps.outbox_capacity"), "{e}");
-        let mut config = Config::default();
-        config.events = EventsConfig::Embedded {
-            queue_limit: MAX_COUNT + 1,
+        let config = Config {
+            events: EventsConfig::Embedded {
+                queue_limit: MAX_COUNT + 1,
+            },
+            ..Config::default()
         };
         assert!(check(&config).is_err());
     }
