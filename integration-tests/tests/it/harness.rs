@@ -285,6 +285,37 @@ impl TestDaemon {
         }
     }
 
+    /// What the daemon answers a raw `Hello`: `Ok(())` when welcomed, else
+    /// the rejection's message.
+    pub async fn hello_answer(&self, hello: pb::Hello) -> Result<(), String> {
+        let mut client = self.client().await;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(pb::AppMessage {
+            kind: Some(pb::app_message::Kind::Hello(hello)),
+        })
+        .await
+        .expect("queue Hello");
+        let answer = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut inbound = client
+                .attach(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(
+                    rx,
+                ))
+                .await
+                .expect("attach")
+                .into_inner();
+            inbound.message().await.expect("an answer")
+        })
+        .await
+        .expect("answered in time");
+        match answer.and_then(|m| m.kind) {
+            Some(pb::daemon_message::Kind::Welcome(_)) => Ok(()),
+            Some(pb::daemon_message::Kind::Rejected(r)) => {
+                Err(r.error.map(|e| e.message).unwrap_or_default())
+            }
+            other => panic!("Attach answered {other:?}"),
+        }
+    }
+
     /// A unary call with a JSON body, as a tool would make it.
     pub async fn call(
         &self,

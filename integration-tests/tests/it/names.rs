@@ -41,37 +41,6 @@ fn subscribing(event_type: &str, handler: &str) -> pb::InterfaceSpec {
     }
 }
 
-/// What the daemon answers a raw `Hello`: `Ok(())` when welcomed, else the
-/// rejection's message.
-async fn answer(daemon: &TestDaemon, hello: pb::Hello) -> Result<(), String> {
-    let mut client = daemon.client().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(pb::AppMessage {
-        kind: Some(pb::app_message::Kind::Hello(hello)),
-    })
-    .await
-    .expect("queue Hello");
-    let answer = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut inbound = client
-            .attach(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(
-                rx,
-            ))
-            .await
-            .expect("attach")
-            .into_inner();
-        inbound.message().await.expect("an answer")
-    })
-    .await
-    .expect("answered in time");
-    match answer.and_then(|m| m.kind) {
-        Some(pb::daemon_message::Kind::Welcome(_)) => Ok(()),
-        Some(pb::daemon_message::Kind::Rejected(r)) => {
-            Err(r.error.map(|e| e.message).unwrap_or_default())
-        }
-        other => panic!("Attach answered {other:?}"),
-    }
-}
-
 fn refused_for(result: &Result<(), String>, reason: &str) -> bool {
     matches!(result, Err(m) if m.contains(reason))
 }
@@ -80,10 +49,10 @@ fn refused_for(result: &Result<(), String>, reason: &str) -> bool {
 async fn hello_names_are_checked_and_a_forged_name_stays_one_quoted_line() {
     let daemon = TestDaemon::start();
     let forged = "app\n2026-12-02T00:00:00.000000Z  INFO lymphd: FORGED app attached";
-    let refused = answer(&daemon, hello(forged, interface("Names"))).await;
+    let refused = daemon.hello_answer(hello(forged, interface("Names"))).await;
     assert!(refused_for(&refused, "invalid app name"), "{refused:?}");
     let huge = "n".repeat(10 * 1024 * 1024);
-    let refused = answer(&daemon, hello(&huge, interface("Names"))).await;
+    let refused = daemon.hello_answer(hello(&huge, interface("Names"))).await;
     assert!(refused_for(&refused, "(10485760 bytes)"), "{refused:?}");
     assert!(
         refused.as_ref().err().map(String::len) < Some(400),
@@ -121,7 +90,7 @@ async fn hello_names_are_checked_and_a_forged_name_stays_one_quoted_line() {
         ),
     ];
     for (spec, reason) in cases {
-        let got = answer(&daemon, hello("names", spec.clone())).await;
+        let got = daemon.hello_answer(hello("names", spec.clone())).await;
         assert!(refused_for(&got, reason), "{spec:?}: {got:?}");
     }
     let routes = pb::Hello {
@@ -138,21 +107,21 @@ async fn hello_names_are_checked_and_a_forged_name_stays_one_quoted_line() {
             },
         )
     };
-    let got = answer(&daemon, routes.clone()).await;
+    let got = daemon.hello_answer(routes.clone()).await;
     assert!(refused_for(&got, "http_port is 0"), "{got:?}");
-    let got = answer(
-        &daemon,
-        pb::Hello {
+    let got = daemon
+        .hello_answer(pb::Hello {
             http_port: 1,
             ..routes
-        },
-    )
-    .await;
+        })
+        .await;
     assert!(refused_for(&got, "invalid route"), "{got:?}");
 
     // lymph's wildcard words are names a subscription may use.
     for pattern in ["b.*", "#", "a.#"] {
-        let got = answer(&daemon, hello("names", subscribing(pattern, "on_b"))).await;
+        let got = daemon
+            .hello_answer(hello("names", subscribing(pattern, "on_b")))
+            .await;
         assert_eq!(got, Ok(()), "{pattern}");
     }
 

@@ -270,38 +270,6 @@ async fn fleet_mode_publishes_web_instances_as_lymph_does() {
     }
 }
 
-/// What the daemon answers a raw `Hello`: `Ok(())` when welcomed, else the
-/// rejection's message.
-async fn hello_answer(daemon: &TestDaemon, hello: lymph_proto::v1::Hello) -> Result<(), String> {
-    use lymph_proto::v1 as pb;
-    let mut client = daemon.client().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(pb::AppMessage {
-        kind: Some(pb::app_message::Kind::Hello(hello)),
-    })
-    .await
-    .expect("queue Hello");
-    let answer = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut inbound = client
-            .attach(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(
-                rx,
-            ))
-            .await
-            .expect("attach")
-            .into_inner();
-        inbound.message().await.expect("an answer")
-    })
-    .await
-    .expect("answered in time");
-    match answer.and_then(|m| m.kind) {
-        Some(pb::daemon_message::Kind::Welcome(_)) => Ok(()),
-        Some(pb::daemon_message::Kind::Rejected(r)) => {
-            Err(r.error.map(|e| e.message).unwrap_or_default())
-        }
-        other => panic!("Attach answered {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hello_whose_http_port_is_not_a_port_is_rejected_naming_it() {
     use lymph_proto::v1 as pb;
@@ -320,16 +288,16 @@ async fn a_hello_whose_http_port_is_not_a_port_is_rejected_naming_it() {
         }],
         ..Default::default()
     };
-    let out_of_range = hello_answer(&daemon, web(70_000)).await;
+    let out_of_range = daemon.hello_answer(web(70_000)).await;
     assert!(
         matches!(&out_of_range, Err(m) if m.contains("http_port 70000")),
         "{out_of_range:?}"
     );
-    let no_port = hello_answer(&daemon, web(0)).await;
+    let no_port = daemon.hello_answer(web(0)).await;
     assert!(
         matches!(&no_port, Err(m) if m.contains("http_port is 0")),
         "{no_port:?}"
     );
     let port = free_port();
-    assert_eq!(hello_answer(&daemon, web(u32::from(port))).await, Ok(()));
+    assert_eq!(daemon.hello_answer(web(u32::from(port))).await, Ok(()));
 }
