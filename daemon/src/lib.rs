@@ -8,6 +8,7 @@ pub mod attach;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod error;
 pub mod events;
 pub mod fds;
 pub mod fleet;

@@ -18,7 +18,8 @@ use tracing::{debug, info, warn};
 use super::{BoxStream, convert};
 use crate::attach::{AppSession, SessionLimits};
 use crate::daemon::State;
-use crate::dispatch::{Call, CallError, ErrorKind};
+use crate::dispatch::Call;
+use crate::error::{CallError, ErrorKind};
 use crate::server::conn::LocalPeer;
 use crate::trace;
 use crate::warn_limit::WarnLimit;
@@ -189,7 +190,7 @@ async fn step(
                 warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
                 session
                     .send(Out::Rejected(pb::Rejected {
-                        error: Some(convert::error_to_pb(e)),
+                        error: Some(e.to_pb()),
                     }))
                     .await;
                 session.flush(Duration::from_secs(1)).await;
@@ -208,7 +209,7 @@ async fn step(
 }
 
 async fn reject(tx: &crate::attach::Outbox, kind: ErrorKind, message: &str) {
-    let error = convert::error_to_pb(CallError::new(kind, message));
+    let error = CallError::new(kind, message).to_pb();
     let rejected = pb::DaemonMessage {
         kind: Some(Out::Rejected(pb::Rejected { error: Some(error) })),
     };
@@ -258,7 +259,7 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                     ))
                 }
                 Some(pb::reply::Outcome::Body(body)) => Ok(body),
-                Some(pb::reply::Outcome::Error(e)) => Err(convert::error_from_pb(e)),
+                Some(pb::reply::Outcome::Error(e)) => Err(crate::error::CallError::from_pb(e)),
                 None => Ok(bytes::Bytes::new()),
             };
             if !session.complete(reply.id, outcome) {
@@ -307,7 +308,7 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
         let error = CallError::from(e);
         session.push(Out::CallResult(pb::CallResult {
             id: call.id,
-            outcome: Some(pb::call_result::Outcome::Error(convert::error_to_pb(error))),
+            outcome: Some(pb::call_result::Outcome::Error(error.to_pb())),
             trace_id: String::new(),
         }));
         return;
@@ -322,7 +323,7 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
         );
         session.push(Out::CallResult(pb::CallResult {
             id: call.id,
-            outcome: Some(pb::call_result::Outcome::Error(convert::error_to_pb(error))),
+            outcome: Some(pb::call_result::Outcome::Error(error.to_pb())),
             trace_id: call.trace_id,
         }));
         return;
@@ -343,7 +344,7 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
             drop(permit);
             let outcome = match result {
                 Ok(answer) => pb::call_result::Outcome::Body(answer.body),
-                Err(e) => pb::call_result::Outcome::Error(convert::error_to_pb(e)),
+                Err(e) => pb::call_result::Outcome::Error(e.to_pb()),
             };
             let result = Out::CallResult(pb::CallResult {
                 id,
@@ -386,7 +387,7 @@ fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::Outgoi
         );
         session.push(Out::EmitResult(pb::EmitResult {
             id: emit.id,
-            error: Some(convert::error_to_pb(error)),
+            error: Some(error.to_pb()),
             event_id: String::new(),
         }));
         return;
@@ -400,7 +401,7 @@ fn outgoing_emit(state: &Arc<State>, session: &Arc<AppSession>, emit: pb::Outgoi
             super::events::emit(&state, emit.event_type, emit.body, trace_id, emit.delay_ms).await;
         let (error, event_id) = match result {
             Ok(event_id) => (None, event_id),
-            Err(e) => (Some(convert::error_to_pb(e)), String::new()),
+            Err(e) => (Some(e.to_pb()), String::new()),
         };
         session
             .send(Out::EmitResult(pb::EmitResult {

@@ -12,7 +12,7 @@ use tonic::Status;
 
 use super::BoxStream;
 use crate::daemon::State;
-use crate::dispatch::{CallError, ErrorKind};
+use crate::error::{CallError, ErrorKind};
 use crate::events::{Event, EventError, Settle, Subscription};
 use crate::trace;
 

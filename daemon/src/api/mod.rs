@@ -54,8 +54,8 @@ impl Api {
 
 /// The one mapping of call errors to gRPC status, for the unary calls that
 /// answer with a status rather than an error in the reply.
-fn status_of(e: crate::dispatch::CallError) -> Status {
-    use crate::dispatch::ErrorKind as K;
+fn status_of(e: crate::error::CallError) -> Status {
+    use crate::error::ErrorKind as K;
     let message = e.message;
     match e.kind {
         K::UnknownService | K::UnknownMethod => Status::not_found(message),
@@ -63,7 +63,9 @@ fn status_of(e: crate::dispatch::CallError) -> Status {
         K::TooLarge | K::Overloaded => Status::resource_exhausted(message),
         K::DeadlineExceeded => Status::deadline_exceeded(message),
         K::Unavailable | K::ShuttingDown => Status::unavailable(message),
-        K::RemoteError | K::HandlerFailed | K::Internal => Status::internal(message),
+        K::RemoteError | K::HandlerFailed | K::Internal | K::Unspecified => {
+            Status::internal(message)
+        }
     }
 }
 
@@ -111,7 +113,7 @@ impl Lymph for Api {
                 version: answer.version.unwrap_or_default(),
             },
             Err(e) => pb::CallReply {
-                outcome: Some(pb::call_reply::Outcome::Error(convert::error_to_pb(e))),
+                outcome: Some(pb::call_reply::Outcome::Error(e.to_pb())),
                 trace_id,
                 identity: String::new(),
                 version: String::new(),

@@ -14,7 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::{CallError, Completion, ErrorKind};
+use crate::dispatch::Completion;
+use crate::error::{CallError, ErrorKind};
 use crate::events::Settle;
 use crate::spec::AppSpec;
 

@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use rmpv::Value;
 
-use super::{CallError, ErrorKind, Me};
+use super::Me;
+use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::spec::AppSpec;
 

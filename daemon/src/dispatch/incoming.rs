@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{CallError, Dispatcher, ErrorKind, LocalApp, builtin};
+use super::{Dispatcher, LocalApp, builtin};
+use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
 
@@ -49,7 +50,7 @@ impl Answering {
                 version: self.version,
             },
             Err(e) => Response::Nack(NackReason {
-                kind: e.kind.as_str().to_owned(),
+                kind: e.kind,
                 message: e.message,
             }),
         });

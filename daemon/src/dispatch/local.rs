@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::CallError;
+use crate::error::CallError;
 use crate::spec::AppSpec;
 
 /// What runs when a request started with `LocalApp::start_request` ends:

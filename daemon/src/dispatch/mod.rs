@@ -5,7 +5,6 @@
 
 mod builtin;
 mod choice;
-mod error;
 mod incoming;
 mod local;
 mod probe;
@@ -24,12 +23,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
-pub use error::{CallError, ErrorKind};
 pub use local::{Completion, LocalApp, LocalApps};
 pub use start::{CallDone, Deferred};
 pub use version::VersionReq;
 
 use crate::config::RpcConfig;
+use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::registry::{Instance, Instances, Registry};
 use crate::rpc::{Liveness, Remote};

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{CallError, ErrorKind};
+use crate::error::{CallError, ErrorKind};
 use crate::registry::Instance;
 use crate::rpc::{IncomingReply, OutgoingRequest, Remote, ReplyKind, RpcError, frame};
 
@@ -43,7 +43,7 @@ pub fn reply_outcome(reply: IncomingReply) -> Result<Bytes, CallError> {
         }
         ReplyKind::Nack => Err(match reply.reason {
             // Another lymphd said why.
-            Some(reason) => CallError::new(kind_named(&reason.kind), reason.message),
+            Some(reason) => CallError::new(reason.kind, reason.message),
             // lymph says NACK for unknown methods, bad arguments and crashes alike.
             None => CallError::new(
                 ErrorKind::HandlerFailed,
@@ -66,12 +66,6 @@ pub fn transport_error(e: RpcError) -> CallError {
     CallError::new(kind, e.to_string())
 }
 
-/// The error kind a NACK reason names (`ErrorKind::as_str`); unknown names
-/// count as handler failures.
-pub fn kind_named(name: &str) -> ErrorKind {
-    ErrorKind::named(name).unwrap_or(ErrorKind::HandlerFailed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,20 +78,12 @@ mod tests {
             body: Bytes::new(),
             trace_id: None,
             reason: Some(NackReason {
-                kind: "unknown_method".to_owned(),
+                kind: ErrorKind::UnknownMethod,
                 message: "Greeting has no method \"x\"".to_owned(),
             }),
         };
         let err = reply_outcome(reply).expect_err("nack");
         assert_eq!(err.kind, ErrorKind::UnknownMethod);
-        assert_eq!(kind_named("nonsense"), ErrorKind::HandlerFailed);
-        for kind in [
-            ErrorKind::Overloaded,
-            ErrorKind::BadRequest,
-            ErrorKind::DeadlineExceeded,
-        ] {
-            assert_eq!(kind_named(kind.as_str()), kind);
-        }
     }
 
     #[test]

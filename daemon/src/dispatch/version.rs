@@ -1,7 +1,7 @@
 //! lymph's version requirement on a call: `1.2` matches instances with a
 //! version `>=1.2.0, <2.0.0`.
 
-use super::{CallError, ErrorKind};
+use crate::error::{CallError, ErrorKind};
 use crate::spec::version_key;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

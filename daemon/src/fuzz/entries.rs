@@ -70,7 +70,7 @@ pub fn frame_seeds() -> Vec<Vec<Bytes>> {
     };
     let nack = Headers {
         reason: Some(crate::rpc::NackReason {
-            kind: "unknown_method".to_owned(),
+            kind: crate::error::ErrorKind::UnknownMethod,
             message: "no such method".to_owned(),
         }),
         ..traced.clone()

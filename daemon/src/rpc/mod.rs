@@ -81,11 +81,11 @@ pub enum ReplyKind {
     Error,
 }
 
-/// lymphd's reason for a NACK: an error kind name (`ErrorKind::as_str` of the
-/// dispatcher, e.g. `unknown_method`) and a message.
+/// lymphd's reason for a NACK: an error kind (on the wire its
+/// `error::kind_name`, e.g. `unknown_method`) and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NackReason {
-    pub kind: String,
+    pub kind: crate::error::ErrorKind,
     pub message: String,
 }
 
@@ -178,7 +178,7 @@ impl Drop for Responder {
     fn drop(&mut self) {
         if let Some(reply) = self.reply.take() {
             reply(Response::Nack(NackReason {
-                kind: "internal".to_owned(),
+                kind: crate::error::ErrorKind::Internal,
                 message: "the daemon dropped the request unanswered".to_owned(),
             }));
         }

@@ -22,7 +22,7 @@ use tracing::debug;
 use super::Port;
 use super::body::{self, BodyError};
 use super::routes::Match;
-use crate::dispatch::ErrorKind;
+use crate::error::ErrorKind;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
 

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{AppSession, SessionLimits};
-use crate::dispatch::{CallError, Completion, ErrorKind};
+use crate::dispatch::Completion;
+use crate::error::{CallError, ErrorKind};
 use crate::spec::AppSpec;
 
 type Outcomes = Arc<Mutex<Vec<Result<Bytes, CallError>>>>;

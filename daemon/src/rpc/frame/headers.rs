@@ -48,7 +48,7 @@ impl Headers {
             write_str(&mut out, REASON_HEADER);
             out.push(0x82);
             write_str(&mut out, "kind");
-            write_str(&mut out, &reason.kind);
+            write_str(&mut out, crate::error::kind_name(reason.kind));
             write_str(&mut out, "message");
             write_str(&mut out, &reason.message);
         }
@@ -123,7 +123,7 @@ fn reason_at(buf: &[u8], pos: usize) -> Option<NackReason> {
         at = next;
     }
     Some(NackReason {
-        kind: kind?,
+        kind: crate::error::kind_named(&kind?),
         message: message.unwrap_or_default(),
     })
 }

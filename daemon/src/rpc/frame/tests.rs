@@ -179,7 +179,7 @@ fn nack_reason_round_trips_and_lymph_keys_stay_readable() {
         trace_id: Some("t".to_owned()),
         version: Some("1.2.0".to_owned()),
         reason: Some(NackReason {
-            kind: "unknown_method".to_owned(),
+            kind: crate::error::ErrorKind::UnknownMethod,
             message: "no such method".to_owned(),
         }),
     };
@@ -198,7 +198,7 @@ fn headers_are_encoded_as_rmpv_encodes_them() {
             trace_id: Some(long.clone()),
             version: None,
             reason: Some(NackReason {
-                kind: "overloaded".to_owned(),
+                kind: crate::error::ErrorKind::Overloaded,
                 message: long.clone(),
             }),
         };
@@ -304,7 +304,7 @@ proptest! {
     fn encode_then_decode_is_identity(
         dest in text(), id in text(), kind in kind(), subject in text(),
         trace_id in proptest::option::of(text()), version in proptest::option::of(text()),
-        reason in proptest::option::of((text(), text())), body in msgpack_value(),
+        reason in proptest::option::of((0..crate::error::KINDS.len(), text())), body in msgpack_value(),
     ) {
         let mut encoded_body = Vec::new();
         rmpv::encode::write_value(&mut encoded_body, &body).expect("encodes");
@@ -312,7 +312,7 @@ proptest! {
             id, kind, subject,
             headers: Headers {
                 trace_id, version,
-                reason: reason.map(|(kind, message)| NackReason { kind, message }),
+                reason: reason.map(|(kind, message)| NackReason { kind: crate::error::KINDS[kind], message }),
             },
             body: Bytes::from(encoded_body),
         };

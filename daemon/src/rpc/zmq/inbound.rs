@@ -13,6 +13,7 @@ use tracing::debug;
 
 use super::peers::{Outgoing, Shared};
 use super::queue::Refused;
+use crate::error::ErrorKind;
 use crate::rpc::frame::{self, Headers, Message, MessageType};
 use crate::rpc::{IncomingReply, IncomingRequest, NackReason, ReplyKind, Responder, Response};
 use crate::warn_limit::WarnLimit;
@@ -115,15 +116,15 @@ fn on_request(
         Ok(()) => return,
         Err(mpsc::error::TrySendError::Full(request)) => (
             request,
-            ("overloaded", "the daemon's request queue is full"),
+            (ErrorKind::Overloaded, "the daemon's request queue is full"),
         ),
         Err(mpsc::error::TrySendError::Closed(request)) => (
             request,
-            ("shutting_down", "the daemon is not taking requests"),
+            (ErrorKind::ShuttingDown, "the daemon is not taking requests"),
         ),
     };
     request.responder.respond(Response::Nack(NackReason {
-        kind: refused.0.to_owned(),
+        kind: refused.0,
         message: refused.1.to_owned(),
     }));
 }
@@ -164,7 +165,7 @@ impl ReplyTo {
         let (kind, body) = if body.len() > self.shared.limits.max_frame_bytes {
             headers.version = None;
             headers.reason = Some(NackReason {
-                kind: "too_large".to_owned(),
+                kind: ErrorKind::TooLarge,
                 message: format!(
                     "the reply is {} bytes, the limit is {}",
                     body.len(),

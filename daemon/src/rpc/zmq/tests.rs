@@ -76,7 +76,7 @@ fn serve(
                     version: None,
                 },
                 "T.nack" => Response::Nack(NackReason {
-                    kind: "unknown_method".to_owned(),
+                    kind: crate::error::ErrorKind::UnknownMethod,
                     message: "no T.nack".to_owned(),
                 }),
                 _ => {
@@ -140,8 +140,8 @@ async fn error_and_nack_with_reason_round_trip() {
     assert_eq!(reply.body.as_ref(), &[0xc0]);
     let reason = reply.reason.expect("a reason");
     assert_eq!(
-        (reason.kind.as_str(), reason.message.as_str()),
-        ("unknown_method", "no T.nack")
+        (reason.kind, reason.message.as_str()),
+        (crate::error::ErrorKind::UnknownMethod, "no T.nack")
     );
 }
 
@@ -180,7 +180,10 @@ async fn ping_is_answered_without_the_daemon_and_a_full_queue_nacks() {
     assert!(matches!(first, Err(RpcError::Timeout { .. })), "{first:?}");
     let second = second.expect("a nack");
     assert_eq!(second.kind, ReplyKind::Nack);
-    assert_eq!(second.reason.map(|r| r.kind).as_deref(), Some("overloaded"));
+    assert_eq!(
+        second.reason.map(|r| r.kind),
+        Some(crate::error::ErrorKind::Overloaded)
+    );
 }
 
 /// `start_request` as a future: the callback's result through a oneshot.
