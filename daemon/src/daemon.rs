@@ -42,6 +42,8 @@ pub struct State {
     pub draining: CancellationToken,
     /// Every task the daemon spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Cancelled once every app's session is closed: ends the deadline sweep.
+    sessions_closed: CancellationToken,
     hostname: Option<String>,
     /// Fleet mode: the address in the endpoint, registered as lymph's `ip`.
     ip: Option<String>,
@@ -116,10 +118,16 @@ impl Daemon {
             web,
             draining: CancellationToken::new(),
             tasks,
+            sessions_closed: CancellationToken::new(),
             hostname,
             ip,
             own_log,
         });
+        let sweep = state
+            .sessions
+            .clone()
+            .run_sweep(state.sessions_closed.clone());
+        state.tasks.spawn(sweep);
         if let Some(fleet) = fleet {
             crate::fleet::serve_incoming(fleet.incoming, state.dispatcher.clone(), &state.tasks);
         }
@@ -204,6 +212,7 @@ async fn drain(state: &Arc<State>) {
     for session in &sessions {
         session.close();
     }
+    state.sessions_closed.cancel();
     state.tasks.close();
     if tokio::time::timeout(Duration::from_secs(1), state.tasks.wait())
         .await

@@ -157,28 +157,17 @@ pub async fn connect_bus(
 }
 
 /// Serves requests from other hosts in one task: each is routed and handed
-/// to its app without waiting (the answer goes out from the app's stream), and
-/// requests past their deadline are failed by a sweep every `SWEEP`. The
-/// transport's bounded queue (and its NACK when full) is the backpressure.
+/// to its app without waiting (the answer goes out from the app's stream, or
+/// from the deadline sweep of `attach`). The transport's bounded queue (and
+/// its NACK when full) is the backpressure.
 pub fn serve_incoming(
     mut incoming: mpsc::Receiver<IncomingRequest>,
     dispatcher: Arc<Dispatcher>,
     tasks: &TaskTracker,
 ) {
     tasks.spawn(async move {
-        let mut sweep = tokio::time::interval(SWEEP);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                request = incoming.recv() => match request {
-                    Some(request) => dispatcher.serve_incoming(request),
-                    None => break,
-                },
-                _ = sweep.tick() => dispatcher.expire_overdue(),
-            }
+        while let Some(request) = incoming.recv().await {
+            dispatcher.serve_incoming(request);
         }
     });
 }
-
-/// How often requests from other hosts are checked against their deadline.
-const SWEEP: std::time::Duration = std::time::Duration::from_millis(100);

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api;
+pub mod apps;
 pub mod attach;
 pub mod config;
 pub mod daemon;

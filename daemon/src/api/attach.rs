@@ -129,7 +129,8 @@ async fn serve(
         max_outgoing: apps.max_outgoing,
     };
     let identity = trace::new_id();
-    let session = AppSession::new(identity.clone(), spec, limits, tx, closed);
+    let sweep = state.sessions.sweep();
+    let session = AppSession::new(identity.clone(), spec, limits, tx, closed, sweep);
     let session = Arc::new(session.with_peer(peer.map(|peer| peer.cred)));
     // Tools that serve nothing (lymphctl) log nothing worth a port.
     if !session.spec.interfaces.is_empty() {
@@ -235,7 +236,7 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
                 // passing failure, so the SDK stops instead of reconnecting.
                 state
                     .web
-                    .join(session)
+                    .join(session.clone())
                     .await
                     .map_err(|e| CallError::new(ErrorKind::Invalid, crate::error_chain(&e)))?;
                 state

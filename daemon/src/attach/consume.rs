@@ -120,7 +120,9 @@ async fn pump(
             warn!(app = %session.spec.app_name, %interface, "event consumer ended");
             break;
         };
-        let delivery_id = session.track_delivery(&consumer.settle, d.tag);
+        let Some(delivery_id) = session.track_delivery(&consumer.settle, d.tag) else {
+            break;
+        };
         let message = Out::Delivery(pb::Delivery {
             delivery_id,
             event_type: d.event.event_type,

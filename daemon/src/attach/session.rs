@@ -1,8 +1,8 @@
 //! One attached app: its outbox (the daemon's half of the `Attach` stream),
-//! its requests in flight (RPC and HTTP), its concurrency permits.
+//! its work in flight (one table for RPC, HTTP and deliveries), its
+//! concurrency permits.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,11 +10,12 @@ use bytes::Bytes;
 use lymph_proto::v1::{
     Cancel, DaemonMessage, HttpRequest, HttpResponse, Request, daemon_message::Kind,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::Completion;
+use super::in_flight::{self, Entry, Held, InFlight, Sweep};
+use crate::apps::{AppRequest, Completion, Deadline, HttpCompletion};
 use crate::error::{CallError, ErrorKind};
 use crate::events::Settle;
 use crate::spec::AppSpec;
@@ -22,21 +23,6 @@ use crate::spec::AppSpec;
 /// The daemon's half of an app's stream. Bounded: a stuck app fills it and
 /// then gets overload errors instead of growing the daemon's memory.
 pub type Outbox = mpsc::Sender<Result<DaemonMessage, tonic::Status>>;
-
-/// A request the app has not answered yet: `done` runs once, with the reply
-/// (`complete`), past `deadline` (`expire`, or the waiting `request`), or when
-/// the app goes (`close`).
-struct Waiting {
-    done: Completion,
-    deadline: Instant,
-    timeout: Duration,
-}
-
-/// Looked up per request: foldhash rather than SipHash for the ids.
-type Pending = HashMap<u64, (Waiting, OwnedSemaphorePermit), foldhash::fast::RandomState>;
-
-/// HTTP requests in flight: like `Pending`, answered with the app's response.
-type HttpPending = HashMap<u64, (oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
@@ -51,26 +37,18 @@ pub struct AppSession {
     pub peer: Option<crate::access::PeerCred>,
     pub limits: SessionLimits,
     outbox: Outbox,
-    /// `None` once the session closed: requests after that fail at once.
-    pending: Mutex<Option<Pending>>,
-    http_pending: Mutex<Option<HttpPending>>,
-    /// Shared by RPC and HTTP requests, so one `Cancel` id names one of them.
-    next_id: AtomicU64,
+    /// Requests and deliveries the app holds.
+    in_flight: InFlight,
     permits: Arc<Semaphore>,
     /// Bounds the app's own calls and emits in flight.
     pub outgoing: Arc<Semaphore>,
     ready: AtomicBool,
-    handled: AtomicU64,
     /// Cancelled when the session ends; ends the response stream too.
     pub closed: CancellationToken,
     /// Registrations made for this app: (service, instance id).
     pub registrations: Mutex<Vec<(String, String)>>,
     /// Web service registrations (fleet mode's `/lymph/http`): (service, id).
     pub http_registrations: Mutex<Vec<(String, String)>>,
-    /// Event deliveries the app holds: delivery id -> (its consumer's settle
-    /// channel, the bus's tag).
-    deliveries: Mutex<HashMap<u64, (mpsc::UnboundedSender<Settle>, u64)>>,
-    next_delivery: AtomicU64,
     /// Cancelled when the app says Goodbye or the daemon drains: no new deliveries.
     pub stop_consuming: CancellationToken,
     /// The app's log port (its instances' `log_endpoint`), once opened.
@@ -80,12 +58,13 @@ pub struct AppSession {
 }
 
 impl AppSession {
-    pub fn new(
+    pub(crate) fn new(
         identity: String,
         spec: AppSpec,
         limits: SessionLimits,
         outbox: Outbox,
         closed: CancellationToken,
+        sweep: Arc<Sweep>,
     ) -> Self {
         AppSession {
             identity,
@@ -93,18 +72,13 @@ impl AppSession {
             peer: None,
             limits,
             outbox,
-            pending: Mutex::new(Some(Pending::default())),
-            http_pending: Mutex::new(Some(HashMap::new())),
-            next_id: AtomicU64::new(1),
+            in_flight: InFlight::new(sweep),
             permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             outgoing: Arc::new(Semaphore::new(limits.max_outgoing as usize)),
             ready: AtomicBool::new(false),
-            handled: AtomicU64::new(0),
             closed,
             registrations: Mutex::new(Vec::new()),
             http_registrations: Mutex::new(Vec::new()),
-            deliveries: Mutex::new(HashMap::new()),
-            next_delivery: AtomicU64::new(1),
             stop_consuming: CancellationToken::new(),
             log: std::sync::OnceLock::new(),
             subscriptions: Mutex::new(Vec::new()),
@@ -114,14 +88,6 @@ impl AppSession {
     /// The session of an app whose connection `peer` opened.
     pub fn with_peer(self, peer: Option<crate::access::PeerCred>) -> Self {
         AppSession { peer, ..self }
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn http_pending(&self) -> std::sync::MutexGuard<'_, Option<HttpPending>> {
-        self.http_pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn mark_ready(&self) -> bool {
@@ -136,13 +102,14 @@ impl AppSession {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Requests (RPC and HTTP) the app has not answered yet.
     pub fn in_flight(&self) -> u32 {
-        let rpc = self.pending().as_ref().map_or(0, |p| p.len() as u32);
-        rpc + self.http_pending().as_ref().map_or(0, |p| p.len() as u32)
+        u32::try_from(self.in_flight.requests()).unwrap_or(u32::MAX)
     }
 
+    /// Work the app answered: replies, HTTP responses, acks and fails.
     pub fn handled(&self) -> u64 {
-        self.handled.load(Ordering::Relaxed)
+        self.in_flight.handled()
     }
 
     /// Queues a message to the app without waiting; `false` when the app is
@@ -182,127 +149,85 @@ impl AppSession {
         }
     }
 
-    /// Sends a request to the app and waits for its reply until `deadline`.
-    pub async fn request(
-        &self,
-        interface: &str,
-        method: &str,
-        body: Bytes,
-        trace_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<Bytes, CallError> {
-        let (tx, rx) = oneshot::channel();
-        let answer = Box::new(move |outcome| {
-            // The caller may have given up in the same instant.
-            let _ = tx.send(outcome);
-        });
-        let id = self.start(interface, method, body, trace_id, deadline, timeout, answer);
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(CallError::app_gone()),
-            Err(_) => {
-                if let Some(id) = id
-                    && self.take(id).is_some()
-                {
-                    self.push(Kind::Cancel(Cancel {
-                        id,
-                        reason: "deadline exceeded".to_owned(),
-                    }));
-                }
-                Err(CallError::deadline(timeout))
-            }
-        }
-    }
-
     /// Sends a request to the app without waiting for it: `done` runs with
     /// the reply in the task that reads the app's stream, or with the failure
-    /// (at once; from `expire` past `deadline`; from `close`). No task and no
-    /// timer per request: how requests from other hosts are served.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_request(
-        &self,
-        interface: &str,
-        method: &str,
-        body: Bytes,
-        trace_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-        done: Completion,
-    ) {
-        self.start(interface, method, body, trace_id, deadline, timeout, done);
+    /// (at once; from the sweep past its deadline; from `close`). No task and
+    /// no timer per request.
+    pub fn start_request(&self, request: AppRequest, done: Completion) {
+        let AppRequest {
+            interface,
+            method,
+            body,
+            trace_id,
+            deadline,
+        } = request;
+        let left = deadline.at.saturating_duration_since(Instant::now());
+        let message = |id| {
+            Kind::Request(Request {
+                id,
+                interface,
+                method,
+                body,
+                trace_id,
+                deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+            })
+        };
+        if let Err((held, error)) = self.start(Held::Rpc(done), deadline, message) {
+            fail(held, error);
+        }
     }
 
-    /// `start_request`, returning the request's id while it waits for the app.
-    #[allow(clippy::too_many_arguments)]
+    /// Hands an HTTP request to the app (its `id` is set here) without
+    /// waiting: `done` runs with the app's response or the failure.
+    pub fn start_http(&self, mut request: HttpRequest, deadline: Deadline, done: HttpCompletion) {
+        let message = |id| {
+            request.id = id;
+            Kind::HttpRequest(request)
+        };
+        if let Err((held, error)) = self.start(Held::Http(done), deadline, message) {
+            fail(held, error);
+        }
+    }
+
+    /// The one start path of requests: a permit, an entry in the table, the
+    /// message on the stream. Gives the work back with the error when any
+    /// step fails.
     fn start(
         &self,
-        interface: &str,
-        method: &str,
-        body: Bytes,
-        trace_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-        done: Completion,
-    ) -> Option<u64> {
+        held: Held,
+        deadline: Deadline,
+        message: impl FnOnce(u64) -> Kind,
+    ) -> Result<(), (Held, CallError)> {
         let permit = match self.permit() {
             Ok(permit) => permit,
-            Err(e) => {
-                done(Err(e));
-                return None;
-            }
+            Err(e) => return Err((held, e)),
         };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = request_message(id, interface, method, body, trace_id, deadline);
-        {
-            let mut pending = self.pending();
-            let Some(pending) = pending.as_mut() else {
-                drop(pending);
-                done(Err(CallError::app_gone()));
-                return None;
-            };
-            let waiting = Waiting {
-                done,
-                deadline,
-                timeout,
-            };
-            pending.insert(id, (waiting, permit));
-        }
+        let kind = held.kind();
+        let id = match self.in_flight.insert(held, Some(deadline), Some(permit)) {
+            Ok(id) => id,
+            Err(held) => return Err((held, CallError::app_gone())),
+        };
         // try_send: the permit above bounds requests, so a full outbox means
         // the app stopped reading; fail now rather than queue without bound.
-        if !self.push(Kind::Request(request)) {
-            if let Some((waiting, _permit)) = self.take(id) {
-                (waiting.done)(Err(self.not_reading()));
+        if !self.push(message(id)) {
+            if let Some(entry) = self.in_flight.take(id, kind) {
+                return Err((entry.held, self.not_reading()));
             }
-            return None;
         }
-        Some(id)
+        Ok(())
     }
-
     /// Fails the requests whose deadline has passed, and tells the app to
     /// cancel them. Returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let overdue: Vec<(u64, Waiting)> = {
-            let mut pending = self.pending();
-            let Some(pending) = pending.as_mut() else {
-                return 0;
-            };
-            let ids: Vec<u64> = pending
-                .iter()
-                .filter(|(_, (waiting, _))| waiting.deadline <= now)
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| pending.remove(&id).map(|(waiting, _permit)| (id, waiting)))
-                .collect()
-        };
+        let overdue = self.in_flight.overdue(now);
         let count = overdue.len();
-        for (id, waiting) in overdue {
+        for (id, entry) in overdue {
             self.push(Kind::Cancel(Cancel {
                 id,
                 reason: "deadline exceeded".to_owned(),
             }));
-            (waiting.done)(Err(CallError::deadline(waiting.timeout)));
+            let timeout = entry.deadline.map_or(Duration::ZERO, |d| d.timeout);
+            fail(entry.held, CallError::deadline(timeout));
         }
         count
     }
@@ -331,89 +256,55 @@ impl AppSession {
         }
     }
 
-    /// Hands an HTTP request to the app (its `id` is set here) and waits for
-    /// the response until `deadline`. Errors: overloaded, app gone, deadline.
-    pub async fn http_request(
-        &self,
-        mut request: HttpRequest,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<HttpResponse, CallError> {
-        let permit = self.permit()?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        request.id = id;
-        let (tx, rx) = oneshot::channel();
-        match self.http_pending().as_mut() {
-            Some(pending) => pending.insert(id, (tx, permit)),
-            None => return Err(CallError::app_gone()),
-        };
-        // try_send, as for RPC: the permit bounds what is queued.
-        if !self.push(Kind::HttpRequest(request)) {
-            self.take_http(id);
-            return Err(self.not_reading());
-        }
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(response)) => {
-                self.handled.fetch_add(1, Ordering::Relaxed);
-                Ok(response)
+    /// Completes a request with the app's reply. `false` for an unknown id
+    /// (late reply after the deadline, or a confused app).
+    pub fn complete(&self, id: u64, outcome: Result<Bytes, CallError>) -> bool {
+        match self.in_flight.answered(id, in_flight::Kind::Rpc) {
+            Some(Entry {
+                held: Held::Rpc(done),
+                ..
+            }) => {
+                done(outcome);
+                true
             }
-            Ok(Err(_)) => Err(CallError::app_gone()),
-            Err(_) => {
-                if self.take_http(id).is_some() {
-                    self.push(Kind::Cancel(Cancel {
-                        id,
-                        reason: "deadline exceeded".to_owned(),
-                    }));
-                }
-                Err(CallError::deadline(timeout))
-            }
+            _ => false,
         }
-    }
-
-    fn take_http(&self, id: u64) -> Option<(oneshot::Sender<HttpResponse>, OwnedSemaphorePermit)> {
-        self.http_pending().as_mut().and_then(|p| p.remove(&id))
     }
 
     /// Completes an HTTP request with the app's response; `false` for an unknown id.
     pub fn complete_http(&self, response: HttpResponse) -> bool {
-        match self.take_http(response.id) {
-            Some((tx, _permit)) => {
-                // The gateway may have given up in the same instant.
-                let _ = tx.send(response);
+        match self.in_flight.answered(response.id, in_flight::Kind::Http) {
+            Some(Entry {
+                held: Held::Http(done),
+                ..
+            }) => {
+                done(Ok(response));
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
-    fn take(&self, id: u64) -> Option<(Waiting, OwnedSemaphorePermit)> {
-        self.pending().as_mut().and_then(|p| p.remove(&id))
-    }
-
-    /// Completes a request with the app's reply. `false` for an unknown id
-    /// (late reply after the deadline, or a confused app).
-    pub fn complete(&self, id: u64, outcome: Result<Bytes, CallError>) -> bool {
-        match self.take(id) {
-            Some((waiting, _permit)) => {
-                self.handled.fetch_add(1, Ordering::Relaxed);
-                (waiting.done)(outcome);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Remembers a delivery handed to the app; returns its delivery id.
-    pub fn track_delivery(&self, settle: &mpsc::UnboundedSender<Settle>, tag: u64) -> u64 {
-        let id = self.next_delivery.fetch_add(1, Ordering::Relaxed);
-        self.deliveries_map().insert(id, (settle.clone(), tag));
-        id
+    /// Remembers a delivery handed to the app; returns its delivery id, or
+    /// `None` when the session closed (the bus takes the event back).
+    pub fn track_delivery(&self, settle: &mpsc::UnboundedSender<Settle>, tag: u64) -> Option<u64> {
+        let held = Held::Delivery {
+            settle: settle.clone(),
+            tag,
+        };
+        self.in_flight.insert(held, None, None).ok()
     }
 
     /// Passes the app's ack or fail of a delivery to the bus. `false` for an
     /// unknown delivery id.
     pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> bool {
-        let Some((settle, tag)) = self.deliveries_map().remove(&delivery_id) else {
+        let Some(Entry {
+            held: Held::Delivery { settle, tag },
+            ..
+        }) = self
+            .in_flight
+            .answered(delivery_id, in_flight::Kind::Delivery)
+        else {
             return false;
         };
         let message = match fail {
@@ -425,33 +316,29 @@ impl AppSession {
         true
     }
 
-    pub fn deliveries_held(&self) -> usize {
-        self.deliveries_map().len()
-    }
-
-    fn deliveries_map(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, (mpsc::UnboundedSender<Settle>, u64)>> {
-        self.deliveries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ends the session: every request in flight fails at once with
     /// "disconnected", new ones are refused, held event deliveries go back to
     /// the bus for another instance, and the response stream ends.
     pub fn close(&self) {
-        let pending = self.pending().take();
-        for (_, (waiting, _permit)) in pending.into_iter().flatten() {
-            (waiting.done)(Err(CallError::app_gone()));
+        for entry in self.in_flight.close() {
+            fail(entry.held, CallError::app_gone());
         }
-        self.http_pending().take();
-        self.deliveries_map().clear();
         self.stop_consuming.cancel();
         self.closed.cancel();
     }
 }
 
-#[async_trait::async_trait]
-impl crate::dispatch::LocalApp for AppSession {
+/// Ends work unanswered: requests fail with `error`; a delivery is dropped
+/// unsettled (its consumer hands it back to the bus when it goes).
+fn fail(held: Held, error: CallError) {
+    match held {
+        Held::Rpc(done) => done(Err(error)),
+        Held::Http(done) => done(Err(error)),
+        Held::Delivery { .. } => {}
+    }
+}
+
+impl crate::apps::LocalApp for AppSession {
     fn identity(&self) -> &str {
         &self.identity
     }
@@ -460,51 +347,16 @@ impl crate::dispatch::LocalApp for AppSession {
         &self.spec
     }
 
-    async fn request(
-        &self,
-        interface: &str,
-        method: &str,
-        body: Bytes,
-        trace_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<Bytes, CallError> {
-        AppSession::request(self, interface, method, body, trace_id, deadline, timeout).await
+    fn is_ready(&self) -> bool {
+        AppSession::is_ready(self)
     }
 
-    fn start_request(
-        &self,
-        interface: &str,
-        method: &str,
-        body: Bytes,
-        trace_id: &str,
-        deadline: Instant,
-        timeout: Duration,
-        done: Completion,
-    ) {
-        AppSession::start_request(
-            self, interface, method, body, trace_id, deadline, timeout, done,
-        );
+    fn start_request(&self, request: AppRequest, done: Completion) {
+        AppSession::start_request(self, request, done);
     }
-}
 
-/// The `Request` message for the app, with the time left until `deadline`.
-fn request_message(
-    id: u64,
-    interface: &str,
-    method: &str,
-    body: Bytes,
-    trace_id: &str,
-    deadline: Instant,
-) -> Request {
-    let left = deadline.saturating_duration_since(Instant::now());
-    Request {
-        id,
-        interface: interface.to_owned(),
-        method: method.to_owned(),
-        body,
-        trace_id: trace_id.to_owned(),
-        deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+    fn start_http(&self, request: HttpRequest, deadline: Deadline, done: HttpCompletion) {
+        AppSession::start_http(self, request, deadline, done);
     }
 }
 

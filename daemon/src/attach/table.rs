@@ -1,16 +1,31 @@
-//! The attached apps of this daemon, by identity.
+//! The attached apps of this daemon, by identity, and the one deadline
+//! sweep over their work in flight.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
+use super::in_flight::Sweep;
 use super::session::AppSession;
+use crate::apps::LocalApp;
+
+/// How late past its deadline a request to an app may fail, at most.
+const SWEEP_EVERY: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 pub struct SessionTable {
     sessions: RwLock<HashMap<String, Arc<AppSession>>>,
+    sweep: Arc<Sweep>,
 }
 
 impl SessionTable {
+    /// What each new session's in-flight table reports its deadlines to.
+    pub(crate) fn sweep(&self) -> Arc<Sweep> {
+        self.sweep.clone()
+    }
+
     pub fn insert(&self, session: Arc<AppSession>) {
         self.write().insert(session.identity.clone(), session);
     }
@@ -33,6 +48,33 @@ impl SessionTable {
         self.read().values().map(|s| s.in_flight()).sum()
     }
 
+    /// Fails the requests past their deadline, in every session.
+    fn expire(&self, now: tokio::time::Instant) {
+        let sessions: Vec<Arc<AppSession>> = self.read().values().cloned().collect();
+        for session in sessions {
+            session.expire(now);
+        }
+    }
+
+    /// The deadline sweep: while any request waits for an app, every
+    /// `SWEEP_EVERY` the overdue ones fail; with none, it sleeps until one
+    /// starts. Ends with `stop`.
+    pub async fn run_sweep(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            if !self.sweep.any() {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = self.sweep.wake.notified() => continue,
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            self.expire(tokio::time::Instant::now());
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<AppSession>>> {
         self.sessions.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -42,26 +84,19 @@ impl SessionTable {
     }
 }
 
-impl crate::dispatch::LocalApps for SessionTable {
-    fn expire_overdue(&self, now: tokio::time::Instant) {
-        let sessions: Vec<Arc<AppSession>> = self.read().values().cloned().collect();
-        for session in sessions {
-            session.expire(now);
-        }
-    }
-
-    fn app(&self, identity: &str) -> Option<Arc<dyn crate::dispatch::LocalApp>> {
+impl crate::apps::LocalApps for SessionTable {
+    fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>> {
         // Only apps that said Ready take requests.
         self.get(identity)
             .filter(|s| s.is_ready())
-            .map(|s| s as Arc<dyn crate::dispatch::LocalApp>)
+            .map(|s| s as Arc<dyn LocalApp>)
     }
 
-    fn ready_apps(&self) -> Vec<Arc<dyn crate::dispatch::LocalApp>> {
+    fn ready_apps(&self) -> Vec<Arc<dyn LocalApp>> {
         self.all()
             .into_iter()
             .filter(|s| s.is_ready())
-            .map(|s| s as Arc<dyn crate::dispatch::LocalApp>)
+            .map(|s| s as Arc<dyn LocalApp>)
             .collect()
     }
 }

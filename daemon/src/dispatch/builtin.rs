@@ -96,7 +96,7 @@ pub fn answer_for_container(
     method: &str,
     body: &[u8],
     me: &Me,
-    apps: &[std::sync::Arc<dyn super::LocalApp>],
+    apps: &[std::sync::Arc<dyn crate::apps::LocalApp>],
     metrics: &Metrics,
 ) -> Result<Bytes, CallError> {
     if method == "inspect" {

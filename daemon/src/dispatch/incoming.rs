@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{Dispatcher, LocalApp, builtin};
+use super::{Dispatcher, builtin};
+use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
@@ -88,19 +89,17 @@ impl Dispatcher {
             Ok(Routed::Answered(body, version)) => return answering.finish(Ok((body, version))),
             Err(e) => return answering.finish(Err(e)),
         };
-        let timeout = self.rpc.default_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let request = AppRequest {
+            interface,
+            method,
+            body,
+            trace_id,
+            deadline: Deadline::after(self.rpc.default_timeout),
+        };
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
             answering.finish(outcome.map(|reply| (reply, def_version)));
         });
-        app.start_request(
-            &interface, &method, body, &trace_id, deadline, timeout, done,
-        );
-    }
-
-    /// Fails incoming requests whose app did not answer by their deadline.
-    pub fn expire_overdue(&self) {
-        self.apps.expire_overdue(tokio::time::Instant::now());
+        app.start_request(request, done);
     }
 
     /// Answers `lymph.*` here, else picks the local app for the request.

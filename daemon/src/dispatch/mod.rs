@@ -6,7 +6,6 @@
 mod builtin;
 mod choice;
 mod incoming;
-mod local;
 mod probe;
 mod remote;
 mod start;
@@ -23,10 +22,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
-pub use local::{Completion, LocalApp, LocalApps};
 pub use start::{CallDone, Deferred};
 pub use version::VersionReq;
 
+use crate::apps::{AppRequest, Deadline, LocalApp, LocalApps};
 use crate::config::RpcConfig;
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
@@ -269,15 +268,17 @@ impl Dispatcher {
                 ),
             ));
         }
-        app.request(
-            interface,
-            method,
-            call.body.clone(),
-            &call.trace_id,
-            deadline,
-            timeout,
-        )
-        .await
+        let request = AppRequest {
+            interface: interface.to_owned(),
+            method: method.to_owned(),
+            body: call.body.clone(),
+            trace_id: call.trace_id.clone(),
+            deadline: Deadline {
+                at: deadline,
+                timeout,
+            },
+        };
+        crate::apps::request(app, request).await
     }
 
     /// The next live instance of `service`, round-robin, and where it lives.

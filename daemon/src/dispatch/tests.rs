@@ -1,13 +1,12 @@
 //! Dispatcher tests with a scripted local app and the embedded registry.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use rmpv::Value;
-use tokio::time::Instant;
 
 use super::*;
+use crate::apps::Completion;
 use crate::registry::{EmbeddedStore, Instance, Registry};
 use crate::spec::{AppSpec, InterfaceDef, MethodDef};
 
@@ -16,7 +15,6 @@ struct Echo {
     spec: AppSpec,
 }
 
-#[async_trait::async_trait]
 impl LocalApp for Echo {
     fn identity(&self) -> &str {
         &self.identity
@@ -24,36 +22,25 @@ impl LocalApp for Echo {
     fn spec(&self) -> &AppSpec {
         &self.spec
     }
-    async fn request(
-        &self,
-        _interface: &str,
-        _method: &str,
-        _body: Bytes,
-        _trace_id: &str,
-        _deadline: Instant,
-        _timeout: Duration,
-    ) -> Result<Bytes, CallError> {
-        Ok(Bytes::from(self.identity.clone()))
+    fn is_ready(&self) -> bool {
+        true
     }
-    fn start_request(
-        &self,
-        _interface: &str,
-        _method: &str,
-        _body: Bytes,
-        _trace_id: &str,
-        _deadline: Instant,
-        _timeout: Duration,
-        done: Completion,
-    ) {
+    fn start_request(&self, _request: AppRequest, done: Completion) {
         done(Ok(Bytes::from(self.identity.clone())));
+    }
+    fn start_http(
+        &self,
+        _request: lymph_proto::v1::HttpRequest,
+        _deadline: Deadline,
+        done: crate::apps::HttpCompletion,
+    ) {
+        done(Err(CallError::app_gone()));
     }
 }
 
 struct Apps(Vec<Arc<Echo>>);
 
 impl LocalApps for Apps {
-    fn expire_overdue(&self, _now: Instant) {}
-
     fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>> {
         self.0
             .iter()

@@ -16,12 +16,12 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode};
 use lymph_proto::v1 as pb;
-use tokio::time::Instant;
 use tracing::debug;
 
 use super::Port;
 use super::body::{self, BodyError};
 use super::routes::Match;
+use crate::apps::Deadline;
 use crate::error::ErrorKind;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
@@ -147,7 +147,7 @@ async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Res
             return closing(text(StatusCode::BAD_REQUEST, format!("{e}\n")));
         }
     };
-    let Some(session) = port.pick() else {
+    let Some(app) = port.pick() else {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no ready instance of {}\n", port.owner),
@@ -165,11 +165,7 @@ async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Res
         path_args: path_args.into_iter().collect::<HashMap<_, _>>(),
         interface: route.interface,
     };
-    let deadline = Instant::now() + port.timeout;
-    match session
-        .http_request(forwarded, deadline, port.timeout)
-        .await
-    {
+    match crate::apps::http(app.as_ref(), forwarded, Deadline::after(port.timeout)).await {
         Ok(answer) => from_app(answer, port.max_body),
         Err(e) => match e.kind {
             ErrorKind::Overloaded => {

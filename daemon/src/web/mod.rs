@@ -1,7 +1,8 @@
 //! The HTTP gateway: apps declare routes and their service's port; the daemon
 //! listens there while at least one instance is attached, forwards each request
 //! to one ready instance (round-robin) and sets `X-Trace-Id`. Reaches apps only
-//! through `AppSession`; knows nothing of the registry or RPC routing.
+//! through the `apps` seam, as the dispatcher does; knows nothing of sessions,
+//! the registry or RPC routing.
 //!
 //! Every port is bounded: `web.max_connections` connections (and a permit of
 //! the process's descriptor budget each; past either a client is answered 503
@@ -29,7 +30,7 @@ use tracing::info;
 pub use forward::trace_id_for;
 use routes::{RouteError, RouteTable};
 
-use crate::attach::AppSession;
+use crate::apps::LocalApp;
 use crate::config::WebConfig;
 use crate::spec::AppSpec;
 
@@ -59,7 +60,7 @@ pub(crate) struct Port {
     /// The interfaces with routes, e.g. "Web": instances must agree on it.
     owner: String,
     routes: RouteTable,
-    members: RwLock<Vec<Arc<AppSession>>>,
+    members: RwLock<Vec<Arc<dyn LocalApp>>>,
     next: AtomicUsize,
     stop: CancellationToken,
     timeout: Duration,
@@ -88,9 +89,9 @@ impl Limits {
 
 impl Port {
     /// The next ready instance, round-robin; `None` when none is ready.
-    fn pick(&self) -> Option<Arc<AppSession>> {
+    fn pick(&self) -> Option<Arc<dyn LocalApp>> {
         let members = self.members.read().unwrap_or_else(|p| p.into_inner());
-        let ready: Vec<&Arc<AppSession>> = members.iter().filter(|s| s.is_ready()).collect();
+        let ready: Vec<&Arc<dyn LocalApp>> = members.iter().filter(|s| s.is_ready()).collect();
         if ready.is_empty() {
             return None;
         }
@@ -139,18 +140,18 @@ impl Gateway {
 
     /// Adds a ready app to its port, opening the port for the first instance.
     /// Apps without `http_port` or without routes have nothing to join.
-    pub async fn join(&self, session: &Arc<AppSession>) -> Result<(), WebError> {
-        let port = session.spec.http_port;
-        let routes = RouteTable::from_spec(&session.spec)?;
+    pub async fn join(&self, app: Arc<dyn LocalApp>) -> Result<(), WebError> {
+        let port = app.spec().http_port;
+        let routes = RouteTable::from_spec(app.spec())?;
         if port == 0 || routes.is_empty() {
             return Ok(());
         }
-        let owner = owner_of(&session.spec);
+        let owner = owner_of(app.spec());
         // A port closed a moment ago may still be held by its accept loop
         // (it stops asynchronously): retry the bind briefly, bounded.
         let mut attempts = 0;
         loop {
-            if self.add_member(port, &owner, session)? {
+            if self.add_member(port, &owner, &app)? {
                 return Ok(());
             }
             let addr = format!("{}:{port}", self.config.ip);
@@ -176,7 +177,7 @@ impl Gateway {
                 port,
                 owner: owner.clone(),
                 routes: routes.clone(),
-                members: RwLock::new(vec![session.clone()]),
+                members: RwLock::new(vec![app.clone()]),
                 next: AtomicUsize::new(0),
                 stop: CancellationToken::new(),
                 timeout: self.config.timeout,
@@ -204,7 +205,7 @@ impl Gateway {
         &self,
         port: u16,
         owner: &str,
-        session: &Arc<AppSession>,
+        app: &Arc<dyn LocalApp>,
     ) -> Result<bool, WebError> {
         let ports = self.ports();
         let Some(entry) = ports.get(&port) else {
@@ -220,7 +221,7 @@ impl Gateway {
             .members
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(session.clone());
+            .push(app.clone());
         Ok(true)
     }
 
@@ -230,7 +231,7 @@ impl Gateway {
         let mut closed = Vec::new();
         for (port, entry) in ports.iter() {
             let mut members = entry.members.write().unwrap_or_else(|p| p.into_inner());
-            members.retain(|s| s.identity != identity);
+            members.retain(|s| s.identity() != identity);
             if members.is_empty() {
                 entry.stop.cancel();
                 closed.push(*port);

@@ -1,4 +1,5 @@
-//! Requests started without waiting: answered, overdue, or cut by the app leaving.
+//! Work in an app's one table: requests answered, overdue, or cut by the app
+//! leaving; HTTP requests and deliveries beside them.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{AppSession, SessionLimits};
-use crate::dispatch::Completion;
+use crate::apps::{AppRequest, Completion, Deadline};
 use crate::error::{CallError, ErrorKind};
 use crate::spec::AppSpec;
 
@@ -32,7 +33,15 @@ fn session(
         app_name: "echo".to_owned(),
         ..AppSpec::default()
     };
-    let session = AppSession::new("id".to_owned(), spec, limits, tx, CancellationToken::new());
+    let sweep = Arc::default();
+    let session = AppSession::new(
+        "id".to_owned(),
+        spec,
+        limits,
+        tx,
+        CancellationToken::new(),
+        sweep,
+    );
     (session, rx)
 }
 
@@ -49,9 +58,17 @@ fn recorder() -> (Outcomes, impl Fn() -> Completion) {
 }
 
 fn start(session: &AppSession, deadline: Instant, done: Completion) {
-    let body = Bytes::from_static(b"hi");
-    let timeout = Duration::from_secs(1);
-    session.start_request("Echo", "echo", body, "trace", deadline, timeout, done);
+    let request = AppRequest {
+        interface: "Echo".to_owned(),
+        method: "echo".to_owned(),
+        body: Bytes::from_static(b"hi"),
+        trace_id: "trace".to_owned(),
+        deadline: Deadline {
+            at: deadline,
+            timeout: Duration::from_secs(1),
+        },
+    };
+    session.start_request(request, done);
 }
 
 fn next_kind(rx: &mut mpsc::Receiver<Result<DaemonMessage, tonic::Status>>) -> Kind {
@@ -144,4 +161,76 @@ async fn past_the_concurrency_limit_it_is_refused_at_once() {
         outcomes[0].as_ref().expect_err("refused").kind,
         ErrorKind::Overloaded
     );
+}
+
+#[tokio::test]
+async fn http_requests_share_the_table_ids_and_limit() {
+    let (session, mut rx) = session(2);
+    let (outcomes, done) = recorder();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    start(&session, deadline, done());
+    let http: Arc<Mutex<Vec<Result<lymph_proto::v1::HttpResponse, CallError>>>> = Arc::default();
+    let record = |http: &Arc<Mutex<Vec<_>>>| {
+        let http = http.clone();
+        Box::new(move |outcome| http.lock().expect("lock").push(outcome))
+            as crate::apps::HttpCompletion
+    };
+    let after = Deadline {
+        at: deadline,
+        timeout: Duration::from_secs(60),
+    };
+    session.start_http(Default::default(), after, record(&http));
+    session.start_http(Default::default(), after, record(&http));
+    let (Kind::Request(rpc), Kind::HttpRequest(web)) = (next_kind(&mut rx), next_kind(&mut rx))
+    else {
+        panic!("expected a request, then an http request");
+    };
+    assert_ne!(rpc.id, web.id, "one id space");
+    assert_eq!(session.in_flight(), 2);
+    {
+        let http = http.lock().expect("lock");
+        assert_eq!(http.len(), 1, "the third is over the shared limit");
+        assert_eq!(
+            http[0].as_ref().expect_err("refused").kind,
+            ErrorKind::Overloaded
+        );
+    }
+    assert!(
+        !session.complete(web.id, Ok(Bytes::new())),
+        "an RPC reply does not answer an HTTP request"
+    );
+    let response = lymph_proto::v1::HttpResponse {
+        id: web.id,
+        status: 204,
+        ..Default::default()
+    };
+    assert!(session.complete_http(response));
+    assert_eq!(http.lock().expect("lock").len(), 2);
+    assert!(session.complete(rpc.id, Ok(Bytes::new())));
+    assert_eq!(outcomes.lock().expect("lock").len(), 1);
+    assert_eq!(session.handled(), 2);
+    assert_eq!(session.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn deliveries_are_settled_once_and_counted_handled() {
+    let (session, _rx) = session(1);
+    let (settle, mut settled) = mpsc::unbounded_channel();
+    let first = session.track_delivery(&settle, 7).expect("tracked");
+    let second = session.track_delivery(&settle, 8).expect("tracked");
+    assert_eq!(session.in_flight(), 0, "deliveries are not requests");
+    assert!(session.settle(first, None));
+    assert!(!session.settle(first, None), "settled once");
+    assert!(session.settle(second, Some("boom".to_owned())));
+    assert!(matches!(
+        settled.try_recv(),
+        Ok(crate::events::Settle::Ack(7))
+    ));
+    assert!(matches!(
+        settled.try_recv(),
+        Ok(crate::events::Settle::Fail { tag: 8, .. })
+    ));
+    assert_eq!(session.handled(), 2, "acks and fails count as handled");
+    session.close();
+    assert!(session.track_delivery(&settle, 9).is_none(), "closed");
 }

@@ -1,0 +1,126 @@
+//! Attached apps as the routing parts see them (the dispatcher for RPC, the
+//! gateway for HTTP): one start path per kind of request, answered through a
+//! callback, and nothing of how sessions work. `attach` implements it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lymph_proto::v1 as pb;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::CallError;
+use crate::spec::AppSpec;
+
+/// What runs once when an RPC request handed to an app ends: with the app's
+/// reply, or with the failure (refused at once, past its deadline, the app gone).
+pub type Completion = Box<dyn FnOnce(Result<Bytes, CallError>) + Send>;
+
+/// What runs once when an HTTP request handed to an app ends.
+pub type HttpCompletion = Box<dyn FnOnce(Result<pb::HttpResponse, CallError>) + Send>;
+
+/// When a request handed to an app fails unanswered: the instant, and the
+/// timeout it came from (for the error's message).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: Instant,
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
+}
+
+/// One RPC request for an app.
+#[derive(Debug, Clone)]
+pub struct AppRequest {
+    pub interface: String,
+    pub method: String,
+    pub body: Bytes,
+    pub trace_id: String,
+    pub deadline: Deadline,
+}
+
+pub trait LocalApp: Send + Sync {
+    fn identity(&self) -> &str;
+    fn spec(&self) -> &AppSpec;
+    /// Said Ready and not Goodbye: takes requests.
+    fn is_ready(&self) -> bool;
+
+    /// Hands an RPC request to the app without waiting: `done` runs once.
+    fn start_request(&self, request: AppRequest, done: Completion);
+
+    /// Hands an HTTP request to the app without waiting (its `id` is set
+    /// here): `done` runs once.
+    fn start_http(&self, request: pb::HttpRequest, deadline: Deadline, done: HttpCompletion);
+}
+
+/// `start_request`, waiting for the outcome.
+pub async fn request(app: &dyn LocalApp, request: AppRequest) -> Result<Bytes, CallError> {
+    let (tx, rx) = oneshot::channel();
+    app.start_request(
+        request,
+        Box::new(move |outcome| {
+            // The waiter may be gone (its caller gave up): nobody to tell.
+            let _ = tx.send(outcome);
+        }),
+    );
+    rx.await.unwrap_or_else(|_| Err(CallError::app_gone()))
+}
+
+/// `start_http`, waiting for the outcome.
+pub async fn http(
+    app: &dyn LocalApp,
+    request: pb::HttpRequest,
+    deadline: Deadline,
+) -> Result<pb::HttpResponse, CallError> {
+    let (tx, rx) = oneshot::channel();
+    app.start_http(
+        request,
+        deadline,
+        Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        }),
+    );
+    rx.await.unwrap_or_else(|_| Err(CallError::app_gone()))
+}
+
+pub trait LocalApps: Send + Sync {
+    /// The attached, ready app with this identity.
+    fn app(&self, identity: &str) -> Option<Arc<dyn LocalApp>>;
+
+    /// Every attached, ready app.
+    fn ready_apps(&self) -> Vec<Arc<dyn LocalApp>>;
+
+    /// Ready apps serving `interface`, each with the version that would
+    /// serve: exactly `version` when given, else the app's default (its
+    /// unversioned interface, else its highest version).
+    fn serving(
+        &self,
+        interface: &str,
+        version: Option<&str>,
+    ) -> Vec<(Arc<dyn LocalApp>, Option<String>)> {
+        self.ready_apps()
+            .into_iter()
+            .filter_map(|app| {
+                let spec = app.spec();
+                let chosen = match version {
+                    Some(v) => spec
+                        .interfaces
+                        .iter()
+                        .find(|i| i.name == interface && i.version.as_deref() == Some(v))
+                        .map(|i| i.version.clone()),
+                    None => spec.interface(interface).map(|i| i.version.clone()),
+                };
+                chosen.map(|v| (app, v))
+            })
+            .collect()
+    }
+}
