@@ -85,6 +85,7 @@ impl Daemon {
             },
         };
         let ip = remote.as_ref().map(|_| config.rpc.ip.clone());
+        let tasks = TaskTracker::new();
         let sessions = Arc::new(SessionTable::default());
         let metrics = Arc::new(Metrics::default());
         let dispatcher = Arc::new(Dispatcher::new(
@@ -94,11 +95,11 @@ impl Daemon {
             config.rpc.clone(),
             metrics.clone(),
             remote,
+            tasks.clone(),
         ));
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok());
-        let tasks = TaskTracker::new();
         let own_log = crate::logs::open_port(&config, "the daemon").await;
         let web = Arc::new(crate::web::Gateway::new(
             config.web.clone(),

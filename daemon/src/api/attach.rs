@@ -355,14 +355,7 @@ fn outgoing_call(state: &Arc<State>, session: &Arc<AppSession>, call: pb::Outgoi
             deliver(&state, &session, result);
         }
     };
-    // Calls to other hosts go out at once and are answered from the reply;
-    // the rest wait in a task of their own.
-    if let Some(deferred) = state.dispatcher.start_call(call, Box::new(answer)) {
-        let state_for_task = state.clone();
-        state.tasks.spawn(async move {
-            deferred.run(&state_for_task.dispatcher).await;
-        });
-    }
+    state.dispatcher.start(call, Box::new(answer));
 }
 
 /// Queues a message for the app; when its outbox is full, waits for room in

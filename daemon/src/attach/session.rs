@@ -209,10 +209,10 @@ impl AppSession {
         };
         // try_send: the permit above bounds requests, so a full outbox means
         // the app stopped reading; fail now rather than queue without bound.
-        if !self.push(message(id)) {
-            if let Some(entry) = self.in_flight.take(id, kind) {
-                return Err((entry.held, self.not_reading()));
-            }
+        if !self.push(message(id))
+            && let Some(entry) = self.in_flight.take(id, kind)
+        {
+            return Err((entry.held, self.not_reading()));
         }
         Ok(())
     }

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
-pub use start::{CallDone, Deferred};
+pub use start::CallDone;
 pub use version::VersionReq;
 
-use crate::apps::{AppRequest, Deadline, LocalApp, LocalApps};
+use crate::apps::{LocalApp, LocalApps};
 use crate::config::RpcConfig;
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
@@ -79,6 +78,8 @@ pub struct Dispatcher {
     remote: Option<Arc<dyn Remote>>,
     /// Round-robin over local apps for requests from other hosts.
     local_next: AtomicUsize,
+    /// Where look-ups of services not watched yet run.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// What a call resolved to.
@@ -96,6 +97,7 @@ impl Dispatcher {
         rpc: RpcConfig,
         metrics: Arc<Metrics>,
         remote: Option<Arc<dyn Remote>>,
+        tasks: tokio_util::task::TaskTracker,
     ) -> Self {
         Dispatcher {
             registry,
@@ -107,44 +109,13 @@ impl Dispatcher {
             draining: AtomicBool::new(false),
             remote,
             local_next: AtomicUsize::new(0),
+            tasks,
         }
-    }
-
-    pub fn me(&self) -> &Me {
-        &self.me
     }
 
     /// From now on every call fails with "shutting down".
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
-    }
-
-    /// Routes one call and waits for its reply.
-    pub async fn call(&self, call: Call) -> Result<Answer, CallError> {
-        self.call_picked(call, None).await
-    }
-
-    /// `call`, to the instance already `picked` when there is one.
-    async fn call_picked(
-        &self,
-        call: Call,
-        picked: Option<(Instance, Target)>,
-    ) -> Result<Answer, CallError> {
-        let (interface, method) = self.check_call(&call)?;
-        let timeout = self.timeout(call.timeout);
-        let deadline = Instant::now() + timeout;
-        let started = std::time::Instant::now();
-        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = self
-            .route(&call, &interface, &method, deadline, timeout, picked)
-            .await;
-        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if result.as_ref().err().is_none_or(start::reached) {
-            let subject = format!("{interface}.{method}");
-            self.metrics
-                .record(&subject, started.elapsed(), result.is_err());
-        }
-        result
     }
 
     /// Refuses a request body over `rpc.max_body_bytes`.
@@ -166,119 +137,6 @@ impl Dispatcher {
             Some(t) if !t.is_zero() => t.min(self.rpc.max_timeout),
             _ => self.rpc.default_timeout,
         }
-    }
-
-    async fn route(
-        &self,
-        call: &Call,
-        interface: &str,
-        method: &str,
-        deadline: Instant,
-        timeout: Duration,
-        picked: Option<(Instance, Target)>,
-    ) -> Result<Answer, CallError> {
-        let (instance, target) = match picked {
-            Some(picked) => picked,
-            None => self.pick(&call.service, call.version.as_deref()).await?,
-        };
-        let body = match target {
-            Target::Daemon => {
-                builtin::answer_for_daemon(interface, method, &call.body, &self.me, &self.metrics)?
-            }
-            Target::App(app) => {
-                self.call_app(
-                    app.as_ref(),
-                    &instance,
-                    interface,
-                    method,
-                    call,
-                    deadline,
-                    timeout,
-                )
-                .await?
-            }
-            Target::Remote => {
-                let Some(remote) = &self.remote else {
-                    return Err(CallError::new(ErrorKind::Internal, "no transport"));
-                };
-                remote::call(
-                    remote.as_ref(),
-                    &instance,
-                    format!("{interface}.{method}"),
-                    call.body.clone(),
-                    &call.trace_id,
-                    timeout,
-                )
-                .await?
-            }
-        };
-        Ok(Answer {
-            body,
-            identity: instance.identity,
-            version: instance.version,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn call_app(
-        &self,
-        app: &dyn LocalApp,
-        instance: &Instance,
-        interface: &str,
-        method: &str,
-        call: &Call,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<Bytes, CallError> {
-        if interface == "lymph" {
-            return builtin::answer_for_app(
-                method,
-                &call.body,
-                app.identity(),
-                &self.me,
-                app.spec(),
-                &self.metrics,
-            );
-        }
-        let spec = app.spec();
-        // The looked-up registration names the version; a subject naming
-        // another interface of the same app takes that one's default version.
-        let def = if interface == instance.service {
-            spec.interfaces
-                .iter()
-                .find(|i| i.name == interface && i.version == instance.version)
-        } else {
-            spec.interface(interface)
-        };
-        let Some(def) = def else {
-            return Err(CallError::new(
-                ErrorKind::UnknownMethod,
-                format!(
-                    "{} (an instance of {}) has no interface {interface:?}",
-                    spec.app_name, instance.service
-                ),
-            ));
-        };
-        if def.method(method).is_none() {
-            return Err(CallError::new(
-                ErrorKind::UnknownMethod,
-                format!(
-                    "{interface} has no method {method:?} (it has: {})",
-                    def.method_names()
-                ),
-            ));
-        }
-        let request = AppRequest {
-            interface: interface.to_owned(),
-            method: method.to_owned(),
-            body: call.body.clone(),
-            trace_id: call.trace_id.clone(),
-            deadline: Deadline {
-                at: deadline,
-                timeout,
-            },
-        };
-        crate::apps::request(app, request).await
     }
 
     /// The next live instance of `service`, round-robin, and where it lives.

@@ -1,119 +1,213 @@
-//! Calls to other hosts routed and sent without a task waiting for them: the
-//! reply completes the call from the transport's receive loop. Anything else
-//! (a service not yet watched, local apps, the daemon's own methods) goes on
-//! to `Dispatcher::call` in a task, with the instance already picked.
+//! The one start path of a call: checked, routed to an instance, handed to
+//! the daemon's own `lymph` interface, a local app or another host, and
+//! finished (metrics, then the caller's callback) wherever the answer
+//! arrives. No task waits per call; only a service not watched yet is looked
+//! up in a task first. `Dispatcher::call` is the waiting helper on top.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
-use super::{
-    Answer, Call, CallError, Dispatcher, ErrorKind, Target, remote, requirement, split_subject,
-};
+use super::{Answer, Call, Dispatcher, Target, builtin, remote, requirement, split_subject};
+use crate::apps::{AppRequest, Deadline, LocalApp};
+use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
-use crate::registry::Instance;
+use crate::registry::{Instance, Instances};
 use crate::rpc::OutgoingRequest;
 
-/// What runs once with the outcome of a call started by `start_call`.
+/// What runs once with the outcome of a call.
 pub type CallDone = Box<dyn FnOnce(Result<Answer, CallError>) + Send>;
 
-/// A call `start_call` could not finish without waiting: run it in a task.
-pub struct Deferred {
+/// A call checked and timed, on its way to an instance.
+struct Started {
     call: Call,
+    interface: String,
+    method: String,
+    deadline: Deadline,
+    requirement: Option<super::VersionReq>,
     done: CallDone,
-    /// The instance already chosen (so round-robin does not skip one).
-    picked: Option<(Instance, Target)>,
-}
-
-impl Deferred {
-    pub async fn run(self, dispatcher: &Dispatcher) {
-        let result = dispatcher.call_picked(self.call, self.picked).await;
-        (self.done)(result);
-    }
 }
 
 impl Dispatcher {
-    /// Starts `call`. A call to another host over a route already watched is
-    /// sent at once and `done` runs when its reply arrives; so do calls that
-    /// fail before reaching anyone. Anything else comes back as `Deferred`.
-    pub fn start_call(&self, call: Call, done: CallDone) -> Option<Deferred> {
-        let Some(remote) = &self.remote else {
-            return Some(Deferred {
-                call,
-                done,
-                picked: None,
-            });
+    /// Starts `call`; `done` runs once with its outcome: from the app's
+    /// stream, the transport's receive loop, a deadline sweep, or at once.
+    pub fn start(self: &Arc<Self>, call: Call, done: CallDone) {
+        let checked = self.check_call(&call).and_then(|(interface, method)| {
+            let requirement = requirement(call.version.as_deref())?;
+            Ok((interface, method, requirement))
+        });
+        let (interface, method, requirement) = match checked {
+            Ok(checked) => checked,
+            Err(e) => return done(Err(e)),
         };
-        let checked = self.check_call(&call);
-        let (interface, method) = match checked {
-            Ok(split) => split,
-            Err(e) => {
-                done(Err(e));
-                return None;
-            }
-        };
-        let requirement = match requirement(call.version.as_deref()) {
-            Ok(requirement) => requirement,
-            Err(e) => {
-                done(Err(e));
-                return None;
-            }
-        };
-        let Some((list, next)) = self.cached_instances(&call.service) else {
-            return Some(Deferred {
-                call,
-                done,
-                picked: None,
-            });
-        };
-        let version = call.version.as_deref();
-        let picked = self.pick_in(&list, &next, &call.service, version, requirement.as_ref());
-        let subject = format!("{interface}.{method}");
-        let instance = match picked {
-            Ok((instance, Target::Remote)) => instance,
-            Ok(picked) => {
-                return Some(Deferred {
-                    call,
-                    done,
-                    picked: Some(picked),
-                });
-            }
-            Err(e) => {
-                finish_unreached(&self.metrics, &subject, e, done);
-                return None;
-            }
-        };
-        self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let timeout = self.timeout(call.timeout);
-        let request = OutgoingRequest {
-            subject: subject.clone(),
-            body: call.body,
-            trace_id: call.trace_id,
-            version: instance.version.clone(),
-            timeout,
-        };
-        let endpoint = instance.endpoint.clone();
-        let finish = Finish {
-            metrics: self.metrics.clone(),
-            started: std::time::Instant::now(),
-            subject,
-            identity: instance.identity,
-            version: instance.version,
+        let started = Started {
+            deadline: Deadline::after(self.timeout(call.timeout)),
+            call,
+            interface,
+            method,
+            requirement,
             done,
         };
-        let reply_done = Box::new(move |reply: Result<crate::rpc::IncomingReply, _>| {
-            let outcome = match reply {
-                Ok(reply) => remote::reply_outcome(reply),
-                Err(e) => Err(remote::transport_error(e)),
-            };
-            finish.finish(outcome);
+        if let Some((list, next)) = self.cached_instances(&started.call.service) {
+            return self.start_on(&list, &next, started);
+        }
+        // Not watched yet: look the service up in a task, then go on.
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            match this.instances(&started.call.service).await {
+                Ok((list, next)) => this.start_on(&list, &next, started),
+                Err(e) => (started.done)(Err(e)),
+            }
         });
-        remote.start_request(&endpoint, request, reply_done);
-        None
     }
 
-    /// What `call` checks before routing: not draining, a valid subject, the
+    /// Starts `call` and waits for its outcome.
+    pub async fn call(self: &Arc<Self>, call: Call) -> Result<Answer, CallError> {
+        let (tx, rx) = oneshot::channel();
+        self.start(
+            call,
+            Box::new(move |outcome| {
+                // The waiter may have gone (its caller gave up).
+                let _ = tx.send(outcome);
+            }),
+        );
+        rx.await.unwrap_or_else(|_| Err(CallError::shutting_down()))
+    }
+
+    /// Picks an instance of a known list and hands the call to it.
+    fn start_on(&self, list: &Instances, next: &AtomicUsize, started: Started) {
+        let Started {
+            call,
+            interface,
+            method,
+            deadline,
+            requirement,
+            done,
+        } = started;
+        let subject = format!("{interface}.{method}");
+        let version = call.version.as_deref();
+        let picked = self.pick_in(list, next, &call.service, version, requirement.as_ref());
+        let (instance, target) = match picked {
+            Ok(picked) => picked,
+            Err(e) => {
+                if reached(&e) {
+                    self.metrics
+                        .record(&subject, std::time::Duration::ZERO, true);
+                }
+                return done(Err(e));
+            }
+        };
+        let finish = Finish::start(&self.metrics, subject, &instance, done);
+        match target {
+            Target::Daemon => {
+                let answer = builtin::answer_for_daemon(
+                    &interface,
+                    &method,
+                    &call.body,
+                    &self.me,
+                    &self.metrics,
+                );
+                finish.finish(answer);
+            }
+            Target::App(app) => {
+                let checked =
+                    self.check_app(app.as_ref(), &instance, &interface, &method, &call.body);
+                match checked {
+                    Ok(Some(answer)) => finish.finish(Ok(answer)),
+                    Ok(None) => {
+                        let request = AppRequest {
+                            interface,
+                            method,
+                            body: call.body,
+                            trace_id: call.trace_id,
+                            deadline,
+                        };
+                        app.start_request(request, Box::new(move |outcome| finish.finish(outcome)));
+                    }
+                    Err(e) => finish.finish(Err(e)),
+                }
+            }
+            Target::Remote => {
+                let Some(remote) = &self.remote else {
+                    return finish.finish(Err(CallError::new(ErrorKind::Internal, "no transport")));
+                };
+                let request = OutgoingRequest {
+                    subject: format!("{interface}.{method}"),
+                    body: call.body,
+                    trace_id: call.trace_id,
+                    version: instance.version.clone(),
+                    timeout: deadline
+                        .at
+                        .saturating_duration_since(tokio::time::Instant::now()),
+                };
+                let reply_done = Box::new(move |reply: Result<crate::rpc::IncomingReply, _>| {
+                    let outcome = match reply {
+                        Ok(reply) => remote::reply_outcome(reply),
+                        Err(e) => Err(remote::transport_error(e)),
+                    };
+                    finish.finish(outcome);
+                });
+                remote.start_request(&instance.endpoint, request, reply_done);
+            }
+        }
+    }
+
+    /// What a local app must have for the call: the interface (of the
+    /// registered version) and the method. `Some` for the `lymph.*` methods,
+    /// which the daemon answers for the app.
+    fn check_app(
+        &self,
+        app: &dyn LocalApp,
+        instance: &Instance,
+        interface: &str,
+        method: &str,
+        body: &[u8],
+    ) -> Result<Option<Bytes>, CallError> {
+        if interface == "lymph" {
+            let answer = builtin::answer_for_app(
+                method,
+                body,
+                app.identity(),
+                &self.me,
+                app.spec(),
+                &self.metrics,
+            )?;
+            return Ok(Some(answer));
+        }
+        let spec = app.spec();
+        // The looked-up registration names the version; a subject naming
+        // another interface of the same app takes that one's default version.
+        let def = if interface == instance.service {
+            spec.interfaces
+                .iter()
+                .find(|i| i.name == interface && i.version == instance.version)
+        } else {
+            spec.interface(interface)
+        };
+        let Some(def) = def else {
+            return Err(CallError::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{} (an instance of {}) has no interface {interface:?}",
+                    spec.app_name, instance.service
+                ),
+            ));
+        };
+        if def.method(method).is_none() {
+            return Err(CallError::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{interface} has no method {method:?} (it has: {})",
+                    def.method_names()
+                ),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// What `start` checks before routing: not draining, a valid subject, the
     /// body within the limit. Returns the interface and method.
     pub(super) fn check_call(&self, call: &Call) -> Result<(String, String), CallError> {
         if self.draining.load(Ordering::Acquire) {
@@ -125,14 +219,6 @@ impl Dispatcher {
     }
 }
 
-/// A call that found no instance: only errors past routing get a series.
-fn finish_unreached(metrics: &Metrics, subject: &str, error: CallError, done: CallDone) {
-    if reached(&error) {
-        metrics.record(subject, std::time::Duration::ZERO, true);
-    }
-    done(Err(error));
-}
-
 /// Whether a failed call reached an instance (and so gets a metrics series):
 /// a caller inventing names must not grow the daemon's memory.
 pub(super) fn reached(error: &CallError) -> bool {
@@ -142,7 +228,7 @@ pub(super) fn reached(error: &CallError) -> bool {
     )
 }
 
-/// The end of a call sent by `start_call`: metrics, then `done`.
+/// The end of a call that reached an instance: metrics, then `done`.
 struct Finish {
     metrics: Arc<Metrics>,
     started: std::time::Instant,
@@ -153,6 +239,23 @@ struct Finish {
 }
 
 impl Finish {
+    fn start(
+        metrics: &Arc<Metrics>,
+        subject: String,
+        instance: &Instance,
+        done: CallDone,
+    ) -> Finish {
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Finish {
+            metrics: metrics.clone(),
+            started: std::time::Instant::now(),
+            subject,
+            identity: instance.identity.clone(),
+            version: instance.version.clone(),
+            done,
+        }
+    }
+
     fn finish(self, outcome: Result<Bytes, CallError>) {
         self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         let failed = outcome.is_err();

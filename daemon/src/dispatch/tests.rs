@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rmpv::Value;
 
 use super::*;
-use crate::apps::Completion;
+use crate::apps::{AppRequest, Completion, Deadline};
 use crate::registry::{EmbeddedStore, Instance, Registry};
 use crate::spec::{AppSpec, InterfaceDef, MethodDef};
 
@@ -93,7 +93,7 @@ fn registration(service: &str, identity: &str, version: Option<&str>) -> Instanc
     }
 }
 
-async fn dispatcher(apps: Vec<Arc<Echo>>) -> Dispatcher {
+async fn dispatcher(apps: Vec<Arc<Echo>>) -> Arc<Dispatcher> {
     let registry = EmbeddedStore::new().session();
     registry
         .register(registration("lymph", "daemon", Some(BUILTIN_VERSION)))
@@ -105,7 +105,7 @@ async fn dispatcher(apps: Vec<Arc<Echo>>) -> Dispatcher {
             .await
             .expect("register");
     }
-    Dispatcher::new(
+    Arc::new(Dispatcher::new(
         Arc::new(registry),
         Arc::new(Apps(apps)),
         Me {
@@ -115,7 +115,8 @@ async fn dispatcher(apps: Vec<Arc<Echo>>) -> Dispatcher {
         crate::config::RpcConfig::default(),
         Arc::new(crate::metrics::Metrics::default()),
         None,
-    )
+        tokio_util::task::TaskTracker::new(),
+    ))
 }
 
 fn call(service: &str, method: &str) -> Call {

@@ -235,15 +235,27 @@ pub trait Remote: Send + Sync + 'static {
     /// dead without a call going there first. A no-op for a known peer.
     fn probe(&self, endpoint: &str);
 
-    /// Sends a request and waits for its first reply, up to `request.timeout`.
+    /// Sends a request without waiting: `done` runs once, in the task that
+    /// sees the reply, or with the failure (at once, past `request.timeout`,
+    /// the peer gone). No task and no timer per call: the one start path.
+    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone);
+
+    /// `start_request`, waiting for the first reply (the transport's deadline
+    /// sweep ends it past `request.timeout`).
     async fn request(
         &self,
         endpoint: &str,
         request: OutgoingRequest,
-    ) -> Result<IncomingReply, RpcError>;
-
-    /// Sends a request without waiting: `done` runs once, in the task that
-    /// sees the reply, or with the failure (at once, past `request.timeout`,
-    /// the peer gone). No task and no timer per call.
-    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone);
+    ) -> Result<IncomingReply, RpcError> {
+        let (tx, rx) = oneshot::channel();
+        self.start_request(
+            endpoint,
+            request,
+            Box::new(move |result| {
+                // The waiter may have gone (its caller gave up).
+                let _ = tx.send(result);
+            }),
+        );
+        rx.await.unwrap_or(Err(RpcError::Closed))
+    }
 }

@@ -26,15 +26,13 @@ mod zmtp_props;
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use self::peers::{Outgoing, Shared, is_endpoint};
 use self::queue::Refused;
 use super::frame::{self, Headers, Message, MessageType};
-use super::{
-    IncomingReply, IncomingRequest, OutgoingRequest, Remote, ReplyDone, RpcError, TransportConfig,
-};
+use super::{IncomingRequest, OutgoingRequest, Remote, ReplyDone, RpcError, TransportConfig};
 
 /// lymph's range for a random port (`container.port` unset).
 const PORT_RANGE: std::ops::RangeInclusive<u16> = 35536..=65535;
@@ -116,19 +114,6 @@ impl Drop for RpcClient {
     }
 }
 
-/// Removes a call's waiting slot when its caller stops waiting (deadline or
-/// the caller's future dropped), so a late reply finds nothing.
-struct PendingGuard<'a> {
-    shared: &'a Shared,
-    id: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.shared.remove_pending(&self.id);
-    }
-}
-
 #[async_trait::async_trait]
 impl Remote for RpcClient {
     fn endpoint(&self) -> &str {
@@ -143,60 +128,21 @@ impl Remote for RpcClient {
         heartbeat::probe(&self.shared, endpoint);
     }
 
-    async fn request(
-        &self,
-        endpoint: &str,
-        request: OutgoingRequest,
-    ) -> Result<IncomingReply, RpcError> {
-        let timeout = request.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let (slot, reply) = oneshot::channel();
-        let answer = Box::new(move |result| {
-            // The caller may have given up in the same instant.
-            let _ = slot.send(result);
-        });
-        let _guard = self
-            .send_started(endpoint, request, answer)
-            .map(|id| PendingGuard {
-                shared: &self.shared,
-                id,
-            });
-        match tokio::time::timeout_at(deadline, reply).await {
-            Ok(result) => result.unwrap_or(Err(RpcError::Closed)),
-            Err(_) => Err(RpcError::Timeout {
-                endpoint: endpoint.to_owned(),
-                timeout,
-            }),
-        }
-    }
-
-    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
-        self.send_started(endpoint, request, done);
-    }
-}
-
-impl RpcClient {
     /// Sends a request; `done` runs once with its first reply or failure.
-    /// Returns the request's id while it waits for a reply.
-    fn send_started(
-        &self,
-        endpoint: &str,
-        request: OutgoingRequest,
-        done: ReplyDone,
-    ) -> Option<String> {
+    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
         let timeout = request.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let message = request_message(request);
         let frames = frame::encode(endpoint, &message);
         if let Err(e) = check_size(&frames, &self.shared) {
             done(Err(e));
-            return None;
+            return;
         }
         let queue = match self.shared.conn_for(endpoint) {
             Ok(queue) => queue,
             Err(e) => {
                 done(Err(e));
-                return None;
+                return;
             }
         };
         let id = message.id;
@@ -226,10 +172,8 @@ impl RpcClient {
             Err(refused) => {
                 self.shared
                     .resolve(&id, Err(refused_error(endpoint, refused)));
-                return None;
             }
         }
-        Some(id)
     }
 }
 

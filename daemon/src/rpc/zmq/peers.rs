@@ -232,11 +232,6 @@ impl Shared {
         !self.state().pending.is_empty()
     }
 
-    /// Forgets a call (its caller gave up); a late reply is then dropped.
-    pub fn remove_pending(&self, id: &str) {
-        self.state().pending.remove(id);
-    }
-
     /// Completes the call `id` with its first reply or failure; later ones are dropped.
     pub fn resolve(&self, id: &str, result: Result<IncomingReply, RpcError>) -> bool {
         let pending = self.state().pending.remove(id);
