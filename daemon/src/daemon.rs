@@ -105,6 +105,7 @@ impl Daemon {
             config.web.clone(),
             config.rpc.max_body_bytes,
             tasks.clone(),
+            metrics.clone(),
         ));
         let state = Arc::new(State {
             config,
@@ -327,7 +328,7 @@ impl State {
     }
 
     pub fn status(&self) -> pb::StatusReply {
-        use std::sync::atomic::Ordering::Relaxed;
+        let (calls_total, calls_failed, calls_in_flight) = self.metrics.rpc_totals();
         let apps = self
             .sessions
             .all()
@@ -359,9 +360,9 @@ impl State {
             events: self.config.events_name().to_owned(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             apps,
-            calls_total: self.metrics.calls_total.load(Relaxed),
-            calls_failed: self.metrics.calls_failed.load(Relaxed),
-            calls_in_flight: self.metrics.in_flight.load(Relaxed),
+            calls_total,
+            calls_failed,
+            calls_in_flight,
         }
     }
 }

@@ -229,7 +229,7 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
         }
         In::Ready(_) => {
             if session.mark_ready() {
-                crate::attach::consume::start(&state.bus, session, &state.tasks)
+                crate::attach::consume::start(&state.bus, session, &state.tasks, &state.metrics)
                     .await
                     .map_err(super::events::event_error)?;
                 // Invalid: a port in use or taken is the app's setup, not a
@@ -269,15 +269,19 @@ async fn handle(state: &Arc<State>, session: &Arc<AppSession>, kind: In) -> Resu
         }
         In::Call(call) => outgoing_call(state, session, call),
         In::Emit(emit) => outgoing_emit(state, session, emit),
-        In::Ack(ack) => {
-            if !session.settle(ack.delivery_id, None) {
-                debug!(app = %session.spec.app_name, id = ack.delivery_id, "ack of no delivery held");
+        In::Ack(ack) => match session.settle(ack.delivery_id, None) {
+            Some((event_type, step)) => state.metrics.event(step, &event_type),
+            None => {
+                debug!(app = %session.spec.app_name, id = ack.delivery_id, "ack of no delivery held")
             }
-        }
+        },
         In::Fail(fail) => {
             debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %crate::names::shown(&fail.reason), "delivery failed");
-            if !session.settle(fail.delivery_id, Some(fail.reason)) {
-                debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held");
+            match session.settle(fail.delivery_id, Some(fail.reason)) {
+                Some((event_type, step)) => state.metrics.event(step, &event_type),
+                None => {
+                    debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held")
+                }
             }
         }
         In::HttpResponse(response) => {

@@ -14,6 +14,7 @@ use super::BoxStream;
 use crate::daemon::State;
 use crate::error::{CallError, ErrorKind};
 use crate::events::{Event, EventError, Settle, Subscription};
+use crate::metrics::EventStep;
 use crate::trace;
 
 /// Events a `Subscribe` stream buffers for a slow tool before the bus holds back.
@@ -52,11 +53,13 @@ pub async fn emit(
         body,
         trace_id,
     };
+    let event_type = event.event_type.clone();
     state
         .bus
         .emit(event, Duration::from_millis(delay_ms))
         .await
         .map_err(event_error)?;
+    state.metrics.event(EventStep::Emitted, &event_type);
     Ok(id)
 }
 

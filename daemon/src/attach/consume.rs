@@ -15,6 +15,7 @@ use tracing::warn;
 
 use super::AppSession;
 use crate::events::{ConsumerHealth, ConsumerState, EventBus, EventError, Refusal, Subscription};
+use crate::metrics::{EventStep, Metrics};
 
 /// One subscription of an app and its consumer's health.
 pub struct Subscribed {
@@ -31,6 +32,7 @@ pub async fn start(
     bus: &Arc<dyn EventBus>,
     session: &Arc<AppSession>,
     tasks: &TaskTracker,
+    metrics: &Arc<Metrics>,
 ) -> Result<(), EventError> {
     for iface in &session.spec.interfaces {
         for sub in &iface.subscriptions {
@@ -61,7 +63,9 @@ pub async fn start(
                 session.clone(),
                 iface.name.clone(),
                 sub.handler.clone(),
+                sub.retry,
                 consumer,
+                metrics.clone(),
             ));
         }
     }
@@ -109,7 +113,9 @@ async fn pump(
     session: Arc<AppSession>,
     interface: String,
     handler: String,
+    retry: u32,
     mut consumer: crate::events::Consumer,
+    metrics: Arc<Metrics>,
 ) {
     loop {
         let delivery = tokio::select! {
@@ -120,9 +126,14 @@ async fn pump(
             warn!(app = %session.spec.app_name, %interface, "event consumer ended");
             break;
         };
-        let Some(delivery_id) = session.track_delivery(&consumer.settle, d.tag) else {
+        // lymph's count: the first delivery is attempt 1, then `retry` more.
+        let last_try = d.attempt > retry;
+        let tracked =
+            session.track_delivery(&consumer.settle, d.tag, &d.event.event_type, last_try);
+        let Some(delivery_id) = tracked else {
             break;
         };
+        metrics.event(EventStep::Delivered, &d.event.event_type);
         let message = Out::Delivery(pb::Delivery {
             delivery_id,
             event_type: d.event.event_type,

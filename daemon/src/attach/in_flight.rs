@@ -21,6 +21,9 @@ pub(crate) enum Held {
     Delivery {
         settle: mpsc::UnboundedSender<Settle>,
         tag: u64,
+        event_type: String,
+        /// Its handler's last try: a fail drops the event.
+        last_try: bool,
     },
 }
 

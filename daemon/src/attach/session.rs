@@ -18,6 +18,7 @@ use super::in_flight::{self, Entry, Held, InFlight, Sweep};
 use crate::apps::{AppRequest, Completion, Deadline, HttpCompletion};
 use crate::error::{CallError, ErrorKind};
 use crate::events::Settle;
+use crate::metrics::EventStep;
 use crate::spec::AppSpec;
 
 /// The daemon's half of an app's stream. Bounded: a stuck app fills it and
@@ -287,33 +288,49 @@ impl AppSession {
 
     /// Remembers a delivery handed to the app; returns its delivery id, or
     /// `None` when the session closed (the bus takes the event back).
-    pub fn track_delivery(&self, settle: &mpsc::UnboundedSender<Settle>, tag: u64) -> Option<u64> {
+    /// `last_try`: the handler's retries are used up, so a fail drops it.
+    pub fn track_delivery(
+        &self,
+        settle: &mpsc::UnboundedSender<Settle>,
+        tag: u64,
+        event_type: &str,
+        last_try: bool,
+    ) -> Option<u64> {
         let held = Held::Delivery {
             settle: settle.clone(),
             tag,
+            event_type: event_type.to_owned(),
+            last_try,
         };
         self.in_flight.insert(held, None, None).ok()
     }
 
-    /// Passes the app's ack or fail of a delivery to the bus. `false` for an
-    /// unknown delivery id.
-    pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> bool {
+    /// Passes the app's ack or fail of a delivery to the bus. Returns the
+    /// event's type and what became of it; `None` for an unknown delivery id.
+    pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> Option<(String, EventStep)> {
         let Some(Entry {
-            held: Held::Delivery { settle, tag },
+            held:
+                Held::Delivery {
+                    settle,
+                    tag,
+                    event_type,
+                    last_try,
+                },
             ..
         }) = self
             .in_flight
             .answered(delivery_id, in_flight::Kind::Delivery)
         else {
-            return false;
+            return None;
         };
-        let message = match fail {
-            None => Settle::Ack(tag),
-            Some(reason) => Settle::Fail { tag, reason },
+        let (message, step) = match fail {
+            None => (Settle::Ack(tag), EventStep::Acked),
+            Some(reason) if last_try => (Settle::Fail { tag, reason }, EventStep::Dropped),
+            Some(reason) => (Settle::Fail { tag, reason }, EventStep::Failed),
         };
         // The consumer may be gone already; then the bus has taken the event back.
         let _ = settle.send(message);
-        true
+        Some((event_type, step))
     }
 
     /// Ends the session: every request in flight fails at once with

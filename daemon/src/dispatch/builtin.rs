@@ -147,9 +147,7 @@ fn answer(
                 .into_iter()
                 .map(|s| {
                     let mut tags = vec![("identity", Value::from(identity))];
-                    if let Some(subject) = s.subject {
-                        tags.push(("subject", Value::from(subject)));
-                    }
+                    tags.extend(s.tags.into_iter().map(|(k, v)| (k, Value::from(v))));
                     Value::Array(vec![Value::from(s.name), number(s.value), map(tags)])
                 })
                 .collect(),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::{Dispatcher, builtin};
 use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Side};
 use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
 
 /// Where an incoming request went: answered here, or handed to an app.
@@ -38,11 +38,10 @@ struct Answering {
 
 impl Answering {
     fn finish(self, result: Result<(Bytes, Option<String>), CallError>) {
-        if !matches!(&result, Err(e) if matches!(e.kind, ErrorKind::UnknownMethod | ErrorKind::Invalid))
-        {
-            self.metrics
-                .record(&self.subject, self.started.elapsed(), result.is_err());
-        }
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind);
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .rpc_done(Side::Server, &self.subject, elapsed, outcome);
         self.responder.respond(match result {
             Ok((body, version)) => Response::Rep { body, version },
             Err(e) if e.kind == ErrorKind::RemoteError => Response::Error {

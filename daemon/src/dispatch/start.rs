@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::{Answer, Call, Dispatcher, Target, builtin, remote, requirement, split_subject};
 use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Side};
 use crate::registry::{Instance, Instances};
 use crate::rpc::OutgoingRequest;
 
@@ -92,10 +92,9 @@ impl Dispatcher {
         let (instance, target) = match picked {
             Ok(picked) => picked,
             Err(e) => {
-                if reached(&e) {
-                    self.metrics
-                        .record(&subject, std::time::Duration::ZERO, true);
-                }
+                let elapsed = std::time::Duration::ZERO;
+                self.metrics
+                    .rpc_done(Side::Client, &subject, elapsed, Err(e.kind));
                 return done(Err(e));
             }
         };
@@ -219,16 +218,7 @@ impl Dispatcher {
     }
 }
 
-/// Whether a failed call reached an instance (and so gets a metrics series):
-/// a caller inventing names must not grow the daemon's memory.
-pub(super) fn reached(error: &CallError) -> bool {
-    !matches!(
-        error.kind,
-        ErrorKind::UnknownService | ErrorKind::UnknownMethod | ErrorKind::Invalid
-    )
-}
-
-/// The end of a call that reached an instance: metrics, then `done`.
+/// The end of a call that found an instance: metrics, then `done`.
 struct Finish {
     metrics: Arc<Metrics>,
     started: std::time::Instant,
@@ -245,7 +235,7 @@ impl Finish {
         instance: &Instance,
         done: CallDone,
     ) -> Finish {
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        metrics.rpc_started();
         Finish {
             metrics: metrics.clone(),
             started: std::time::Instant::now(),
@@ -257,12 +247,11 @@ impl Finish {
     }
 
     fn finish(self, outcome: Result<Bytes, CallError>) {
-        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let failed = outcome.is_err();
-        if outcome.as_ref().err().is_none_or(reached) {
-            self.metrics
-                .record(&self.subject, self.started.elapsed(), failed);
-        }
+        self.metrics.rpc_ended();
+        let result = outcome.as_ref().map(|_| ()).map_err(|e| e.kind);
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .rpc_done(Side::Client, &self.subject, elapsed, result);
         (self.done)(outcome.map(|body| Answer {
             body,
             identity: self.identity,

@@ -56,7 +56,14 @@ pub(super) async fn handle(
             .get(TRACE_HEADER)
             .map(HeaderValue::as_bytes),
     );
-    let mut response = respond(&port, request, &trace_id).await;
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let mut route = None;
+    let mut response = respond(&port, request, &trace_id, &mut route).await;
+    let route = route.as_deref().unwrap_or(crate::metrics::OTHER);
+    let status = response.status().as_u16();
+    port.metrics
+        .http_done(&method, route, status, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
@@ -82,11 +89,21 @@ fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn respond(port: &Port, request: Request<Incoming>, trace_id: &str) -> Response<Full<Bytes>> {
+/// The answer to one request; `matched` is set to the route's pattern once
+/// the request matched one.
+async fn respond(
+    port: &Port,
+    request: Request<Incoming>,
+    trace_id: &str,
+    matched: &mut Option<String>,
+) -> Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let (route, path_args) = match port.routes.lookup(&method, &path) {
-        Match::Found(route, args) => (route.clone(), args),
+        Match::Found(route, args) => {
+            *matched = Some(route.pattern.clone());
+            (route.clone(), args)
+        }
         Match::NotFound if path == HEALTH_PATH => {
             return if port.any_ready() {
                 Response::new(Full::new(Bytes::new()))

@@ -32,6 +32,7 @@ use routes::{RouteError, RouteTable};
 
 use crate::apps::LocalApp;
 use crate::config::WebConfig;
+use crate::metrics::Metrics;
 use crate::spec::AppSpec;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,7 @@ pub(crate) struct Port {
     timeout: Duration,
     max_body: usize,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 /// What one port's clients may hold: connections, and time to send a
@@ -109,6 +111,7 @@ impl Port {
 /// and never hold it across an await.
 pub struct Gateway {
     config: WebConfig,
+    metrics: Arc<Metrics>,
     max_body: usize,
     ports: Mutex<HashMap<u16, Arc<Port>>>,
     tasks: TaskTracker,
@@ -125,9 +128,15 @@ fn owner_of(spec: &AppSpec) -> String {
 }
 
 impl Gateway {
-    pub fn new(config: WebConfig, max_body: usize, tasks: TaskTracker) -> Gateway {
+    pub fn new(
+        config: WebConfig,
+        max_body: usize,
+        tasks: TaskTracker,
+        metrics: Arc<Metrics>,
+    ) -> Gateway {
         Gateway {
             config,
+            metrics,
             max_body,
             ports: Mutex::new(HashMap::new()),
             tasks,
@@ -183,6 +192,7 @@ impl Gateway {
                 timeout: self.config.timeout,
                 max_body: self.max_body,
                 limits: Limits::of(&self.config),
+                metrics: self.metrics.clone(),
             });
             {
                 let mut ports = self.ports();

@@ -35,6 +35,8 @@ pub struct Route {
     pub method: String,
     pub endpoint: String,
     pub interface: String,
+    /// The path as declared, e.g. `/hello/<name>`: the route's metrics label.
+    pub pattern: String,
     parts: Vec<Part>,
 }
 
@@ -134,6 +136,7 @@ impl RouteTable {
                     method: route.method.to_ascii_uppercase(),
                     endpoint: route.endpoint.clone(),
                     interface: iface.name.clone(),
+                    pattern: route.path.clone(),
                     parts: parse(&route.path)?,
                 });
             }

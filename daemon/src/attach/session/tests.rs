@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AppSession, SessionLimits};
 use crate::apps::{AppRequest, Completion, Deadline};
 use crate::error::{CallError, ErrorKind};
+use crate::metrics::EventStep;
 use crate::spec::AppSpec;
 
 type Outcomes = Arc<Mutex<Vec<Result<Bytes, CallError>>>>;
@@ -216,12 +217,23 @@ async fn http_requests_share_the_table_ids_and_limit() {
 async fn deliveries_are_settled_once_and_counted_handled() {
     let (session, _rx) = session(1);
     let (settle, mut settled) = mpsc::unbounded_channel();
-    let first = session.track_delivery(&settle, 7).expect("tracked");
-    let second = session.track_delivery(&settle, 8).expect("tracked");
+    let first = session
+        .track_delivery(&settle, 7, "t", false)
+        .expect("tracked");
+    let second = session
+        .track_delivery(&settle, 8, "t", true)
+        .expect("tracked");
     assert_eq!(session.in_flight(), 0, "deliveries are not requests");
-    assert!(session.settle(first, None));
-    assert!(!session.settle(first, None), "settled once");
-    assert!(session.settle(second, Some("boom".to_owned())));
+    assert_eq!(
+        session.settle(first, None),
+        Some(("t".to_owned(), EventStep::Acked))
+    );
+    assert_eq!(session.settle(first, None), None, "settled once");
+    assert_eq!(
+        session.settle(second, Some("boom".to_owned())),
+        Some(("t".to_owned(), EventStep::Dropped)),
+        "a fail on the last try drops the event"
+    );
     assert!(matches!(
         settled.try_recv(),
         Ok(crate::events::Settle::Ack(7))
@@ -232,5 +244,8 @@ async fn deliveries_are_settled_once_and_counted_handled() {
     ));
     assert_eq!(session.handled(), 2, "acks and fails count as handled");
     session.close();
-    assert!(session.track_delivery(&settle, 9).is_none(), "closed");
+    assert!(
+        session.track_delivery(&settle, 9, "t", false).is_none(),
+        "closed"
+    );
 }

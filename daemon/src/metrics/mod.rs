@@ -1,0 +1,287 @@
+//! The one recording seam for metrics: every hop reports here (RPC calls
+//! this daemon routes and requests it serves for other hosts, HTTP requests,
+//! events emitted, delivered, acked, failed and dropped), and `lymph.get_metrics`,
+//! `Status` and later exporters read from here. Recording is lock-free after
+//! the first report of a series; series are bounded in number.
+
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use stats::SubjectStats;
+
+use crate::error::ErrorKind;
+
+/// Series one family keeps at most; later names count under `OTHER`, so a
+/// client inventing names cannot grow the daemon's memory.
+const MAX_SERIES: usize = 1024;
+
+/// The series that takes what is past `MAX_SERIES`.
+pub const OTHER: &str = "_other";
+
+/// Which end of an RPC this daemon was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// A call this daemon routed for one of its apps or tools.
+    Client,
+    /// A request from another host, served by one of this daemon's apps or itself.
+    Server,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// What happened to an event at this daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStep {
+    /// Published (the bus took it).
+    Emitted,
+    /// Handed to an app's handler.
+    Delivered,
+    Acked,
+    /// Failed by its handler, with tries left: the bus retries it.
+    Failed,
+    /// Failed by its handler past its retry count: the bus drops it.
+    Dropped,
+}
+
+impl EventStep {
+    const ALL: [EventStep; 5] = [
+        EventStep::Emitted,
+        EventStep::Delivered,
+        EventStep::Acked,
+        EventStep::Failed,
+        EventStep::Dropped,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            EventStep::Emitted => "events.emitted",
+            EventStep::Delivered => "events.delivered",
+            EventStep::Acked => "events.acked",
+            EventStep::Failed => "events.failed",
+            EventStep::Dropped => "events.dropped",
+        }
+    }
+}
+
+/// Counts per event type, one per `EventStep`.
+#[derive(Default)]
+struct EventCounts([AtomicU64; 5]);
+
+/// A family of series by name, bounded to `MAX_SERIES`.
+struct Family<K, V> {
+    series: RwLock<HashMap<K, Arc<V>, foldhash::fast::RandomState>>,
+}
+
+impl<K, V> Default for Family<K, V> {
+    fn default() -> Self {
+        Family {
+            series: RwLock::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
+    /// The series `key`, made on first use (or the overflow series `other`).
+    fn get(&self, key: &K, other: impl FnOnce() -> K) -> Arc<V> {
+        let read = self.series.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(series) = read.get(key) {
+            return series.clone();
+        }
+        drop(read);
+        let mut write = self.series.write().unwrap_or_else(|p| p.into_inner());
+        let key = if write.len() >= MAX_SERIES && !write.contains_key(key) {
+            other()
+        } else {
+            key.clone()
+        };
+        write.entry(key).or_default().clone()
+    }
+
+    /// Every series, sorted by key.
+    fn sorted(&self) -> Vec<(K, Arc<V>)> {
+        let read = self.series.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<(K, Arc<V>)> = read.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    rpc: Family<(Side, String), SubjectStats>,
+    /// HTTP requests by (method, route pattern); errors are 5xx answers.
+    http: Family<(String, String), SubjectStats>,
+    events: Family<String, EventCounts>,
+    calls_total: AtomicU64,
+    calls_failed: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// One metric: lymph's `[name, value, tags]` triple.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: &'static str,
+    pub value: f64,
+    pub tags: Vec<(&'static str, String)>,
+}
+
+/// Kinds of failure that never reached an instance: they get no series of
+/// their own (a caller inventing names must not grow the daemon's memory).
+fn unreached(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::UnknownService | ErrorKind::UnknownMethod | ErrorKind::Invalid
+    )
+}
+
+impl Metrics {
+    /// An RPC is on its way (this daemon's `rpc.in_flight`).
+    pub fn rpc_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An RPC started with `rpc_started` ended: `rpc_done` follows.
+    pub fn rpc_ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The outcome of an RPC on `subject` (`Interface.method`). Failures that
+    /// reached no instance are not recorded.
+    pub fn rpc_done(
+        &self,
+        side: Side,
+        subject: &str,
+        elapsed: Duration,
+        outcome: Result<(), ErrorKind>,
+    ) {
+        if outcome.is_err_and(unreached) {
+            return;
+        }
+        let failed = outcome.is_err();
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.calls_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let key = (side, subject.to_owned());
+        self.rpc
+            .get(&key, || (side, OTHER.to_owned()))
+            .record(elapsed, failed);
+    }
+
+    /// An HTTP request answered with `status`; `route` is the matched
+    /// route's pattern (`OTHER` when none matched).
+    pub fn http_done(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let key = (method.to_owned(), route.to_owned());
+        self.http
+            .get(&key, || (OTHER.to_owned(), OTHER.to_owned()))
+            .record(elapsed, status >= 500);
+    }
+
+    /// One event of `event_type` reached `step`.
+    pub fn event(&self, step: EventStep, event_type: &str) {
+        let counts = self.events.get(&event_type.to_owned(), || OTHER.to_owned());
+        counts.0[step as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// RPCs recorded, failed among them, and in flight now.
+    pub fn rpc_totals(&self) -> (u64, u64, u64) {
+        (
+            self.calls_total.load(Ordering::Relaxed),
+            self.calls_failed.load(Ordering::Relaxed),
+            self.in_flight.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Every series, as `lymph.get_metrics` serves them.
+    pub fn samples(&self) -> Vec<Sample> {
+        let (total, failed, in_flight) = self.rpc_totals();
+        let mut out = vec![
+            Sample::plain("rpc.calls_total", total as f64),
+            Sample::plain("rpc.calls_failed", failed as f64),
+            Sample::plain("rpc.in_flight", in_flight as f64),
+        ];
+        for ((side, subject), s) in self.rpc.sorted() {
+            let tags = vec![("subject", subject), ("side", side.name().to_owned())];
+            timed(&mut out, RPC_NAMES, &s, &tags);
+        }
+        for ((method, route), s) in self.http.sorted() {
+            let tags = vec![("method", method), ("route", route)];
+            timed(&mut out, HTTP_NAMES, &s, &tags);
+        }
+        for (event_type, counts) in self.events.sorted() {
+            for step in EventStep::ALL {
+                let value = counts.0[step as usize].load(Ordering::Relaxed);
+                if value > 0 {
+                    out.push(Sample {
+                        name: step.name(),
+                        value: value as f64,
+                        tags: vec![("event_type", event_type.clone())],
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Sample {
+    fn plain(name: &'static str, value: f64) -> Sample {
+        Sample {
+            name,
+            value,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// The names of a timed family's samples: count, errors, mean, p50, p99.
+const RPC_NAMES: [&str; 5] = [
+    "rpc",
+    "rpc.errors",
+    "rpc.latency_mean_ms",
+    "rpc.latency_p50_ms",
+    "rpc.latency_p99_ms",
+];
+const HTTP_NAMES: [&str; 5] = [
+    "http",
+    "http.errors",
+    "http.latency_mean_ms",
+    "http.latency_p50_ms",
+    "http.latency_p99_ms",
+];
+
+/// The samples of one timed series, named by `names`.
+fn timed(
+    out: &mut Vec<Sample>,
+    names: [&'static str; 5],
+    s: &SubjectStats,
+    tags: &[(&'static str, String)],
+) {
+    let values = [
+        s.calls.load(Ordering::Relaxed) as f64,
+        s.errors.load(Ordering::Relaxed) as f64,
+        s.mean_us() as f64 / 1000.0,
+        s.quantile_us(0.5) as f64 / 1000.0,
+        s.quantile_us(0.99) as f64 / 1000.0,
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        out.push(Sample {
+            name,
+            value,
+            tags: tags.to_vec(),
+        });
+    }
+}
