@@ -1,4 +1,5 @@
-//! Envelope codec against lymph's captured envelopes (lymph-wire.md §11).
+//! Envelope codec against lymph's captured envelopes (`docs/wire.md` §7.2)
+//! and the worked example (§4.6).
 
 use rmpv::Value;
 

@@ -1,4 +1,5 @@
-//! Codec tests: the captured vectors of `lymph-wire.md` §11 and properties.
+//! Codec tests: lymph's captured vectors (`docs/wire.md` §7.1), the worked
+//! example (§3.9) and properties.
 
 use bytes::Bytes;
 use proptest::prelude::*;
