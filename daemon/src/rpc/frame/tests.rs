@@ -252,7 +252,7 @@ mod wire_md_worked_example {
     fn nack_with_lymphds_reason() {
         let headers = Headers {
             reason: Some(NackReason {
-                kind: "unknown_method".to_owned(),
+                kind: crate::error::ErrorKind::UnknownMethod,
                 message: "no app on this host serves Nope".to_owned(),
             }),
             ..traced()
