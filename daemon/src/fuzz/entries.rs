@@ -109,7 +109,7 @@ pub fn frame_seeds() -> Vec<Vec<Bytes>> {
     let mut error = frame::encode("p", &message(MessageType::Error, "id", traced, frame::NIL));
     error[5] = error_body;
     seeds.push(error);
-    // Python 2 lymph's reply: bin keys (lymph-wire's captured vector).
+    // Python 2 lymph's reply: bin keys (`docs/wire.md` §7.1, TV-2).
     seeds.push(vec![
         Bytes::from_static(b"tcp://127.0.0.1:53326"),
         Bytes::from_static(b"bda47a7f1feb418fa7bbfa8aa248d191"),
@@ -198,7 +198,7 @@ pub fn node_seeds() -> Vec<Vec<u8>> {
     };
     vec![
         node::encode(&instance),
-        // Python 2 lymph's node (lymph-wire's captured vector).
+        // Python 2 lymph's node (`docs/wire.md` §7.3).
         br#"{"endpoint": "tcp://127.0.0.1:53326", "ip": "127.0.0.1", "hostname": "vm", "fqdn": "localhost", "backdoor_endpoint": null, "log_endpoint": "tcp://127.0.0.1:39011", "version": null, "monitoring_endpoint": "tcp://127.0.0.1:42699", "type": false, "id": "ae0117fda6928bd66de76968251eb8e3", "identity": "04def9148aa5a14b2cb198f82244f1c5"}"#.to_vec(),
     ]
 }

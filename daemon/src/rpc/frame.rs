@@ -1,6 +1,6 @@
 //! The lymph 0.15 frame codec: six ZeroMQ frames `[identity, id, type,
-//! subject, headers, body]` to and from a typed `Message` (`lymph-wire.md`
-//! §3.2). Pure, no IO, never panics on input; bodies stay opaque bytes.
+//! subject, headers, body]` to and from a typed `Message` (`docs/wire.md`
+//! §3.3). Pure, no IO, never panics on input; bodies stay opaque bytes.
 
 #[cfg(test)]
 mod frame_props;

@@ -1,5 +1,5 @@
 //! RPC between daemons (and Python lymph containers) in lymph 0.15's wire
-//! format: six ZeroMQ frames over two ROUTER sockets (`lymph-wire.md` §3).
+//! format: six ZeroMQ frames over two ROUTER sockets (`docs/wire.md` §3).
 //! `frame` is the pure codec; `zmq` owns the sockets, heartbeats and peer
 //! liveness. The daemon hands outgoing calls to an `RpcClient` and receives
 //! `IncomingRequest`s to dispatch to its apps. Knows nothing of apps, the

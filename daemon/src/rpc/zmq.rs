@@ -1,4 +1,4 @@
-//! The ZeroMQ transport in lymph's socket model (`lymph-wire.md` §3.1): the
+//! The ZeroMQ transport in lymph's socket model (`docs/wire.md` §3.1): the
 //! bound port receives everything (`receiver`); outgoing messages leave on
 //! connections whose identity is our endpoint (`conn`), both speaking ZMTP
 //! (`zmtp`). Owns sockets, heartbeats, deadlines, peer liveness and the

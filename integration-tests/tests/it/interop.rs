@@ -8,7 +8,7 @@ use crate::harness::{TestDaemon, text};
 use crate::lymph_peer::{Py, PythonPeer};
 
 /// lymph 0.15 sends 20 ms after connecting to a new peer, so its first
-/// message to a fresh endpoint can be lost (lymph-wire.md §3.1). A caller
+/// message to a fresh endpoint can be lost (`docs/wire.md` §3.10). A caller
 /// that sees exactly that timeout tries again, at most twice more.
 fn with_lymph_retry(mut run: impl FnMut() -> Output) -> Output {
     let mut out = run();

@@ -542,7 +542,7 @@ impl Drop for PythonPeer {
 }
 
 /// A `lymph request` to a Python peer may lose its first reply (lymph sends
-/// 20 ms after connecting, lymph-wire.md section 3.1): retries once, only on a timeout.
+/// 20 ms after connecting, `docs/wire.md` §3.10): retries once, only on a timeout.
 fn request(peer: &PythonPeer, version: Py, args: &[&str]) -> Output {
     let out = peer.cli(version, args);
     if !out.status.success() && text(&out.stderr).contains("The request timed out") {

@@ -21,7 +21,7 @@ const ZK: &str = "127.0.0.1:2181";
 /// Every await in these tests is bounded by this.
 const STEP: Duration = Duration::from_secs(20);
 
-/// Captured from py2 lymph 0.15 (lymph-wire §2.3), byte for byte.
+/// Captured from py2 lymph 0.15 (`docs/wire.md` §7.3), byte for byte.
 const PY2_NODE: &str = r#"{"endpoint": "tcp://127.0.0.1:53326", "ip": "127.0.0.1", "hostname": "vm", "fqdn": "localhost", "backdoor_endpoint": null, "log_endpoint": "tcp://127.0.0.1:39011", "version": null, "monitoring_endpoint": "tcp://127.0.0.1:42699", "type": false, "id": "ae0117fda6928bd66de76968251eb8e3", "identity": "04def9148aa5a14b2cb198f82244f1c5"}"#;
 const PY2_ID: &str = "ae0117fda6928bd66de76968251eb8e3";
 

@@ -1,4 +1,4 @@
-//! lymph's event envelope (lymph-wire.md §4.2), pure: `{type, headers:
+//! lymph's event envelope (`docs/wire.md` §4.5), pure: `{type, headers:
 //! {trace_id, retry_count?}, body, source}` plus our `id`. We write every
 //! string as msgpack str; we read str or bin (Python 2 sends bin). The body
 //! is one msgpack value, spliced in and sliced out as raw bytes, never

@@ -1,4 +1,5 @@
-//! Envelope codec against lymph's captured envelopes (lymph-wire.md §11).
+//! Envelope codec against lymph's captured envelopes (`docs/wire.md` §7.2)
+//! and the worked example (§4.6).
 
 use rmpv::Value;
 
@@ -126,4 +127,37 @@ fn a_body_must_be_one_msgpack_value() {
     assert!(!is_one_value(b""));
     assert!(!is_one_value(b"body 1"));
     assert!(!is_one_value(&hex("0102")));
+}
+
+/// The worked example of `docs/wire.md` §4.6: the bytes there are these.
+#[test]
+fn wire_md_worked_example() {
+    let event = Event {
+        id: "0f9e8d7c6b5a49382716050403020100".to_owned(),
+        event_type: "greeted".to_owned(),
+        body: Bytes::from(hex(JOE)),
+        trace_id: "71db3ed9dd534ddbb8ecc21e72114d75".to_owned(),
+    };
+    let source = "4bf1a3c2d5e64f708192a3b4c5d6e7f8";
+    let type_and_trace = "85a474797065a767726565746564a76865616465727381a874726163655f6964d920\
+         3731646233656439646435333464646262386563633231653732313134643735";
+    let rest = "a4626f647981a46e616d65a34a6f65a6736f75726365d920\
+         3462663161336332643565363466373038313932613362346335643665376638\
+         a26964d9203066396538643763366235613439333832373136303530343033303230313030";
+    let emitted = encode(&event, source, None, &[]);
+    assert_eq!(emitted, hex(&format!("{type_and_trace}{rest}")));
+    // The retried copy: `headers` has two entries, `retry_count` after `trace_id`.
+    let retried = encode(&event, source, Some(1), &[]);
+    let retried_type_and_trace =
+        type_and_trace.replacen("a76865616465727381", "a76865616465727382", 1);
+    assert_eq!(
+        retried,
+        hex(&format!(
+            "{retried_type_and_trace}ab72657472795f636f756e7401{rest}"
+        ))
+    );
+    let incoming = decode(&retried).expect("decodes");
+    assert_eq!(incoming.event, event);
+    assert_eq!(incoming.retry_count, Some(1));
+    assert_eq!(incoming.source, source);
 }

@@ -1,5 +1,5 @@
 //! `AmqpBus`: the `EventBus` on RabbitMQ, in lymph's topology and envelope
-//! (lymph-wire.md §4), so Python lymph services and lymphd-hosted ones notify
+//! (`docs/wire.md` §4), so Python lymph services and lymphd-hosted ones notify
 //! each other. Parts: `config`, `link` (the connection owner and its
 //! reconnects), `topology` (what is declared, per mode), `publish` (confirms
 //! window, delays, retries), `consume` (attaching, deliveries and what is

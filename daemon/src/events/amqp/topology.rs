@@ -1,4 +1,4 @@
-//! The broker objects (lymph-wire.md §4.1): exchanges, consumer queues and
+//! The broker objects (`docs/wire.md` §4.2, §4.3, §4.7): exchanges, consumer queues and
 //! their bindings, wait queues for delayed events, with the flags of each
 //! mode. Redeclaring with other flags makes RabbitMQ close the channel (406),
 //! so callers declare on a channel they can afford to lose.

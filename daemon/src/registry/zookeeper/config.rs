@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::ZookeeperError;
 
-/// The chroot lymph uses when the connect string names none (lymph-wire §2.1).
+/// The chroot lymph uses when the connect string names none (`docs/wire.md` §2.1).
 pub(crate) const DEFAULT_CHROOT: &str = "/lymph";
 
 /// Where the fleet's ZooKeeper is and how long to wait for it.

@@ -1,4 +1,4 @@
-//! The JSON of an instance znode in lymph's layout (lymph-wire §2.3): what we
+//! The JSON of an instance znode in lymph's layout (`docs/wire.md` §2.4): what we
 //! write (every key lymph writes, plus `app_name`) and what we accept (any key
 //! order, extra keys, missing optional keys). Pure; knows nothing of sessions.
 
@@ -196,7 +196,7 @@ pub(crate) fn is_strict_semver(version: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// Captured from py2 lymph 0.15 (lymph-wire §2.3), byte for byte.
+    /// Captured from py2 lymph 0.15 (`docs/wire.md` §7.3), byte for byte.
     const PY2_NODE: &str = r#"{"endpoint": "tcp://127.0.0.1:53326", "ip": "127.0.0.1", "hostname": "vm", "fqdn": "localhost", "backdoor_endpoint": null, "log_endpoint": "tcp://127.0.0.1:39011", "version": null, "monitoring_endpoint": "tcp://127.0.0.1:42699", "type": false, "id": "ae0117fda6928bd66de76968251eb8e3", "identity": "04def9148aa5a14b2cb198f82244f1c5"}"#;
 
     fn sample() -> Instance {

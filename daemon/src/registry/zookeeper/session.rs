@@ -13,7 +13,7 @@ use zookeeper_client as zk;
 use super::config::{Target, ZookeeperConfig};
 use super::{Shared, ZookeeperError};
 
-/// Instance nodes: ephemeral, not sequential, world ACL (lymph-wire §2.1).
+/// Instance nodes: ephemeral, not sequential, world ACL (`docs/wire.md` §2.2).
 const EPHEMERAL: zk::CreateOptions<'static> =
     zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
 /// Their parents: persistent, empty data, created on demand (kazoo's makepath).

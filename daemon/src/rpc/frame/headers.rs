@@ -1,6 +1,6 @@
 //! The headers map (frame 4) and the bodies the daemon itself reads or writes:
 //! lymph's ERROR body and `lymph.ping`'s payload. Sends str, accepts bin
-//! wherever text is expected (`lymph-wire.md` §1).
+//! wherever text is expected (`docs/wire.md` §1.2, §3.5, §3.6).
 
 use bytes::Bytes;
 use rmpv::Value;

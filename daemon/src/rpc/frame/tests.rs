@@ -1,4 +1,5 @@
-//! Codec tests: the captured vectors of `lymph-wire.md` §11 and properties.
+//! Codec tests: lymph's captured vectors (`docs/wire.md` §7.1), the worked
+//! example (§3.9) and properties.
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -171,6 +172,115 @@ fn tv9_request_from_py2_lymph_and_our_reply() {
         reply.encode(),
         hex("81a874726163655f6964b069676e6f7265642d62792d6c796d7068")
     );
+}
+
+/// The worked example of `docs/wire.md` §3.9: the bytes there are these.
+mod wire_md_worked_example {
+    use super::*;
+
+    const TRACE: &str = "71db3ed9dd534ddbb8ecc21e72114d75";
+    const REQUEST_ID: &str = "5f1c0a3e9b7d4c2a8e6f0b1d3c5a7e90";
+    const REPLY_ID: &str = "a0b1c2d3e4f5061728394a5b6c7d8e9f";
+    /// `trace_id: "71db…"`, str8 because the id has 32 characters.
+    const TRACE_ENTRY: &str =
+        "a874726163655f6964d9203731646233656439646435333464646262386563633231653732313134643735";
+
+    fn reply(kind: MessageType, headers: Headers, body: &str) -> Vec<Bytes> {
+        let message = Message {
+            id: REPLY_ID.to_owned(),
+            kind,
+            subject: REQUEST_ID.to_owned(),
+            headers,
+            body: hex(body),
+        };
+        encode("tcp://127.0.0.1:40001", &message)
+    }
+
+    fn traced() -> Headers {
+        Headers {
+            trace_id: Some(TRACE.to_owned()),
+            ..Headers::default()
+        }
+    }
+
+    #[test]
+    fn request() {
+        let message = Message {
+            id: REQUEST_ID.to_owned(),
+            kind: MessageType::Req,
+            subject: "Greeting.greet".to_owned(),
+            headers: Headers {
+                version: Some("1.2.0".to_owned()),
+                ..traced()
+            },
+            body: hex("81a46e616d65a34a6f65"),
+        };
+        let frames = encode("tcp://127.0.0.1:40002", &message);
+        assert_eq!(frames[0], Bytes::from_static(b"tcp://127.0.0.1:40002"));
+        assert_eq!(frames[1], Bytes::from_static(REQUEST_ID.as_bytes()));
+        assert_eq!(frames[2], hex("524551"));
+        assert_eq!(frames[3], hex("4772656574696e672e6772656574"));
+        assert_eq!(
+            frames[4],
+            hex(&format!("82{TRACE_ENTRY}a776657273696f6ea5312e322e30"))
+        );
+        assert_eq!(frames[5], hex("81a46e616d65a34a6f65"));
+        let mut received = frames;
+        received[0] = Bytes::from_static(b"tcp://127.0.0.1:40001");
+        let (from, decoded) = decode(&received, &LIMITS).expect("decodes");
+        assert_eq!(from, "tcp://127.0.0.1:40001");
+        assert_eq!(decoded, message);
+    }
+
+    #[test]
+    fn rep() {
+        let headers = Headers {
+            version: Some("1.2.0".to_owned()),
+            ..traced()
+        };
+        let frames = reply(MessageType::Rep, headers, "a848692c204a6f6521");
+        assert_eq!(frames[2], hex("524550"));
+        assert_eq!(frames[3], Bytes::from_static(REQUEST_ID.as_bytes()));
+        assert_eq!(
+            frames[4],
+            hex(&format!("82{TRACE_ENTRY}a776657273696f6ea5312e322e30"))
+        );
+        assert_eq!(frames[5], hex("a848692c204a6f6521"));
+    }
+
+    #[test]
+    fn nack_with_lymphds_reason() {
+        let headers = Headers {
+            reason: Some(NackReason {
+                kind: crate::error::ErrorKind::UnknownMethod,
+                message: "no app on this host serves Nope".to_owned(),
+            }),
+            ..traced()
+        };
+        let frames = reply(MessageType::Nack, headers, "c0");
+        assert_eq!(frames[2], hex("4e41434b"));
+        assert_eq!(
+            frames[4],
+            hex(&format!(
+                "82{TRACE_ENTRY}ac6c796d7068645f6572726f7282a46b696e64ae756e6b6e6f776e5f6d6574686f64\
+                 a76d657373616765bf6e6f20617070206f6e207468697320686f737420736572766573204e6f7065"
+            ))
+        );
+        assert_eq!(frames[5], hex("c0"));
+    }
+
+    #[test]
+    fn error_body() {
+        let body =
+            "82a474797065ad4772656574696e674572726f72a76d657373616765ad6e6f206e616d6520676976656e";
+        assert_eq!(
+            encode_error_body("GreetingError", "no name given"),
+            hex(body)
+        );
+        let frames = reply(MessageType::Error, traced(), body);
+        assert_eq!(frames[2], hex("4552524f52"));
+        assert_eq!(frames[4], hex(&format!("81{TRACE_ENTRY}")));
+    }
 }
 
 #[test]

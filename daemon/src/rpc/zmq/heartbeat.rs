@@ -1,4 +1,4 @@
-//! lymph's heartbeat (§3.7): a `lymph.ping` to every peer we talked to, each
+//! lymph's heartbeat (`docs/wire.md` §3.8): a `lymph.ping` to every peer we talked to, each
 //! `heartbeat_interval`; peers silent past `unresponsive_after` have their
 //! waiting calls failed at once; long-silent idle peers are forgotten. A probe
 //! is the same ping sent at once to a peer never reached yet, so it becomes
