@@ -121,7 +121,12 @@ impl Daemon {
             own_log,
         });
         if let Some(fleet) = fleet {
-            crate::fleet::serve_incoming(fleet.incoming, state.dispatcher.clone(), &state.tasks);
+            crate::fleet::serve_incoming(
+                fleet.incoming,
+                state.dispatcher.clone(),
+                &state.tasks,
+                state.draining.clone(),
+            );
         }
         state.registry.register(state.own_instance()).await?;
         Ok(Daemon { state })

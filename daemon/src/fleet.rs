@@ -7,6 +7,7 @@ use std::sync::Arc;
 #[cfg(any(feature = "zookeeper", feature = "amqp"))]
 use anyhow::Context as _;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, RegistryConfig};
@@ -160,11 +161,18 @@ pub async fn connect_bus(
 /// to its app without waiting (the answer goes out from the app's stream), and
 /// requests past their deadline are failed by a sweep every `SWEEP`. The
 /// transport's bounded queue (and its NACK when full) is the backpressure.
+///
+/// When `draining` fires the task stops taking requests (the transport then
+/// NACKs new ones as shutting down; those already queued are answered so),
+/// keeps sweeping while apps finish, and ends as soon as `tasks` is closed,
+/// so an idle daemon stops at once.
 pub fn serve_incoming(
     mut incoming: mpsc::Receiver<IncomingRequest>,
     dispatcher: Arc<Dispatcher>,
     tasks: &TaskTracker,
+    draining: CancellationToken,
 ) {
+    let tracker = tasks.clone();
     tasks.spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -175,10 +183,27 @@ pub fn serve_incoming(
                     None => break,
                 },
                 _ = sweep.tick() => dispatcher.expire_overdue(),
+                () = draining.cancelled() => break,
             }
+        }
+        dispatcher.start_draining();
+        incoming.close();
+        // Bounded: the queue is closed, so only what it held comes out.
+        while let Some(request) = incoming.recv().await {
+            dispatcher.serve_incoming(request);
+        }
+        let mut sweep = tokio::time::interval(DRAIN_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Bounded by the drain: the daemon closes its tracker after the
+        // apps' grace period.
+        while !tracker.is_closed() {
+            sweep.tick().await;
+            dispatcher.expire_overdue();
         }
     });
 }
 
 /// How often requests from other hosts are checked against their deadline.
 const SWEEP: std::time::Duration = std::time::Duration::from_millis(100);
+/// The sweep while draining, which also notices the end of the drain.
+const DRAIN_SWEEP: std::time::Duration = std::time::Duration::from_millis(5);
