@@ -21,6 +21,7 @@ pub async fn call(
         body,
         trace_id: trace_id.to_owned(),
         version: instance.version.clone(),
+        identity: None,
         timeout,
     };
     match remote.request(&instance.endpoint, request).await {

@@ -91,6 +91,7 @@ impl Dispatcher {
             body: call.body,
             trace_id: call.trace_id,
             version: instance.version.clone(),
+            identity: None,
             timeout,
         };
         let endpoint = instance.endpoint.clone();
