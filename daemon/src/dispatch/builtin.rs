@@ -311,7 +311,7 @@ pub async fn inspect_remote(
         trace_id: crate::trace::new_trace_id(),
         // The `lymph` interface's version, not the looked-up instance's.
         version: None,
-        identity: Some(instance.identity.clone()),
+        identity: super::remote::identity_header("lymph.inspect", instance),
         timeout,
     };
     let reply = remote

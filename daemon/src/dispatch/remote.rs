@@ -17,17 +17,26 @@ pub async fn call(
     timeout: std::time::Duration,
 ) -> Result<Bytes, CallError> {
     let request = OutgoingRequest {
+        identity: identity_header(&subject, instance),
         subject,
         body,
         trace_id: trace_id.to_owned(),
         version: instance.version.clone(),
-        identity: None,
         timeout,
     };
     match remote.request(&instance.endpoint, request).await {
         Ok(reply) => reply_outcome(reply),
         Err(e) => Err(transport_error(e)),
     }
+}
+
+/// The `lymphd_identity` header of a request: the chosen instance's identity
+/// on `lymph.*` subjects, whose answer depends on the app (`status`,
+/// `inspect`); a lymphd answers for that app alone, Python lymph ignores it.
+pub fn identity_header(subject: &str, instance: &Instance) -> Option<String> {
+    subject
+        .starts_with("lymph.")
+        .then(|| instance.identity.clone())
 }
 
 /// The caller's view of a remote reply.

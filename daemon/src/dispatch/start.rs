@@ -87,11 +87,11 @@ impl Dispatcher {
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let timeout = self.timeout(call.timeout);
         let request = OutgoingRequest {
+            identity: remote::identity_header(&subject, &instance),
             subject: subject.clone(),
             body: call.body,
             trace_id: call.trace_id,
             version: instance.version.clone(),
-            identity: None,
             timeout,
         };
         let endpoint = instance.endpoint.clone();

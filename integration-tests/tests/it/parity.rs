@@ -85,10 +85,10 @@ fn ok(out: &Output, what: &str) -> String {
     text(&out.stdout)
 }
 
-/// `Py.greet` on a Python 3.7 lymph instance (the peer's Greeting class).
-fn python_greeting(peer: &PythonPeer) -> crate::harness::Proc {
+/// `Py.greet` on a Python lymph instance (the peer's Greeting class).
+fn python_greeting(peer: &PythonPeer, py: Py) -> crate::harness::Proc {
     let config = peer.write_config("pygreeting", "    Py:\n        class: greeting:Greeting\n");
-    peer.instance_with(Py::Py37, "pygreeting", &config, "127.0.0.3")
+    peer.instance_with(py, "pygreeting", &config, "127.0.0.3")
 }
 
 #[tokio::test]
@@ -96,7 +96,7 @@ async fn replies_carry_the_version_header_as_lymphs_do() {
     let peer = PythonPeer::new();
     let daemon = TestDaemon::start_fleet(peer.zk_hosts(), "127.0.0.2", 0);
     let _test = daemon.app("testapp", "testapp", &[]);
-    let _py = python_greeting(&peer);
+    let _py = python_greeting(&peer, Py::Py37);
     daemon.wait_for_instances("Test", 1).await;
     peer.wait_for_instances("Py", 1);
 
@@ -144,10 +144,19 @@ async fn replies_carry_the_version_header_as_lymphs_do() {
 }
 
 #[tokio::test]
-async fn lymphctl_request_d_names_the_python_instance() {
+async fn lymphctl_request_d_names_the_python27_instance() {
+    request_d_names_the_python_instance(Py::Py27).await;
+}
+
+#[tokio::test]
+async fn lymphctl_request_d_names_the_python37_instance() {
+    request_d_names_the_python_instance(Py::Py37).await;
+}
+
+async fn request_d_names_the_python_instance(py: Py) {
     let peer = PythonPeer::new();
     let daemon = TestDaemon::start_fleet(peer.zk_hosts(), "127.0.0.2", 0);
-    let _py = python_greeting(&peer);
+    let _py = python_greeting(&peer, py);
     daemon.wait_for_instances("Py", 1).await;
 
     // The identity as Python lymph itself registered it.
