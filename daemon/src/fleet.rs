@@ -180,7 +180,8 @@ pub fn serve_incoming(
             tokio::select! {
                 request = incoming.recv() => match request {
                     Some(request) => dispatcher.serve_incoming(request),
-                    None => break,
+                    // The transport is gone: nothing more can arrive.
+                    None => return,
                 },
                 _ = sweep.tick() => dispatcher.expire_overdue(),
                 () = draining.cancelled() => break,

@@ -100,8 +100,9 @@ impl Dispatcher {
                 let version = Some(builtin::BUILTIN_VERSION.to_owned());
                 return answering.finish(Ok(body), Some(version));
             }
-            // lymph's `lymph` interface refuses bad arguments after it was chosen.
-            Err(e) if subject_is_builtin(&answering.subject) && e.kind == ErrorKind::BadRequest => {
+            // lymph's `lymph` interface was chosen before its method failed
+            // (bad arguments, a failure inside): the NACK names its version.
+            Err(e) if subject_is_builtin(&answering.subject) && chosen_then_failed(e.kind) => {
                 let version = Some(builtin::BUILTIN_VERSION.to_owned());
                 return answering.finish(Err(e), Some(version));
             }
@@ -194,6 +195,18 @@ impl Dispatcher {
             method: method.to_owned(),
         })
     }
+}
+
+/// Whether an error of the daemon's `lymph` interface came after lymph
+/// would have chosen the interface (not an unknown method, a refusal).
+fn chosen_then_failed(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::UnknownMethod
+            | ErrorKind::UnknownService
+            | ErrorKind::Invalid
+            | ErrorKind::ShuttingDown
+    )
 }
 
 /// Whether `subject` is a method of the built-in `lymph` interface.

@@ -114,6 +114,9 @@ async fn replies_carry_the_version_header_as_lymphs_do() {
         ["Test", "lymph.status", {}],
         ["Test", "lymph.ping", {"payload": "x"}],
         ["Test", "lymph.nope", {}],
+        // A refused change_loglevel, on lymph and on lymphd.
+        ["Py", "lymph.change_loglevel", {"qualname": "x", "loglevel": "LOUD"}],
+        ["Test", "lymph.change_loglevel", {"qualname": "x", "loglevel": "LOUD"}],
     ]);
     let replies = raw_replies(&peer, &requests);
     let reply = |i: usize| -> (&str, Option<&serde_json::Value>) {
@@ -138,6 +141,8 @@ async fn replies_carry_the_version_header_as_lymphs_do() {
     assert_eq!(reply(8), ("REP", Some(&builtin)), "{replies:#?}");
     assert_eq!(reply(9), ("REP", Some(&builtin)), "{replies:#?}");
     assert_eq!(reply(10), ("NACK", None), "{replies:#?}");
+    assert_eq!(reply(11), ("NACK", Some(&builtin)), "{replies:#?}");
+    assert_eq!(reply(12), ("NACK", Some(&builtin)), "{replies:#?}");
     for r in &replies {
         assert!(r["headers"]["trace_id"].is_string(), "{r}");
     }
