@@ -131,7 +131,12 @@ impl Daemon {
             .run_sweep(state.sessions_closed.clone());
         state.tasks.spawn(sweep);
         if let Some(fleet) = fleet {
-            crate::fleet::serve_incoming(fleet.incoming, state.dispatcher.clone(), &state.tasks);
+            crate::fleet::serve_incoming(
+                fleet.incoming,
+                state.dispatcher.clone(),
+                &state.tasks,
+                state.draining.clone(),
+            );
         }
         state.registry.register(state.own_instance()).await?;
         Ok(Daemon { state })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 #[cfg(any(feature = "zookeeper", feature = "amqp"))]
 use anyhow::Context as _;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, RegistryConfig};
@@ -160,12 +161,30 @@ pub async fn connect_bus(
 /// to its app without waiting (the answer goes out from the app's stream, or
 /// from the deadline sweep of `attach`). The transport's bounded queue (and
 /// its NACK when full) is the backpressure.
+///
+/// When `draining` fires the task stops taking requests (the transport then
+/// NACKs new ones as shutting down; those already queued are answered so)
+/// and ends, so an idle daemon stops at once.
 pub fn serve_incoming(
     mut incoming: mpsc::Receiver<IncomingRequest>,
     dispatcher: Arc<Dispatcher>,
     tasks: &TaskTracker,
+    draining: CancellationToken,
 ) {
     tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                request = incoming.recv() => match request {
+                    Some(request) => dispatcher.serve_incoming(request),
+                    // The transport is gone: nothing more can arrive.
+                    None => return,
+                },
+                () = draining.cancelled() => break,
+            }
+        }
+        dispatcher.start_draining();
+        incoming.close();
+        // Bounded: the queue is closed, so only what it held comes out.
         while let Some(request) = incoming.recv().await {
             dispatcher.serve_incoming(request);
         }

@@ -93,17 +93,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// stderr (text or JSON) and the daemon's log port, behind one filter.
+/// stderr (text or JSON) and the daemon's log port, behind one filter that
+/// `lymph.change_loglevel` may change for a while.
 fn init_tracing(config: &Config) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let mut filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    let mut base = config.log.level.clone();
     // The ZeroMQ crate reports every subscriber that comes and goes at info.
-    if !config.log.level.contains("zeromq")
-        && let Ok(quiet) = "zeromq=warn".parse()
-    {
-        filter = filter.add_directive(quiet);
+    if !config.log.level.contains("zeromq") {
+        base.push_str(",zeromq=warn");
     }
+    let filter = tracing_subscriber::EnvFilter::try_new(&base)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    lymphd::logs::level::install(base, move |directives| {
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));

@@ -1,7 +1,7 @@
 //! The built-in `lymph` interface (version 0.15.0, as lymph registers it),
 //! answered by the daemon itself: `lymph.ping`, `lymph.status`,
-//! `lymph.inspect`, `lymph.get_metrics`. Bodies are MessagePack, shaped as
-//! lymph shapes them.
+//! `lymph.inspect`, `lymph.get_metrics`, `lymph.change_loglevel`. Bodies are
+//! MessagePack, shaped as lymph shapes them.
 
 use bytes::Bytes;
 use rmpv::Value;
@@ -41,6 +41,12 @@ pub fn describe(spec: Option<&AppSpec>) -> Vec<MethodDesc> {
 /// Every method of several apps (each interface and version once), `lymph.*` included.
 pub fn describe_all<'a>(specs: impl Iterator<Item = &'a AppSpec>) -> Vec<MethodDesc> {
     let mut out = vec![
+        builtin(
+            "change_loglevel",
+            &["qualname", "loglevel", "period"],
+            "Sets the daemon's log level for a module (qualname; \"\" or root for all) \
+             for period seconds (default 60), then restores it",
+        ),
         builtin(
             "get_metrics",
             &[],
@@ -91,14 +97,29 @@ pub fn answer_for_daemon(
 }
 
 /// Answers `lymph.<method>` sent to this daemon's endpoint by another host:
-/// the daemon speaks for all its apps, as one lymph container.
+/// the daemon speaks for all its apps, as one lymph container, unless the
+/// caller (a lymphd) named one instance's `identity` (the `lymphd_identity`
+/// header): then for that app, or the daemon, alone.
 pub fn answer_for_container(
     method: &str,
     body: &[u8],
     me: &Me,
     apps: &[std::sync::Arc<dyn crate::apps::LocalApp>],
+    identity: Option<&str>,
     metrics: &Metrics,
 ) -> Result<Bytes, CallError> {
+    if let Some(identity) = identity.filter(|i| *i != me.identity) {
+        let Some(app) = apps.iter().find(|a| a.identity() == identity) else {
+            return Err(CallError::new(
+                ErrorKind::UnknownService,
+                format!("no app with identity {identity:?} is attached to this daemon"),
+            ));
+        };
+        return answer_for_app(method, body, identity, me, app.spec(), metrics);
+    }
+    if identity.is_some() {
+        return answer(method, body, &me.identity, me, None, metrics);
+    }
     if method == "inspect" {
         decode_args(method, body)?;
         let methods = describe_all(apps.iter().map(|a| a.spec()));
@@ -141,6 +162,7 @@ fn answer(
             "methods",
             Value::Array(describe(spec).into_iter().map(method_value).collect()),
         )]),
+        "change_loglevel" => change_loglevel(&args)?,
         "get_metrics" => Value::Array(
             metrics
                 .samples()
@@ -156,12 +178,54 @@ fn answer(
             return Err(CallError::new(
                 ErrorKind::UnknownMethod,
                 format!(
-                    "lymph has no method {other:?} (it has: get_metrics, inspect, ping, status)"
+                    "lymph has no method {other:?} (it has: change_loglevel, get_metrics, \
+                     inspect, ping, status)"
                 ),
             ));
         }
     };
     encode(&reply)
+}
+
+/// lymph's `change_loglevel(qualname, loglevel, period=60)`, on the
+/// daemon's log filter; nil on success, as lymph's.
+fn change_loglevel(args: &[(Value, Value)]) -> Result<Value, CallError> {
+    use crate::logs::level;
+    let bad = |why: String| {
+        CallError::new(
+            ErrorKind::BadRequest,
+            format!("lymph.change_loglevel: {why}"),
+        )
+    };
+    let text = |key: &str| -> Result<String, CallError> {
+        match arg(args, key) {
+            Some(value) => as_text(value).ok_or_else(|| bad(format!("{key} must be a string"))),
+            None => Err(bad(format!("{key} is required"))),
+        }
+    };
+    let qualname = text("qualname")?;
+    let loglevel = match arg(args, "loglevel") {
+        Some(Value::Integer(n)) => n.to_string(),
+        _ => text("loglevel")?,
+    };
+    let period = match arg(args, "period") {
+        None | Some(Value::Nil) => level::DEFAULT_PERIOD,
+        Some(value) => {
+            let seconds = value
+                .as_f64()
+                .or_else(|| value.as_i64().map(|n| n as f64))
+                .or_else(|| value.as_u64().map(|n| n as f64))
+                .ok_or_else(|| bad("period must be a number of seconds".to_owned()))?;
+            level::period_of(seconds).map_err(|e| bad(e.to_string()))?
+        }
+    };
+    match level::change(&qualname, &loglevel, period) {
+        Ok(_) => Ok(Value::Nil),
+        Err(e @ (level::LevelError::NotInstalled | level::LevelError::Rejected { .. })) => {
+            Err(CallError::new(ErrorKind::Internal, e.to_string()))
+        }
+        Err(e) => Err(bad(e.to_string())),
+    }
 }
 
 fn method_value(m: MethodDesc) -> Value {
@@ -230,6 +294,30 @@ fn encode(value: &Value) -> Result<Bytes, CallError> {
     rmpv::encode::write_value(&mut out, value)
         .map_err(|e| CallError::new(ErrorKind::Internal, format!("encoding reply: {e}")))?;
     Ok(Bytes::from(out))
+}
+
+/// Asks the container of a remote `instance` for its methods: a lymphd
+/// answers for the app the `lymphd_identity` header names, Python lymph for
+/// its whole container (one process per identity there).
+pub async fn inspect_remote(
+    remote: &dyn crate::rpc::Remote,
+    instance: &crate::registry::Instance,
+    timeout: std::time::Duration,
+) -> Result<Vec<MethodDesc>, CallError> {
+    let request = crate::rpc::OutgoingRequest {
+        subject: "lymph.inspect".to_owned(),
+        body: Bytes::from_static(&[0x80]),
+        trace_id: crate::trace::new_trace_id(),
+        // The `lymph` interface's version, not the looked-up instance's.
+        version: None,
+        identity: super::remote::identity_header("lymph.inspect", instance),
+        timeout,
+    };
+    let reply = remote
+        .request(&instance.endpoint, request)
+        .await
+        .map_err(super::remote::transport_error)?;
+    parse_inspect(&super::remote::reply_outcome(reply)?)
 }
 
 /// Reads another container's `lymph.inspect` reply (Python lymph or lymphd;

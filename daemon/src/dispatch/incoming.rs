@@ -15,7 +15,8 @@ use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
 
 /// Where an incoming request went: answered here, or handed to an app.
 enum Routed {
-    Answered(Bytes, Option<String>),
+    /// Answered by the daemon's `lymph` interface (version 0.15.0).
+    Answered(Bytes),
     /// The app, the version of its interface that serves the request, and
     /// the request's interface and method.
     App {
@@ -31,25 +32,36 @@ struct Answering {
     subject: String,
     started: std::time::Instant,
     metrics: Arc<Metrics>,
-    /// The `version` header the caller sent, echoed on a typed ERROR.
-    version: Option<String>,
     responder: Responder,
 }
 
 impl Answering {
-    fn finish(self, result: Result<(Bytes, Option<String>), CallError>) {
+    /// `served`: the version of the interface that took the request (the
+    /// reply's `version` header, as lymph's), `None` when it was refused
+    /// before an interface was chosen.
+    fn finish(self, result: Result<Bytes, CallError>, served: Option<Option<String>>) {
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind);
         let elapsed = self.started.elapsed();
         self.metrics
             .rpc_done(Side::Server, &self.subject, elapsed, outcome);
-        self.responder.respond(match result {
-            Ok((body, version)) => Response::Rep { body, version },
-            Err(e) if e.kind == ErrorKind::RemoteError => Response::Error {
+        self.responder.respond(match (result, served) {
+            (Ok(body), served) => Response::Rep {
+                body,
+                version: served.flatten(),
+            },
+            (Err(e), served) if e.kind == ErrorKind::RemoteError => Response::Error {
                 error_type: e.error_type,
                 message: e.message,
-                version: self.version,
+                version: served.flatten(),
             },
-            Err(e) => Response::Nack(NackReason {
+            (Err(e), Some(version)) => Response::NackFrom {
+                reason: NackReason {
+                    kind: e.kind,
+                    message: e.message,
+                },
+                version,
+            },
+            (Err(e), None) => Response::Nack(NackReason {
                 kind: e.kind,
                 message: e.message,
             }),
@@ -67,15 +79,15 @@ impl Dispatcher {
             body,
             trace_id,
             version,
+            identity,
             responder,
             ..
         } = request;
-        let routed = self.route_incoming(&subject, &body, version.as_deref());
+        let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
         let answering = Answering {
             subject,
             started: std::time::Instant::now(),
             metrics: self.metrics.clone(),
-            version,
             responder,
         };
         let (app, def_version, interface, method) = match routed {
@@ -85,8 +97,17 @@ impl Dispatcher {
                 interface,
                 method,
             }) => (app, version, interface, method),
-            Ok(Routed::Answered(body, version)) => return answering.finish(Ok((body, version))),
-            Err(e) => return answering.finish(Err(e)),
+            Ok(Routed::Answered(body)) => {
+                let version = Some(builtin::BUILTIN_VERSION.to_owned());
+                return answering.finish(Ok(body), Some(version));
+            }
+            // lymph's `lymph` interface was chosen before its method failed
+            // (bad arguments, a failure inside): the NACK names its version.
+            Err(e) if subject_is_builtin(&answering.subject) && chosen_then_failed(e.kind) => {
+                let version = Some(builtin::BUILTIN_VERSION.to_owned());
+                return answering.finish(Err(e), Some(version));
+            }
+            Err(e) => return answering.finish(Err(e), None),
         };
         let request = AppRequest {
             interface,
@@ -96,7 +117,7 @@ impl Dispatcher {
             deadline: Deadline::after(self.rpc.default_timeout),
         };
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
-            answering.finish(outcome.map(|reply| (reply, def_version)));
+            answering.finish(outcome, Some(def_version));
         });
         app.start_request(request, done);
     }
@@ -107,6 +128,7 @@ impl Dispatcher {
         subject: &str,
         body: &Bytes,
         version: Option<&str>,
+        identity: Option<&str>,
     ) -> Result<Routed, CallError> {
         if self.draining.load(Ordering::Acquire) {
             return Err(CallError::shutting_down());
@@ -119,13 +141,18 @@ impl Dispatcher {
         };
         if interface == "lymph" {
             // A peer addressing this daemon's endpoint means the whole
-            // container: every local app's methods, for inspect.
+            // container (every local app's methods, for inspect), unless a
+            // lymphd caller named one app by its identity.
             let apps = self.apps.ready_apps();
-            let body = builtin::answer_for_container(method, body, &self.me, &apps, &self.metrics)?;
-            return Ok(Routed::Answered(
+            let body = builtin::answer_for_container(
+                method,
                 body,
-                Some(builtin::BUILTIN_VERSION.to_owned()),
-            ));
+                &self.me,
+                &apps,
+                identity,
+                &self.metrics,
+            )?;
+            return Ok(Routed::Answered(body));
         }
         let serving = self.apps.serving(interface, version);
         if serving.is_empty() {
@@ -167,4 +194,23 @@ impl Dispatcher {
             method: method.to_owned(),
         })
     }
+}
+
+/// Whether an error of the daemon's `lymph` interface came after lymph
+/// would have chosen the interface (not an unknown method, a refusal).
+fn chosen_then_failed(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::UnknownMethod
+            | ErrorKind::UnknownService
+            | ErrorKind::Invalid
+            | ErrorKind::ShuttingDown
+    )
+}
+
+/// Whether `subject` is a method of the built-in `lymph` interface.
+fn subject_is_builtin(subject: &str) -> bool {
+    subject
+        .rsplit_once('.')
+        .is_some_and(|(interface, _)| interface == "lymph")
 }

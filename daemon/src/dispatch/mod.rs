@@ -282,16 +282,10 @@ impl Dispatcher {
                 let Some(remote) = &self.remote else {
                     return Err(CallError::new(ErrorKind::Internal, "no transport"));
                 };
-                let body = remote::call(
-                    remote.as_ref(),
-                    &instance,
-                    "lymph.inspect".to_owned(),
-                    Bytes::from_static(&[0x80]),
-                    &crate::trace::new_trace_id(),
-                    self.rpc.default_timeout,
-                )
-                .await?;
-                (instance.identity, builtin::parse_inspect(&body)?)
+                let methods =
+                    builtin::inspect_remote(remote.as_ref(), &instance, self.rpc.default_timeout)
+                        .await?;
+                (instance.identity, methods)
             }
         })
     }

@@ -1,32 +1,19 @@
-//! Calls to instances on other hosts through the `rpc::Remote` transport, and
+//! What calls to instances on other hosts carry (the identity header), and
 //! the mapping of lymph's replies (REP, ACK, NACK, ERROR) to call results.
 
 use bytes::Bytes;
 
 use crate::error::{CallError, ErrorKind};
 use crate::registry::Instance;
-use crate::rpc::{IncomingReply, OutgoingRequest, Remote, ReplyKind, RpcError, frame};
+use crate::rpc::{IncomingReply, ReplyKind, RpcError, frame};
 
-/// Sends `interface.method` to a remote instance and maps its reply.
-pub async fn call(
-    remote: &dyn Remote,
-    instance: &Instance,
-    subject: String,
-    body: Bytes,
-    trace_id: &str,
-    timeout: std::time::Duration,
-) -> Result<Bytes, CallError> {
-    let request = OutgoingRequest {
-        subject,
-        body,
-        trace_id: trace_id.to_owned(),
-        version: instance.version.clone(),
-        timeout,
-    };
-    match remote.request(&instance.endpoint, request).await {
-        Ok(reply) => reply_outcome(reply),
-        Err(e) => Err(transport_error(e)),
-    }
+/// The `lymphd_identity` header of a request: the chosen instance's identity
+/// on `lymph.*` subjects, whose answer depends on the app (`status`,
+/// `inspect`); a lymphd answers for that app alone, Python lymph ignores it.
+pub fn identity_header(subject: &str, instance: &Instance) -> Option<String> {
+    subject
+        .starts_with("lymph.")
+        .then(|| instance.identity.clone())
 }
 
 /// The caller's view of a remote reply.

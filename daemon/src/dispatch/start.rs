@@ -132,8 +132,10 @@ impl Dispatcher {
                 let Some(remote) = &self.remote else {
                     return finish.finish(Err(CallError::new(ErrorKind::Internal, "no transport")));
                 };
+                let subject = format!("{interface}.{method}");
                 let request = OutgoingRequest {
-                    subject: format!("{interface}.{method}"),
+                    identity: remote::identity_header(&subject, &instance),
+                    subject,
                     body: call.body,
                     trace_id: call.trace_id,
                     version: instance.version.clone(),

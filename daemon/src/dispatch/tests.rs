@@ -201,6 +201,7 @@ async fn builtins_answer_ping_status_inspect() {
         names,
         [
             "Echo.echo",
+            "lymph.change_loglevel",
             "lymph.get_metrics",
             "lymph.inspect",
             "lymph.ping",

@@ -66,7 +66,7 @@ pub fn frame_seeds() -> Vec<Vec<Bytes>> {
     let traced = Headers {
         trace_id: Some("tv-trace-0001".to_owned()),
         version: Some("1.2.0".to_owned()),
-        reason: None,
+        ..Headers::default()
     };
     let nack = Headers {
         reason: Some(crate::rpc::NackReason {

@@ -2,8 +2,10 @@
 //! records and the records each attached app sends are published on one
 //! ZeroMQ PUB port per source, in lymph's three-frame format
 //! `[level, log_endpoint, line]`; the port is registered as the `log_endpoint`
-//! of the source's instances. `line` formats, `port` publishes.
+//! of the source's instances. `line` formats, `port` publishes, `level`
+//! changes the daemon's own filter at run time (`lymph.change_loglevel`).
 
+pub mod level;
 pub mod line;
 #[cfg(feature = "zeromq")]
 mod port;

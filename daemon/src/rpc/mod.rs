@@ -27,6 +27,11 @@ pub use zmq::{RpcClient, start};
 /// unknown header keys, so Python peers see a plain NACK).
 pub const REASON_HEADER: &str = "lymphd_error";
 
+/// The extra header key a lymphd sets on a request meant for one app behind
+/// a shared endpoint (its registered identity): `lymph.inspect` then answers
+/// for that app alone. Python lymph neither sends nor reads it.
+pub const IDENTITY_HEADER: &str = "lymphd_identity";
+
 /// Settings of the ZeroMQ transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
@@ -70,6 +75,9 @@ pub struct OutgoingRequest {
     pub trace_id: String,
     /// The exact version of the chosen instance, for the `version` header.
     pub version: Option<String>,
+    /// The chosen instance's identity, for the `lymphd_identity` header
+    /// (set only where the answer depends on the app, e.g. `lymph.inspect`).
+    pub identity: Option<String>,
     pub timeout: Duration,
 }
 
@@ -133,8 +141,16 @@ pub enum Response {
         message: String,
         version: Option<String>,
     },
-    /// lymph's NACK, with lymphd's reason in an extra header.
+    /// lymph's NACK before an interface was chosen (unknown interface or
+    /// method, bad version, refused), with lymphd's reason in an extra
+    /// header and no `version`.
     Nack(NackReason),
+    /// lymph's NACK from the interface that took the request (bad
+    /// arguments, the handler failed or timed out): with its `version`.
+    NackFrom {
+        reason: NackReason,
+        version: Option<String>,
+    },
 }
 
 /// Sends the one response to an incoming request. Dropping it unanswered
@@ -196,6 +212,8 @@ pub struct IncomingRequest {
     pub trace_id: String,
     /// The `version` header: the exact interface version the caller picked.
     pub version: Option<String>,
+    /// The `lymphd_identity` header: the app a lymphd caller picked.
+    pub identity: Option<String>,
     pub responder: Responder,
 }
 

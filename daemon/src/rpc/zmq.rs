@@ -197,7 +197,8 @@ fn request_message(request: OutgoingRequest) -> Message {
         headers: Headers {
             trace_id: Some(request.trace_id),
             version: request.version,
-            reason: None,
+            identity: request.identity,
+            ..Headers::default()
         },
         body: request.body,
     }

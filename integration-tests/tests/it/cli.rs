@@ -45,6 +45,7 @@ async fn inspect_shows_methods_params_and_help() {
         "help text under greet: {stdout}"
     );
     for builtin in [
+        "rpc lymph.change_loglevel(qualname, loglevel, period)",
         "rpc lymph.get_metrics()",
         "rpc lymph.inspect()",
         "rpc lymph.ping(payload)",

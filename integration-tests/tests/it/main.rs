@@ -21,6 +21,7 @@ mod logs;
 mod lymph_peer;
 mod names;
 mod node;
+mod parity;
 mod routing;
 mod trust;
 mod web;

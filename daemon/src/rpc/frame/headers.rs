@@ -7,7 +7,7 @@ use rmpv::Value;
 
 use super::FrameError;
 use super::skip::{check_one_value, map_header, skip_value, text_bytes};
-use crate::rpc::{NackReason, REASON_HEADER};
+use crate::rpc::{IDENTITY_HEADER, NackReason, REASON_HEADER};
 
 /// MessagePack nil: the body of NACK and ACK replies.
 pub const NIL: &[u8] = &[0xc0];
@@ -17,8 +17,16 @@ pub const NIL: &[u8] = &[0xc0];
 pub struct Headers {
     pub trace_id: Option<String>,
     pub version: Option<String>,
+    /// With `version` `None`: the `version` key is there with nil, as on
+    /// lymph's replies from an unversioned interface (a reply from an
+    /// interface always has the key; one refused before an interface was
+    /// chosen has none).
+    pub nil_version: bool,
     /// lymphd's reason on a NACK (the `lymphd_error` key).
     pub reason: Option<NackReason>,
+    /// On a REQ from a lymphd: the app (by its registered identity) the
+    /// caller picked behind a shared endpoint (the `lymphd_identity` key).
+    pub identity: Option<String>,
 }
 
 impl Headers {
@@ -28,13 +36,14 @@ impl Headers {
         let mut out = Vec::with_capacity(64);
         let entries = [
             self.trace_id.is_some(),
-            self.version.is_some(),
+            self.version.is_some() || self.nil_version,
             self.reason.is_some(),
+            self.identity.is_some(),
         ]
         .into_iter()
         .filter(|present| *present)
         .count();
-        // At most 3 entries: a fixmap.
+        // At most 4 entries: a fixmap.
         out.push(0x80 | entries as u8);
         if let Some(trace_id) = &self.trace_id {
             write_str(&mut out, "trace_id");
@@ -43,6 +52,13 @@ impl Headers {
         if let Some(version) = &self.version {
             write_str(&mut out, "version");
             write_str(&mut out, version);
+        } else if self.nil_version {
+            write_str(&mut out, "version");
+            out.extend_from_slice(NIL);
+        }
+        if let Some(identity) = &self.identity {
+            write_str(&mut out, IDENTITY_HEADER);
+            write_str(&mut out, identity);
         }
         if let Some(reason) = &self.reason {
             write_str(&mut out, REASON_HEADER);
@@ -72,7 +88,13 @@ impl Headers {
             let next = skip_value(frame, value).map_err(bad)?;
             match text_bytes(frame, pos) {
                 Some(b"trace_id") => headers.trace_id = text_at(frame, value),
-                Some(b"version") => headers.version = text_at(frame, value),
+                Some(b"version") => {
+                    headers.version = text_at(frame, value);
+                    headers.nil_version = frame.get(value) == Some(&NIL[0]);
+                }
+                Some(key) if key == IDENTITY_HEADER.as_bytes() => {
+                    headers.identity = text_at(frame, value);
+                }
                 Some(key) if key == REASON_HEADER.as_bytes() => {
                     headers.reason = reason_at(frame, value);
                 }

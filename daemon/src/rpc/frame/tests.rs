@@ -292,11 +292,45 @@ fn nack_reason_round_trips_and_lymph_keys_stay_readable() {
             kind: crate::error::ErrorKind::UnknownMethod,
             message: "no such method".to_owned(),
         }),
+        ..Headers::default()
     };
     assert_eq!(
         Headers::decode(&headers.encode()).expect("decodes"),
         headers
     );
+}
+
+#[test]
+fn a_reply_from_an_unversioned_interface_has_version_nil_as_lymphs() {
+    let text = |s: &str| rmpv::Value::String(s.into());
+    let headers = Headers {
+        trace_id: Some("t".to_owned()),
+        nil_version: true,
+        identity: Some("app".to_owned()),
+        ..Headers::default()
+    };
+    let expected = rmpv::Value::Map(vec![
+        (text("trace_id"), text("t")),
+        (text("version"), rmpv::Value::Nil),
+        (text(crate::rpc::IDENTITY_HEADER), text("app")),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &expected).expect("encodes");
+    assert_eq!(headers.encode().as_ref(), bytes.as_slice());
+    assert_eq!(Headers::decode(&bytes).expect("decodes"), headers);
+    // A named version wins over the nil flag; no flag, no key.
+    let versioned = Headers {
+        version: Some("1.0.0".to_owned()),
+        nil_version: true,
+        ..Headers::default()
+    };
+    assert_eq!(
+        Headers::decode(&versioned.encode())
+            .expect("decodes")
+            .version,
+        Some("1.0.0".to_owned())
+    );
+    assert_eq!(Headers::default().encode().as_ref(), &[0x80]);
 }
 
 #[test]
@@ -306,11 +340,11 @@ fn headers_are_encoded_as_rmpv_encodes_them() {
         let long = "x".repeat(len);
         let headers = Headers {
             trace_id: Some(long.clone()),
-            version: None,
             reason: Some(NackReason {
                 kind: crate::error::ErrorKind::Overloaded,
                 message: long.clone(),
             }),
+            ..Headers::default()
         };
         let reason = rmpv::Value::Map(vec![
             (text("kind"), text("overloaded")),
@@ -414,6 +448,7 @@ proptest! {
     fn encode_then_decode_is_identity(
         dest in text(), id in text(), kind in kind(), subject in text(),
         trace_id in proptest::option::of(text()), version in proptest::option::of(text()),
+        nil_version in any::<bool>(), identity in proptest::option::of(text()),
         reason in proptest::option::of((0..crate::error::KINDS.len(), text())), body in msgpack_value(),
     ) {
         let mut encoded_body = Vec::new();
@@ -421,8 +456,10 @@ proptest! {
         let message = Message {
             id, kind, subject,
             headers: Headers {
+                nil_version: version.is_none() && nil_version,
                 trace_id, version,
                 reason: reason.map(|(kind, message)| NackReason { kind: crate::error::KINDS[kind], message }),
+                identity,
             },
             body: Bytes::from(encoded_body),
         };

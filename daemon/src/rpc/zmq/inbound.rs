@@ -89,7 +89,7 @@ fn on_request(
         let headers = Headers {
             trace_id: Some(trace_id),
             version: Some(LYMPH_VERSION.to_owned()),
-            reason: None,
+            ..Headers::default()
         };
         let body = frame::ping_payload(&message.body);
         return send_reply(shared, &from, &message.id, MessageType::Rep, headers, body);
@@ -108,6 +108,7 @@ fn on_request(
         body: message.body,
         trace_id,
         version: message.headers.version,
+        identity: message.headers.identity,
         responder: Responder::with(move |response| reply_to.send(response)),
     };
     // try_send: the receive loop never waits for the daemon; a full queue is
@@ -144,8 +145,11 @@ impl ReplyTo {
             ..Headers::default()
         };
         let (kind, body) = match response {
+            // As lymph's: every reply from an interface names its version
+            // (nil when unversioned); a refusal before one was chosen does not.
             Response::Rep { body, version } => {
                 headers.version = version;
+                headers.nil_version = true;
                 (MessageType::Rep, body)
             }
             Response::Error {
@@ -154,6 +158,7 @@ impl ReplyTo {
                 version,
             } => {
                 headers.version = version;
+                headers.nil_version = true;
                 let body = frame::encode_error_body(&error_type, &message);
                 (MessageType::Error, body)
             }
@@ -161,9 +166,15 @@ impl ReplyTo {
                 headers.reason = Some(reason);
                 (MessageType::Nack, Bytes::from_static(frame::NIL))
             }
+            Response::NackFrom { reason, version } => {
+                headers.reason = Some(reason);
+                headers.version = version;
+                headers.nil_version = true;
+                (MessageType::Nack, Bytes::from_static(frame::NIL))
+            }
         };
         let (kind, body) = if body.len() > self.shared.limits.max_frame_bytes {
-            headers.version = None;
+            // The interface was chosen: the NACK keeps its version.
             headers.reason = Some(NackReason {
                 kind: ErrorKind::TooLarge,
                 message: format!(

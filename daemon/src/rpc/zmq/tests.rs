@@ -50,6 +50,7 @@ pub(super) fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingReques
         body: Bytes::copy_from_slice(body),
         trace_id: "trace-1".to_owned(),
         version: Some("1.2.3".to_owned()),
+        identity: None,
         timeout: wait,
     }
 }
