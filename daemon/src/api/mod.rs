@@ -1,9 +1,8 @@
-//! The tonic facade of the local API: validates requests, hands them to the
-//! dispatcher, registry or sessions, and maps results back. Holds no state of
-//! its own beyond the shared `State` and the slots of open `Attach` streams.
+//! The tonic adapter of the local API: admits the caller, checks names,
+//! hands each request to the part that owns it (`Attach` to `attach`, `Call`
+//! to the dispatcher, `Emit` to the emitter, `Discover` to the registry,
+//! `Subscribe` to the bus) and maps results back to gRPC. Holds no state.
 
-mod attach;
-pub(crate) mod convert;
 mod events;
 
 use std::pin::Pin;
@@ -13,39 +12,50 @@ use std::time::Duration;
 use futures::Stream;
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::lymph_server::{Lymph, LymphServer};
-use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::daemon::State;
-use crate::dispatch::Call;
+use crate::attach::Attacher;
+use crate::config::AppsConfig;
+use crate::dispatch::{Call, Dispatcher, MethodDesc};
+use crate::emit::Emitter;
+use crate::events::EventBus;
+use crate::registry::Registry;
 use crate::server::conn::{Arrival, LocalPeer};
+use crate::status::StatusBoard;
 use crate::trace;
 
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
+/// The handles the API hands requests to.
 pub struct Api {
-    state: Arc<State>,
-    /// One per open `Attach` stream: at most `apps.max_connections` at once,
-    /// however they are spread over connections.
-    attach_slots: Arc<Semaphore>,
+    pub apps: AppsConfig,
+    pub attacher: Arc<Attacher>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub emitter: Arc<Emitter>,
+    pub registry: Arc<dyn Registry>,
+    pub bus: Arc<dyn EventBus>,
+    pub status: Arc<StatusBoard>,
+    /// The daemon's endpoint: instances there are `local` in `Discover`.
+    pub endpoint: String,
+    /// Cancelled when the daemon starts stopping: subscriptions end.
+    pub draining: CancellationToken,
+    pub tasks: TaskTracker,
 }
 
 impl Api {
-    pub fn server(state: Arc<State>) -> LymphServer<Api> {
-        let attach_slots = Arc::new(Semaphore::new(state.config.apps.max_connections));
-        LymphServer::new(Api {
-            state,
-            attach_slots,
-        })
-        .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
-        .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+    pub fn server(self) -> LymphServer<Api> {
+        LymphServer::new(self)
+            .max_decoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(lymph_proto::connect::MAX_GRPC_MESSAGE)
     }
 
     /// Refuses a caller the access rules do not admit (`PERMISSION_DENIED`,
     /// naming its uid and the setting), else marks its connection arrived.
     fn admit<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
         let cred = LocalPeer::of(request).map(|peer| &peer.cred);
-        crate::access::admit(&self.state.config.apps, cred, name)
+        crate::access::admit(&self.apps, cred, name)
             .map_err(|denied| Status::permission_denied(denied.to_string()))?;
         Arrival::mark(request);
         Ok(())
@@ -84,8 +94,9 @@ impl Lymph for Api {
     ) -> Result<Response<Self::AttachStream>, Status> {
         // The connection arrives with the app's `Hello`, not with the stream.
         let peer = LocalPeer::of(&request).cloned();
-        let slots = self.attach_slots.clone();
-        attach::open(self.state.clone(), slots, peer, request.into_inner()).map(Response::new)
+        self.attacher
+            .open(peer, request.into_inner())
+            .map(Response::new)
     }
 
     async fn call(
@@ -105,7 +116,7 @@ impl Lymph for Api {
             timeout: Some(Duration::from_millis(u64::from(req.timeout_ms))),
             version: optional(req.version),
         };
-        let reply = match self.state.dispatcher.call(call).await {
+        let reply = match self.dispatcher.call(call).await {
             Ok(answer) => pb::CallReply {
                 outcome: Some(pb::call_reply::Outcome::Body(answer.body)),
                 trace_id,
@@ -129,14 +140,10 @@ impl Lymph for Api {
         self.admit(&request, "Emit")?;
         let req = request.into_inner();
         let trace_id = trace::or_new(&req.trace_id);
-        match events::emit(
-            &self.state,
-            req.event_type,
-            req.body,
-            trace_id.clone(),
-            req.delay_ms,
-        )
-        .await
+        match self
+            .emitter
+            .emit(req.event_type, req.body, trace_id.clone(), req.delay_ms)
+            .await
         {
             Ok(event_id) => Ok(Response::new(pb::EmitReply { trace_id, event_id })),
             Err(e) => Err(status_of(e)),
@@ -153,7 +160,7 @@ impl Lymph for Api {
             crate::names::check_word("service name", &wanted)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
-        let registry = &self.state.registry;
+        let registry = &self.registry;
         let names = registry
             .services()
             .await
@@ -176,7 +183,7 @@ impl Lymph for Api {
                     endpoint: i.endpoint.clone(),
                     version: i.version.clone().unwrap_or_default(),
                     app_name: i.app_name.clone().unwrap_or_default(),
-                    local: i.endpoint == self.state.me.endpoint,
+                    local: i.endpoint == self.endpoint,
                     ip: i.ip.clone().unwrap_or_default(),
                     log_endpoint: i.log_endpoint.clone().unwrap_or_default(),
                 })
@@ -199,13 +206,12 @@ impl Lymph for Api {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let version = optional(req.version);
         match self
-            .state
             .dispatcher
             .inspect(&req.service, version.as_deref())
             .await
         {
             Ok((identity, methods)) => Ok(Response::new(pb::InspectReply {
-                methods: methods.into_iter().map(convert::method_to_pb).collect(),
+                methods: methods.into_iter().map(method_to_pb).collect(),
                 identity,
             })),
             Err(e) => Err(status_of(e)),
@@ -218,7 +224,7 @@ impl Lymph for Api {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         self.admit(&request, "Subscribe")?;
         let types = request.into_inner().event_types;
-        events::subscribe(self.state.clone(), types)
+        events::subscribe(&self.bus, &self.draining, &self.tasks, types)
             .await
             .map(Response::new)
     }
@@ -228,6 +234,15 @@ impl Lymph for Api {
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
         self.admit(&request, "Status")?;
-        Ok(Response::new(self.state.status()))
+        Ok(Response::new(self.status.reply()))
+    }
+}
+
+fn method_to_pb(m: MethodDesc) -> pb::MethodInfo {
+    pb::MethodInfo {
+        name: m.name,
+        version: m.version.unwrap_or_default(),
+        params: m.params,
+        help: m.help,
     }
 }
