@@ -23,6 +23,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod spec;
+pub mod stats;
 pub mod trace;
 pub mod warn_limit;
 pub mod web;
