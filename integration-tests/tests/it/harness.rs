@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-pub use integration_tests::proc::{Proc, run_bounded, text};
-
+use integration_tests::names::unique;
+use integration_tests::services::ZOOKEEPER;
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::lymph_client::LymphClient;
 use nix::sys::signal::Signal;
 use tonic::transport::Channel;
+
+pub use integration_tests::proc::{Proc, run_bounded, text};
 
 /// Generous: CI machines are slow and shared.
 pub const STARTUP: Duration = Duration::from_secs(20);
@@ -301,34 +303,20 @@ pub fn held_event_moves_on_when_its_holder_dies(
     });
 }
 
-/// A ZooKeeper chroot of its own for one test: `127.0.0.1:2181/lymphd-it-<random>`.
+/// A ZooKeeper chroot of its own for one test: `127.0.0.1:2181/lymphd-it-<hex>`.
 pub fn zookeeper_chroot() -> String {
-    let suffix: String = uuid_like();
-    format!("127.0.0.1:2181/lymphd-it-{suffix}")
-}
-
-/// 16 hex digits, different on every call.
-pub fn uuid_like() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
+    format!("{ZOOKEEPER}/{}", unique("lymphd-it-"))
 }
 
 /// Panics with the fix when ZooKeeper is not up: these tests never skip.
 pub fn require_zookeeper() {
     assert!(
         std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:2181".parse().expect("addr"),
+            &ZOOKEEPER.parse().expect("addr"),
             Duration::from_secs(2)
         )
         .is_ok(),
-        "ZooKeeper is not answering on 127.0.0.1:2181: run scripts/services first"
+        "ZooKeeper is not answering on {ZOOKEEPER}: run scripts/services first"
     );
 }
 
