@@ -55,8 +55,9 @@ impl Backoff {
         let base = self.next;
         self.next = base.saturating_mul(2).min(self.max);
         if self.jitter > 0.0 {
-            let unit = unit.clamp(0.0, 1.0);
-            base.mul_f64(1.0 - self.jitter + 2.0 * self.jitter * unit)
+            let factor = 1.0 - self.jitter + 2.0 * self.jitter * unit.clamp(0.0, 1.0);
+            // Saturates (a jittered cap near `Duration::MAX`) instead of panicking.
+            Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
         } else {
             base
         }
@@ -66,21 +67,11 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = self.first;
     }
-
-    /// The first delay, e.g. to pace something more finely than a retry.
-    pub const fn first(&self) -> Duration {
-        self.first
-    }
-
-    /// The cap.
-    pub const fn max(&self) -> Duration {
-        self.max
-    }
 }
 
 /// A number in `[0, 1)`, different on every call: the standard library's
-/// randomly keyed hasher (each `RandomState` has fresh keys) is random enough
-/// to spread retries apart, and needs no dependency.
+/// randomly keyed hasher (each `RandomState` is keyed differently) is random
+/// enough to spread retries apart, and needs no dependency.
 fn random_unit() -> f64 {
     let bits = RandomState::new().hash_one(0u8) >> 11;
     bits as f64 / (1u64 << 53) as f64
@@ -158,6 +149,12 @@ mod tests {
             seen.iter().any(|d| *d != first),
             "50 jittered delays all equal: {first:?}"
         );
+    }
+
+    #[test]
+    fn a_jittered_cap_near_the_largest_duration_saturates() {
+        let mut b = Backoff::new(Duration::MAX, Duration::MAX).with_jitter(0.5);
+        assert_eq!(b.next_delay_with(0.99), Duration::MAX);
     }
 
     #[test]
