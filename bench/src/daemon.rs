@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use lymph_proto::v1;
 
 use crate::bins::Binaries;
-use crate::procs::{Placement, Proc, status_mb};
+use integration_tests::proc::Proc;
+
+use crate::procs::{Placement, status_mb};
 
 /// Generous: a fleet daemon first opens its ZooKeeper session.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -79,7 +81,7 @@ impl Daemon {
             .arg(&socket)
             .env("LYMPHD_LOG", "warn")
             .envs(bins.daemon_env.iter().map(|(k, v)| (k, v)));
-        let proc = Proc::spawn(name, cmd, dir)?;
+        let proc = Proc::try_spawn(name, cmd, dir)?;
         let mut daemon = Daemon {
             name: name.to_owned(),
             socket,
@@ -102,7 +104,7 @@ impl Daemon {
     }
 
     pub fn pid(&self) -> u32 {
-        self.proc.pid()
+        self.proc.id()
     }
 
     /// Resident memory now, in MB.

@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::stats::{micros, percentile};
+use lymphd::stats::percentile;
+
+use crate::stats::micros;
 
 /// Operations one measurement may run at most, whatever its duration: a
 /// bound on memory (one latency each) should the path be unexpectedly fast.

@@ -26,6 +26,7 @@ pub mod rpc;
 pub mod server;
 pub mod shutdown;
 pub mod spec;
+pub mod stats;
 pub mod status;
 pub mod trace;
 pub mod warn_limit;

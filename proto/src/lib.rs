@@ -2,6 +2,7 @@
 //! `lymphd`, `lymphctl` and the SDKs, a connector for the Unix socket that
 //! checks whom it attaches to, and log records taken from `tracing`.
 
+pub mod backoff;
 pub mod connect;
 pub mod socket;
 pub mod tracelog;

@@ -13,8 +13,8 @@ use super::infra::{Vhost, zookeeper_hosts};
 use super::sink::Ticks;
 use super::{Baselines, Env, rows_for};
 use crate::daemon::{Daemon, Setup};
-use crate::procs::Proc;
 use crate::report::Report;
+use integration_tests::proc::Proc;
 
 /// Lets the fleet settle (heartbeats, registrations) before idle memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -64,7 +64,7 @@ pub async fn run(
         .arg("--socket")
         .arg(&b.socket)
         .env("RUST_LOG", "warn");
-    let _echo = Proc::spawn("bench-app-b", app_cmd, dir)?;
+    let _echo = Proc::try_spawn("bench-app-b", app_cmd, dir)?;
     a.wait_for_instances("Echo", 1).await?;
     let _greeting = if rows == FleetRows::All {
         let mut greeting_cmd = env.placement.command(env.bins.path("greeting"));
@@ -72,7 +72,7 @@ pub async fn run(
             .arg("--socket")
             .arg(&b.socket)
             .env("RUST_LOG", "warn");
-        let greeting = Proc::spawn("greeting-b", greeting_cmd, dir)?;
+        let greeting = Proc::try_spawn("greeting-b", greeting_cmd, dir)?;
         a.wait_for_instances("Greeting", 1).await?;
         Some(greeting)
     } else {

@@ -10,8 +10,8 @@ use anyhow::bail;
 
 use super::Env;
 use crate::measure::Figures;
-use crate::procs::run_bounded;
 use crate::report::{Outcome, Report, Row};
+use integration_tests::proc::try_run_bounded;
 
 /// One floor tool: its binary and arguments, the variant of its output we
 /// keep, and the row it becomes.
@@ -119,7 +119,7 @@ fn measure_tool(env: &Env, tool: &Tool) -> anyhow::Result<Vec<Row>> {
             cmd.env("RT", "ct");
         }
         let budget = Duration::from_secs(60) + env.plan.secs * 10;
-        let out = run_bounded(cmd, budget)?;
+        let out = try_run_bounded(cmd, budget)?;
         if !out.status.success() {
             bail!(
                 "{} exited with {}: {}",

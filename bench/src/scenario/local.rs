@@ -10,8 +10,8 @@ use super::calls::Caller;
 use super::sink::Ticks;
 use super::{Baselines, Env, rows_for};
 use crate::daemon::{Daemon, Setup};
-use crate::procs::Proc;
 use crate::report::Report;
+use integration_tests::proc::Proc;
 
 /// Lets a fresh daemon and its apps settle before its idle memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -30,7 +30,7 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
         .arg("--socket")
         .arg(&daemon.socket)
         .env("RUST_LOG", "warn");
-    let _app = Proc::spawn("bench-app-local", app_cmd, env.dir.path())?;
+    let _app = Proc::try_spawn("bench-app-local", app_cmd, env.dir.path())?;
     daemon.wait_for_instances("Echo", 1).await?;
     let client = lymph::Client::connect(&daemon.socket)
         .await
@@ -92,7 +92,7 @@ async fn idle_without_log_ports(env: &Env, report: &mut Report) -> anyhow::Resul
         .arg("--socket")
         .arg(&daemon.socket)
         .env("RUST_LOG", "warn");
-    let _app = Proc::spawn("bench-app-nolog", app_cmd, dir)?;
+    let _app = Proc::try_spawn("bench-app-nolog", app_cmd, dir)?;
     daemon.wait_for_instances("Echo", 1).await?;
     let _client = lymph::Client::connect(&daemon.socket).await?;
     let ticks = Ticks::start(&daemon.socket, &daemon.socket).await?;

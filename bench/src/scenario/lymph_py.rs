@@ -13,8 +13,8 @@ use super::Env;
 use super::infra::{RABBITMQ, Vhost, zookeeper_hosts};
 use crate::body::text_for;
 use crate::measure::Figures;
-use crate::procs::{Proc, run_bounded};
 use crate::report::{Outcome, Report, Row};
+use integration_tests::proc::{Proc, try_run_bounded};
 
 /// The loopback address the Python instances listen on.
 const PEER_IP: &str = "127.0.0.4";
@@ -163,7 +163,7 @@ impl Peer<'_> {
             .arg(format!("--config={}", service_config.display()))
             .arg(format!("--ip={PEER_IP}"))
             .arg("--loglevel=WARNING");
-        let mut proc = Proc::spawn(
+        let mut proc = Proc::try_spawn(
             &format!("lymph-{}", target.module),
             instance,
             &self.config_dir,
@@ -186,7 +186,7 @@ impl Peer<'_> {
                     "--timeout=5",
                 ])
                 .args([target.subject, &args]);
-                let out = run_bounded(cmd, Duration::from_secs(300))?;
+                let out = try_run_bounded(cmd, Duration::from_secs(300))?;
                 let text = String::from_utf8_lossy(&out.stdout);
                 let summary = parse_summary(&text).with_context(|| {
                     format!("lymph request printed no summary: {}", text.trim())
@@ -245,7 +245,10 @@ impl Peer<'_> {
             proc.check_running()?;
             let mut cmd = self.lymph(client_config);
             cmd.args(["request", "--timeout=2", subject, args]);
-            if run_bounded(cmd, Duration::from_secs(30))?.status.success() {
+            if try_run_bounded(cmd, Duration::from_secs(30))?
+                .status
+                .success()
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {

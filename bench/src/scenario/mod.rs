@@ -100,7 +100,7 @@ pub async fn run_all(env: &Env, report: &mut Report, only: &[String]) {
     }
     let needs_amqp = chosen("fleet") || chosen("lapin") || chosen("lymph");
     let vhost = if needs_amqp {
-        infra::Vhost::create().map_err(|e| format!("not measured: {e:#}"))
+        infra::vhost().map_err(|e| format!("not measured: {e:#}"))
     } else {
         Err("not chosen".to_owned())
     };

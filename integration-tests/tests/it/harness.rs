@@ -1,17 +1,20 @@
 //! The test harness: starts real daemons and apps as child processes, each
 //! daemon on its own socket in a temp dir, and kills them all on drop. Every
-//! wait has a deadline.
+//! wait has a deadline. The process guard and bounded commands are the
+//! crate's library (`integration_tests::proc`), shared with the benchmark.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use integration_tests::names::unique;
+use integration_tests::services::ZOOKEEPER;
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::lymph_client::LymphClient;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tonic::transport::Channel;
+
+pub use integration_tests::proc::{Proc, run_bounded, text};
 
 /// Generous: CI machines are slow and shared.
 pub const STARTUP: Duration = Duration::from_secs(20);
@@ -43,93 +46,6 @@ pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out after {within:?} waiting for {what}");
-}
-
-/// A child process killed (SIGKILL) when dropped.
-pub struct Proc {
-    pub name: String,
-    child: Option<Child>,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Proc {
-        let stdout = dir.join(format!("{name}.out"));
-        let stderr = dir.join(format!("{name}.err"));
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(&stdout).expect("stdout file"))
-            .stderr(File::create(&stderr).expect("stderr file"));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            name: name.to_owned(),
-            child: Some(child),
-            stdout,
-            stderr,
-        }
-    }
-
-    pub fn pid(&self) -> Pid {
-        let child = self.child.as_ref().expect("running");
-        Pid::from_raw(i32::try_from(child.id()).expect("pid fits"))
-    }
-
-    pub fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).expect("send signal");
-    }
-
-    /// Waits for the process to exit, up to `within`.
-    pub fn wait(&mut self, within: Duration) -> ExitStatus {
-        let child = self.child.as_mut().expect("running");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {within:?}; stderr:\n{}",
-                self.name,
-                self.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn stdout_text(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    /// Its output lines: stdout, then stderr (the Rust examples log, the
-    /// test app and Python peers print).
-    pub fn output_lines(&self) -> Vec<String> {
-        let (out, err) = (self.stdout_text(), self.stderr_text());
-        out.lines().chain(err.lines()).map(str::to_owned).collect()
-    }
-
-    /// How many of its output lines contain `needle`.
-    pub fn lines_with(&self, needle: &str) -> usize {
-        self.output_lines()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// A real `lymphd` on its own socket.
@@ -387,60 +303,20 @@ pub fn held_event_moves_on_when_its_holder_dies(
     });
 }
 
-/// Runs a command with a deadline; kills it if it overstays.
-pub fn run_bounded(mut cmd: Command, within: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(output) => output.expect("wait"),
-        Err(_) => {
-            let _ = kill(pid, Signal::SIGKILL);
-            panic!("{cmd:?} did not finish within {within:?}");
-        }
-    }
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A ZooKeeper chroot of its own for one test: `127.0.0.1:2181/lymphd-it-<random>`.
+/// A ZooKeeper chroot of its own for one test: `127.0.0.1:2181/lymphd-it-<hex>`.
 pub fn zookeeper_chroot() -> String {
-    let suffix: String = uuid_like();
-    format!("127.0.0.1:2181/lymphd-it-{suffix}")
-}
-
-/// 16 hex digits, different on every call.
-pub fn uuid_like() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
+    format!("{ZOOKEEPER}/{}", unique("lymphd-it-"))
 }
 
 /// Panics with the fix when ZooKeeper is not up: these tests never skip.
 pub fn require_zookeeper() {
     assert!(
         std::net::TcpStream::connect_timeout(
-            &"127.0.0.1:2181".parse().expect("addr"),
+            &ZOOKEEPER.parse().expect("addr"),
             Duration::from_secs(2)
         )
         .is_ok(),
-        "ZooKeeper is not answering on 127.0.0.1:2181: run scripts/services first"
+        "ZooKeeper is not answering on {ZOOKEEPER}: run scripts/services first"
     );
 }
 

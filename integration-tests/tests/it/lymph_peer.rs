@@ -18,18 +18,18 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use integration_tests::names::unique;
+use integration_tests::proc::run_quietly;
+use integration_tests::rabbitmq::Vhost;
+use integration_tests::services::{RABBITMQ, ZOOKEEPER};
 use nix::sys::signal::Signal;
 
 use crate::harness::{Proc, run_bounded, text};
-
-/// Where ZooKeeper and RabbitMQ answer (started by `scripts/services`).
-pub const ZOOKEEPER: &str = "127.0.0.1:2181";
-pub const RABBITMQ: &str = "127.0.0.1:5672";
 
 /// A Python instance is registered 2-5 s after start; CI machines are slow.
 pub const PEER_STARTUP: Duration = Duration::from_secs(40);
@@ -156,16 +156,7 @@ fn four_letter_word(addr: &str, word: &str) -> Result<String, String> {
 
 /// A name no other test (or earlier run) uses: `lymph-peer-it-<hex>`.
 fn unique_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "lymph-peer-it-{:x}{:x}{:x}",
-        std::process::id(),
-        nanos & 0xffff_ffff_ffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    unique("lymph-peer-it-")
 }
 
 /// One test's view of the Python peer: its own ZooKeeper chroot and RabbitMQ
@@ -178,7 +169,8 @@ pub struct PythonPeer {
     dir: Option<tempfile::TempDir>,
     zk_hosts: String,
     owns_chroot: bool,
-    vhost: String,
+    /// Deleted when the peer is dropped.
+    vhost: Vhost,
     spawned: Mutex<Vec<(String, PathBuf)>>,
     counter: AtomicU32,
 }
@@ -200,8 +192,12 @@ impl PythonPeer {
         let root = peer_dir();
         require_zookeeper_answers();
         require_rabbitmq_answers();
-        rabbitmqctl(&["add_vhost", &vhost]);
-        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        let vhost = Vhost::create(vhost).unwrap_or_else(|e| {
+            panic!(
+                "{e}: the peer tests give each test its own RabbitMQ virtual host; \
+                 install and start RabbitMQ with scripts/services"
+            )
+        });
         let dir = tempfile::Builder::new()
             .prefix("lymph-peer-")
             .tempdir()
@@ -250,12 +246,12 @@ impl PythonPeer {
 
     /// This test's RabbitMQ virtual host (guest has full rights on it).
     pub fn amqp_vhost(&self) -> &str {
-        &self.vhost
+        &self.vhost.name
     }
 
     /// `amqp://guest:guest@127.0.0.1:5672/<vhost>`.
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@{RABBITMQ}/{}", self.vhost)
+        self.vhost.url()
     }
 
     /// The `container:` section (registry + events) of every config here.
@@ -276,7 +272,7 @@ impl PythonPeer {
             hosts = self.zk_hosts,
             host = RABBITMQ.split(':').next().expect("host"),
             port = RABBITMQ.rsplit(':').next().expect("port"),
-            vhost = self.vhost,
+            vhost = self.vhost.name,
         )
     }
 
@@ -464,53 +460,9 @@ impl PythonPeer {
     }
 }
 
-/// Runs `rabbitmqctl -q args...`; panics with its output when it fails.
-fn rabbitmqctl(args: &[&str]) {
-    let mut cmd = Command::new("rabbitmqctl");
-    cmd.arg("-q").args(args);
-    let out = match cmd.stdin(Stdio::null()).output() {
-        Ok(out) => out,
-        Err(e) => panic!(
-            "cannot run rabbitmqctl ({e}): the peer tests give each test its own RabbitMQ \
-             virtual host; install and start RabbitMQ with scripts/services"
-        ),
-    };
-    assert!(
-        out.status.success(),
-        "`rabbitmqctl {}` failed ({}): {}{}",
-        args.join(" "),
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// Runs a cleanup command for at most `within`; never panics (used in Drop).
-fn run_quietly(mut cmd: Command, within: Duration) {
-    let Ok(mut child) = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return;
-    };
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 impl Drop for PythonPeer {
+    // The virtual host is deleted after this, when the field is dropped.
     fn drop(&mut self) {
-        let mut vhost = Command::new("rabbitmqctl");
-        vhost.args(["-q", "delete_vhost", &self.vhost]);
-        run_quietly(vhost, Duration::from_secs(15));
         if self.owns_chroot {
             let chroot = self.zk_chroot().to_owned();
             let mut zk = Command::new(self.root.join("py37/bin/python"));
@@ -535,7 +487,7 @@ impl Drop for PythonPeer {
                 "lymph peer: kept configs and logs in {} (ZooKeeper {}, vhost {})",
                 kept.display(),
                 self.zk_hosts,
-                self.vhost
+                self.vhost.name
             );
         }
     }

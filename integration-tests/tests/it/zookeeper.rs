@@ -8,16 +8,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use integration_tests::names::unique;
+use integration_tests::services::ZOOKEEPER as ZK;
 use lymphd::registry::{
     Instance, Registry, RegistryError, ZookeeperConfig, ZookeeperRegistry, conformance,
 };
 use zookeeper_client as zk;
 
+use crate::harness::require_zookeeper;
+
 mod proxy;
 
 use proxy::Proxy;
 
-const ZK: &str = "127.0.0.1:2181";
 /// Every await in these tests is bounded by this.
 const STEP: Duration = Duration::from_secs(20);
 
@@ -31,19 +34,9 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish within {STEP:?}"))
 }
 
-/// Panics with the fix when ZooKeeper is not up: these tests never skip.
-fn require_zookeeper() {
-    let addr = ZK.parse().expect("address");
-    let up = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
-    assert!(
-        up,
-        "ZooKeeper is not answering on {ZK}: run scripts/services first"
-    );
-}
-
-/// A chroot of its own: `127.0.0.1:2181/lymphd-test-<random>`.
+/// A chroot of its own: `127.0.0.1:2181/lymphd-test-<hex>`.
 fn test_root() -> String {
-    format!("/lymphd-test-{}", crate::harness::uuid_like())
+    unique("/lymphd-test-")
 }
 
 fn config(root: &str) -> ZookeeperConfig {

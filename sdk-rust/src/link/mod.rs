@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use lymph_proto::backoff::Backoff;
 use lymph_proto::v1::{self, app_message};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -25,7 +26,7 @@ use crate::client::{COMMAND_QUEUE, Client, Command};
 use crate::error::CallError;
 use crate::interface::Interface;
 use crate::service::ServiceError;
-pub(crate) use open::{Backoff, Conn, OpenError};
+pub(crate) use open::{BACKOFF, Conn, OpenError};
 use work::{Done, InFlight};
 
 /// Time in-flight handlers get to finish after SIGTERM before they are aborted.
@@ -121,7 +122,7 @@ impl Link {
             generation: 0,
             opening: None,
             retry_at: Some(Instant::now()),
-            backoff: Backoff::new(),
+            backoff: BACKOFF,
             failures: 0,
             draining: false,
             stopping: None,

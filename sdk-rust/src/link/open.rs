@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lymph_proto::backoff::Backoff;
 use lymph_proto::v1::{self, app_message, daemon_message};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -93,32 +94,10 @@ pub(crate) async fn open(socket: PathBuf, hello: v1::Hello) -> Result<Conn, Open
     })
 }
 
-/// Exponential backoff: 100 ms doubling to 5 s, each delay ±20% jitter so
+/// The reattach backoff: 100 ms doubling to 5 s, each delay ±20% jitter so
 /// that the apps of a restarted daemon do not all come back at once.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-
-    pub fn new() -> Backoff {
-        Backoff { next: Self::FIRST }
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    /// The next delay, jittered.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        base.mul_f64(0.8 + 0.4 * fastrand::f64())
-    }
-}
+pub(crate) const BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).with_jitter(0.2);
 
 /// How a delay is shown in logs: "400ms", "2.1s".
 pub(crate) fn show(delay: Duration) -> String {
@@ -135,7 +114,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_five_seconds_with_jitter() {
-        let mut backoff = Backoff::new();
+        let mut backoff = BACKOFF;
         let delays: Vec<Duration> = (0..10).map(|_| backoff.next_delay()).collect();
         assert!(delays[0] >= Duration::from_millis(80) && delays[0] <= Duration::from_millis(120));
         assert!(delays[1] >= Duration::from_millis(160) && delays[1] <= Duration::from_millis(240));

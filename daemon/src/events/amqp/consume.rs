@@ -20,6 +20,7 @@ use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use lapin::{Acker, Channel};
+use lymph_proto::backoff::Backoff;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -49,6 +50,8 @@ const ENVELOPE_ALLOWANCE: usize = 64 * 1024;
 /// sooner keeps the pause growing, so a broker that closes it at once each
 /// time is not asked ever faster.
 const STABLE: Duration = REFUSED_MAX;
+/// The pauses after lost channels: from the link's first to the refused maximum.
+const LOST_BACKOFF: Backoff = Backoff::new(BACKOFF_FIRST, REFUSED_MAX);
 /// Closing a lost channel: its connection may be gone too.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
@@ -95,9 +98,9 @@ struct Task {
     failures: u32,
     /// The pause before the next attempt; `None`: the first one's.
     pause: Option<Duration>,
-    /// The pause after the last lost channel, doubled when the next one is
-    /// lost soon after attaching (see `STABLE`).
-    lost_pause: Option<Duration>,
+    /// The pauses after lost channels: doubling while each is lost soon
+    /// after attaching, afresh after a stable one (see `STABLE`).
+    lost: Backoff,
 }
 
 impl Consuming {
@@ -130,7 +133,7 @@ impl Consuming {
             health: health.clone(),
             failures: 0,
             pause: None,
-            lost_pause: None,
+            lost: LOST_BACKOFF,
         };
         let wait = Instant::now() + START_WAIT.min(self.timeout);
         let attached = match self.link.session(0, wait).await {
@@ -217,11 +220,10 @@ impl Task {
             // The broker takes back what the lost channel held.
             self.held.clear();
             let _ = tokio::time::timeout(CLOSE_WAIT, channel.close(200, "lost".into())).await;
-            let pause = match self.lost_pause {
-                Some(last) if since.elapsed() < STABLE => (last * 2).min(REFUSED_MAX),
-                _ => BACKOFF_FIRST,
-            };
-            self.lost_pause = Some(pause);
+            if since.elapsed() >= STABLE {
+                self.lost.reset();
+            }
+            let pause = self.lost.next_delay();
             self.pause = Some(pause);
             warn!(queue = %self.queue, %why, retry_in = ?pause, "event consumer lost its channel; attaching again");
             self.health.set(ConsumerState::Retrying {
@@ -430,5 +432,22 @@ impl Task {
                 tokio::spawn(async move { fail(ctx, queue, retry, held, reason).await });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_lost_in_a_row_back_off_from_200_ms_to_30_s() {
+        let mut lost = LOST_BACKOFF;
+        let ms: Vec<u128> = (0..10).map(|_| lost.next_delay().as_millis()).collect();
+        assert_eq!(
+            ms,
+            [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+        );
+        lost.reset();
+        assert_eq!(lost.next_delay(), BACKOFF_FIRST);
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
+use lymph_proto::backoff::Backoff;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -23,6 +24,7 @@ use crate::events::EventError;
 /// Reconnect backoff: doubles from the first to the last.
 pub(crate) const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub(crate) const BACKOFF: Backoff = Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
 /// How often the owner checks that the connection and its publish channel live
 /// (connection errors also arrive at once through lapin's event stream).
 const HEALTH_CHECK: Duration = Duration::from_millis(250);
@@ -158,7 +160,7 @@ async fn own(config: Arc<AmqpConfig>, topology: Arc<Topology>, tx: watch::Sender
             .await;
         drop(session);
         tx.send_replace(LinkState::Down(format!("{url}: {why}")));
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = BACKOFF;
         loop {
             if tx.is_closed() {
                 return;
@@ -171,10 +173,10 @@ async fn own(config: Arc<AmqpConfig>, topology: Arc<Topology>, tx: watch::Sender
                     break;
                 }
                 Err(error) => {
-                    warn!(%url, %error, retry_in = ?backoff, "rabbitmq reconnect failed");
+                    let delay = backoff.next_delay();
+                    warn!(%url, %error, retry_in = ?delay, "rabbitmq reconnect failed");
                     tx.send_replace(LinkState::Down(error));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
@@ -205,5 +207,17 @@ async fn broken(session: &Session) -> String {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_back_off_from_200_ms_doubling_to_5_s() {
+        let mut backoff = BACKOFF;
+        let ms: Vec<u128> = (0..7).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }

@@ -26,7 +26,7 @@ pub use config::{AmqpConfig, AmqpMode};
 
 use super::{Consumer, Event, EventBus, EventError, Subscription};
 use consume::Consuming;
-use link::{BACKOFF_FIRST, BACKOFF_MAX, Link};
+use link::{BACKOFF, Link};
 use publish::{Publisher, Target};
 use topology::{Topology, short};
 
@@ -79,16 +79,16 @@ impl AmqpBus {
     /// the broker is unreachable; fails at once only on a bad config.
     pub async fn connect_with_retry(config: AmqpConfig) -> Result<AmqpBus, EventError> {
         config.validate()?;
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = BACKOFF;
         let mut attempt = 1u32;
         loop {
             match AmqpBus::connect(config.clone()).await {
                 Ok(bus) => return Ok(bus),
                 Err(error @ EventError::Invalid(_)) => return Err(error),
                 Err(error) => {
-                    warn!(attempt, %error, retry_in = ?backoff, "rabbitmq not reachable yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    let delay = backoff.next_delay();
+                    warn!(attempt, %error, retry_in = ?delay, "rabbitmq not reachable yet");
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
             }

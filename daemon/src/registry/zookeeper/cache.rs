@@ -12,7 +12,7 @@ use zookeeper_client as zk;
 
 use super::Shared;
 use super::read::Known;
-use super::session::Backoff;
+use super::session::BACKOFF;
 use crate::registry::{Instance, Instances};
 
 /// What one pass over the service found.
@@ -34,7 +34,7 @@ pub(crate) async fn follow(
 ) {
     let path = shared.target.service_path(&service);
     let mut sessions = shared.session.subscribe();
-    let mut backoff = Backoff::new();
+    let mut backoff = BACKOFF;
     // Kept across passes and sessions: an unchanged node is not read again.
     let mut known = Known::default();
     loop {

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::Shared;
-use super::session::{Backoff, write_node};
+use super::session::{BACKOFF, write_node};
 
 /// What arming the watches found.
 enum Armed {
@@ -32,7 +32,7 @@ enum Armed {
 /// The task body; ends when the registry closes.
 pub(crate) async fn keep(shared: Arc<Shared>) {
     let mut sessions = shared.session.subscribe();
-    let mut backoff = Backoff::new();
+    let mut backoff = BACKOFF;
     loop {
         let Some(client) = sessions.borrow_and_update().clone() else {
             return;

@@ -29,7 +29,7 @@ pub use config::ZookeeperConfig;
 
 use super::{Instances, RegistryError};
 use config::{Target, valid_segment};
-use session::Backoff;
+use session::BACKOFF;
 
 /// What can go wrong talking to ZooKeeper; reaches callers as `RegistryError::Backend`.
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +173,7 @@ impl ZookeeperRegistry {
     /// crash-loops. A bad connect string fails at once.
     pub async fn connect_with_retry(config: ZookeeperConfig) -> Result<Self, RegistryError> {
         let servers = Target::parse(&config.hosts)?.servers;
-        let mut backoff = Backoff::new();
+        let mut backoff = BACKOFF;
         loop {
             match Self::open(config.clone()).await {
                 Ok(registry) => return Ok(registry),

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lymph_proto::backoff::Backoff;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
@@ -20,31 +21,11 @@ const EPHEMERAL: zk::CreateOptions<'static> =
 const PERSISTENT: zk::CreateOptions<'static> =
     zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
-/// Exponential backoff between reconnection attempts: 200 ms doubling to 5 s.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(200);
-    const MAX: Duration = Duration::from_secs(5);
-
-    pub fn new() -> Self {
-        Backoff { next: Self::FIRST }
-    }
-
-    /// The delay to wait now; the following one doubles, up to 5 s.
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (delay * 2).min(Self::MAX);
-        delay
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
+/// The backoff between reconnection attempts: 200 ms doubling to 5 s.
+pub(crate) const BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// The pause between attempts of one operation while the connection is lost.
+const CONNECTION_LOSS_PAUSE: Duration = Duration::from_millis(50);
 
 /// Opens a new session, or says which hosts could not be reached in time.
 pub(crate) async fn open_session(
@@ -80,7 +61,7 @@ where
     let attempts = async {
         loop {
             match op().await {
-                Err(zk::Error::ConnectionLoss) => tokio::time::sleep(Backoff::FIRST / 4).await,
+                Err(zk::Error::ConnectionLoss) => tokio::time::sleep(CONNECTION_LOSS_PAUSE).await,
                 other => return other,
             }
         }
@@ -181,7 +162,7 @@ async fn wait_terminal(state: &mut zk::StateWatcher) -> zk::SessionState {
 /// it, and re-creates every registered node under the registrations lock so no
 /// concurrent `register` interleaves with the re-registration.
 async fn reconnect(shared: &Shared) -> Option<zk::StateWatcher> {
-    let mut backoff = Backoff::new();
+    let mut backoff = BACKOFF;
     loop {
         let attempt = tokio::select! {
             biased;
@@ -230,7 +211,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_five_seconds() {
-        let mut b = Backoff::new();
+        let mut b = BACKOFF;
         let ms: Vec<u128> = (0..7).map(|_| b.next_delay().as_millis()).collect();
         assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
         b.reset();

@@ -20,7 +20,6 @@ use serde_json::json;
 
 use crate::amqp::Vhost;
 use crate::harness::{TestDaemon, outcome, text, wait_until};
-use crate::lymph_peer::RABBITMQ;
 
 const LIMIT: usize = 64 * 1024;
 const WAIT: Duration = Duration::from_secs(20);
@@ -32,8 +31,8 @@ fn daemon(vhost: &Vhost, extra: &str) -> (TestDaemon, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("lymphd.yml");
     let yaml = format!(
-        "events:\n  backend: amqp\n  url: amqp://guest:guest@{RABBITMQ}/{}\n  mode: lymph\n{extra}",
-        vhost.name
+        "events:\n  backend: amqp\n  url: {}\n  mode: lymph\n{extra}",
+        vhost.url()
     );
     std::fs::write(&path, yaml).expect("write config");
     let daemon = TestDaemon::start_with(&["--config", path.to_str().expect("utf-8 path")]);

@@ -6,24 +6,33 @@
 mod restart;
 mod wire;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::ops::Deref;
+use std::time::Duration;
 
+use integration_tests::names::unique;
+use integration_tests::rabbitmq;
+use integration_tests::services::RABBITMQ;
 use lapin::{Connection, ConnectionProperties};
 use lymphd::events::{AmqpBus, AmqpConfig, AmqpMode, conformance};
 
-use crate::harness::{run_bounded, text};
-use crate::lymph_peer::{RABBITMQ, require_rabbitmq_answers};
+use crate::lymph_peer::require_rabbitmq_answers;
 
 /// Generous: one conformance test against the broker takes a few seconds.
 const TEST_DEADLINE: Duration = Duration::from_secs(120);
 /// The per-queue bound of durable mode's `full_queue_refuses_emit`.
 const BOUND: usize = 5;
 
-/// A RabbitMQ virtual host of one test's own (guest may use it), deleted on
-/// drop. The abuse suite's broker tests use it too.
-pub(crate) struct Vhost {
-    pub(crate) name: String,
+/// A RabbitMQ virtual host of one test's own (the shared harness's, guest
+/// may use it), deleted on drop, with the buses and raw connections the
+/// tests make on it. The abuse suite's broker tests use it too.
+pub(crate) struct Vhost(rabbitmq::Vhost);
+
+impl Deref for Vhost {
+    type Target = rabbitmq::Vhost;
+
+    fn deref(&self) -> &rabbitmq::Vhost {
+        &self.0
+    }
 }
 
 impl Vhost {
@@ -31,35 +40,18 @@ impl Vhost {
     // shared broker never see it go away.
     pub(crate) async fn new() -> Vhost {
         require_rabbitmq_answers();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let name = format!(
-            "lymphd-amqp-it-{:x}{:x}",
-            std::process::id(),
-            nanos & 0xffff_ffff_ffff
-        );
-        ctl(&["add_vhost", &name]);
-        let vhost = Vhost { name };
-        ctl(&[
-            "set_permissions",
-            "-p",
-            &vhost.name,
-            "guest",
-            ".*",
-            ".*",
-            ".*",
-        ]);
-        vhost
+        let vhost = rabbitmq::Vhost::create(unique("lymphd-amqp-it-"))
+            .unwrap_or_else(|e| panic!("{e} — is RabbitMQ running? run scripts/services"));
+        Vhost(vhost)
     }
 
     /// No credentials in the URL: they go in the config.
-    fn url(&self) -> String {
+    fn bare_url(&self) -> String {
         format!("amqp://{RABBITMQ}/{}", self.name)
     }
 
     fn config(&self, mode: AmqpMode) -> AmqpConfig {
-        let mut config = AmqpConfig::new(self.url());
+        let mut config = AmqpConfig::new(self.bare_url());
         config.username = Some("guest".to_owned());
         config.password = Some("guest".to_owned());
         config.mode = mode;
@@ -78,53 +70,14 @@ impl Vhost {
     }
 
     pub(crate) async fn raw(&self) -> Connection {
-        let url = format!("amqp://guest:guest@{RABBITMQ}/{}", self.name);
         tokio::time::timeout(
             Duration::from_secs(15),
-            Connection::connect(&url, ConnectionProperties::default()),
+            Connection::connect(&self.url(), ConnectionProperties::default()),
         )
         .await
         .expect("raw connect in time")
         .expect("raw connect")
     }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        // Never panics (it may run while a test panics): bounded, result ignored.
-        let Ok(mut child) = Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &self.name])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-        else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// Runs `rabbitmqctl`, panicking with the fix when it fails.
-fn ctl(args: &[&str]) {
-    let mut cmd = Command::new("rabbitmqctl");
-    cmd.arg("-q").args(args);
-    let out = run_bounded(cmd, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "`rabbitmqctl {}` failed ({}): {}{} — is RabbitMQ running? run scripts/services",
-        args.join(" "),
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 macro_rules! conformance_tests {

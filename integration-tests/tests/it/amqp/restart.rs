@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use integration_tests::names::unique;
 use lymphd::events::{AmqpBus, AmqpConfig, AmqpMode, EventBus, Settle, conformance};
 
-use super::wire::unique;
 use crate::harness::PrivateBroker;
 
 /// Durable mode across `rabbitmqctl stop_app && start_app` under a bounded

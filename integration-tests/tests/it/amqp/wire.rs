@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use integration_tests::names::unique;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -10,13 +11,6 @@ use lymphd::events::{AmqpMode, EventBus, Refusal, Settle, conformance};
 use rmpv::Value;
 
 use super::Vhost;
-
-pub(super) fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{name}{nanos:x}")
-}
 
 fn bin(s: &str) -> Value {
     Value::Binary(s.as_bytes().to_vec())

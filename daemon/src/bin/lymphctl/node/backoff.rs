@@ -3,31 +3,32 @@
 
 use std::time::Duration;
 
-const FIRST: Duration = Duration::from_secs(1);
-const MAX: Duration = Duration::from_secs(30);
+use lymph_proto::backoff::Backoff;
+
 /// A child up at least this long counts as healthy: its next crash starts over.
 const STABLE: Duration = Duration::from_secs(30);
 
+/// The shared backoff with `lymphctl node`'s parameters and its reset rule.
 #[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
+pub struct RestartDelay {
+    backoff: Backoff,
 }
 
-impl Default for Backoff {
+impl Default for RestartDelay {
     fn default() -> Self {
-        Backoff { next: FIRST }
+        RestartDelay {
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+        }
     }
 }
 
-impl Backoff {
+impl RestartDelay {
     /// The delay before restarting a child that exited after `uptime`.
     pub fn after_exit(&mut self, uptime: Duration) -> Duration {
         if uptime >= STABLE {
-            self.next = FIRST;
+            self.backoff.reset();
         }
-        let delay = self.next;
-        self.next = (self.next * 2).min(MAX);
-        delay
+        self.backoff.next_delay()
     }
 }
 
@@ -37,7 +38,7 @@ mod tests {
 
     #[test]
     fn doubles_to_thirty_seconds_and_resets_after_a_stable_run() {
-        let mut b = Backoff::default();
+        let mut b = RestartDelay::default();
         let quick = Duration::from_millis(100);
         let delays: Vec<u64> = (0..7).map(|_| b.after_exit(quick).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
+use super::backoff::RestartDelay;
 use super::file::Process;
 use super::output::Output;
 
@@ -46,7 +46,7 @@ pub enum Ended {
 /// The task body: runs the child until told to stop. Returns how it ended.
 pub async fn run(spec: Spec, out: Output, stop: Stop) -> Ended {
     let name = spec.process.name.clone();
-    let mut backoff = Backoff::default();
+    let mut backoff = RestartDelay::default();
     loop {
         let started = Instant::now();
         let problem = match start(&spec, &out) {
