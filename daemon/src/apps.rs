@@ -62,19 +62,6 @@ pub trait LocalApp: Send + Sync {
     fn start_http(&self, request: pb::HttpRequest, deadline: Deadline, done: HttpCompletion);
 }
 
-/// `start_request`, waiting for the outcome.
-pub async fn request(app: &dyn LocalApp, request: AppRequest) -> Result<Bytes, CallError> {
-    let (tx, rx) = oneshot::channel();
-    app.start_request(
-        request,
-        Box::new(move |outcome| {
-            // The waiter may be gone (its caller gave up): nobody to tell.
-            let _ = tx.send(outcome);
-        }),
-    );
-    rx.await.unwrap_or_else(|_| Err(CallError::app_gone()))
-}
-
 /// `start_http`, waiting for the outcome.
 pub async fn http(
     app: &dyn LocalApp,

@@ -115,7 +115,7 @@ impl CallError {
 
 impl CallError {
     /// The error as the API sends it to apps and tools.
-    pub fn to_pb(self) -> lymph_proto::v1::CallError {
+    pub fn into_pb(self) -> lymph_proto::v1::CallError {
         lymph_proto::v1::CallError {
             kind: self.kind as i32,
             r#type: self.error_type,
@@ -155,7 +155,7 @@ mod tests {
     fn errors_survive_the_api() {
         for kind in KINDS {
             let e = CallError::new(kind, "m");
-            assert_eq!(CallError::from_pb(e.clone().to_pb()), e);
+            assert_eq!(CallError::from_pb(e.clone().into_pb()), e);
         }
     }
 }

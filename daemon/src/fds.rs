@@ -46,6 +46,7 @@ impl Budget {
     }
 
     /// Descriptors the ports may still take.
+    #[cfg(test)]
     pub fn available(&self) -> usize {
         self.permits.available_permits()
     }

@@ -13,6 +13,9 @@ mod mutate;
 pub use entries::{ENV_NAMES, config, envelope, frame, node, zmtp};
 pub use mutate::{Rng, mutate, mutate_frames};
 
+/// The RPC frame codec the probes decode with.
+pub use crate::rpc::frame as codec;
+
 /// Valid inputs per parser, built by the daemon's own encoders.
 pub mod seeds {
     pub use super::entries::{

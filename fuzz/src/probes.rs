@@ -25,7 +25,7 @@ pub fn run() -> bool {
     // An ERROR reply's body of 5 MiB (rpc.max_frame_bytes) of nils.
     let error = [&b"\x81\xa4type"[..], &nil_array(5 * mib)].concat();
     ok &= probe("error body: 5 MiB of nils", error.len(), || {
-        let _ = lymphd::rpc::frame::decode_error_body(&error);
+        let _ = lymphd::fuzz::codec::decode_error_body(&error);
     });
     // A peer's message of a million empty frames (2 bytes each).
     let mut empty_frames = fuzz::seeds::zmtp().swap_remove(0);
@@ -54,9 +54,9 @@ pub fn run() -> bool {
         Bytes::from(nil_array(mib)),
     ];
     ok &= probe("frame: 1 MiB headers and body", 2 * mib, || {
-        let _ = lymphd::rpc::frame::decode(
+        let _ = lymphd::fuzz::codec::decode(
             &frames,
-            &lymphd::rpc::frame::Limits {
+            &lymphd::fuzz::codec::Limits {
                 max_frame_bytes: 2 * mib,
                 max_message_bytes: 4 * mib,
             },

@@ -124,7 +124,7 @@ impl Lymph for Api {
                 version: answer.version.unwrap_or_default(),
             },
             Err(e) => pb::CallReply {
-                outcome: Some(pb::call_reply::Outcome::Error(e.to_pb())),
+                outcome: Some(pb::call_reply::Outcome::Error(e.into_pb())),
                 trace_id,
                 identity: String::new(),
                 version: String::new(),

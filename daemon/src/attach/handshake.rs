@@ -117,7 +117,7 @@ pub(super) async fn accept(
 /// Tells an app why it was refused (kind `Invalid`: its setup is wrong, so
 /// the SDK stops instead of reconnecting).
 async fn reject(tx: &Outbox, message: &str) {
-    let error = CallError::new(ErrorKind::Invalid, message).to_pb();
+    let error = CallError::new(ErrorKind::Invalid, message).into_pb();
     let rejected = pb::DaemonMessage {
         kind: Some(Out::Rejected(pb::Rejected { error: Some(error) })),
     };

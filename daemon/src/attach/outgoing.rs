@@ -22,7 +22,7 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
         let error = CallError::from(e);
         session.push(Out::CallResult(pb::CallResult {
             id: call.id,
-            outcome: Some(pb::call_result::Outcome::Error(error.to_pb())),
+            outcome: Some(pb::call_result::Outcome::Error(error.into_pb())),
             trace_id: String::new(),
         }));
         return;
@@ -37,7 +37,7 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
         );
         session.push(Out::CallResult(pb::CallResult {
             id: call.id,
-            outcome: Some(pb::call_result::Outcome::Error(error.to_pb())),
+            outcome: Some(pb::call_result::Outcome::Error(error.into_pb())),
             trace_id: call.trace_id,
         }));
         return;
@@ -58,7 +58,7 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
             drop(permit);
             let outcome = match result {
                 Ok(answer) => pb::call_result::Outcome::Body(answer.body),
-                Err(e) => pb::call_result::Outcome::Error(e.to_pb()),
+                Err(e) => pb::call_result::Outcome::Error(e.into_pb()),
             };
             let result = Out::CallResult(pb::CallResult {
                 id,
@@ -94,7 +94,7 @@ pub(super) fn emit(attacher: &Arc<Attacher>, session: &Arc<AppSession>, emit: pb
         );
         session.push(Out::EmitResult(pb::EmitResult {
             id: emit.id,
-            error: Some(error.to_pb()),
+            error: Some(error.into_pb()),
             event_id: String::new(),
         }));
         return;
@@ -109,7 +109,7 @@ pub(super) fn emit(attacher: &Arc<Attacher>, session: &Arc<AppSession>, emit: pb
             .await;
         let (error, event_id) = match result {
             Ok(event_id) => (None, event_id),
-            Err(e) => (Some(e.to_pb()), String::new()),
+            Err(e) => (Some(e.into_pb()), String::new()),
         };
         session
             .send(Out::EmitResult(pb::EmitResult {

@@ -67,7 +67,7 @@ async fn step(
                 warn!(app = %session.spec.app_name, error = %e, "closing the app's stream");
                 session
                     .send(Out::Rejected(pb::Rejected {
-                        error: Some(e.to_pb()),
+                        error: Some(e.into_pb()),
                     }))
                     .await;
                 session.flush(Duration::from_secs(1)).await;

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
-pub use start::CallDone;
+
 pub use version::VersionReq;
 
 use crate::apps::{LocalApp, LocalApps};

@@ -97,10 +97,6 @@ impl EmbeddedBus {
 
 #[async_trait]
 impl EventBus for EmbeddedBus {
-    fn backend(&self) -> &'static str {
-        "embedded"
-    }
-
     async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError> {
         if event.event_type.is_empty() {
             return Err(EventError::Invalid("the event type is empty".to_owned()));

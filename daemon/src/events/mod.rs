@@ -10,6 +10,7 @@
 
 #[cfg(feature = "amqp")]
 pub(crate) mod amqp;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod embedded;
 mod health;
@@ -126,8 +127,6 @@ pub struct Consumer {
 
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
-    fn backend(&self) -> &'static str;
-
     /// Publishes an event to every queue bound to its type, now or after
     /// `delay`. Fails (and publishes nothing) when a queue is full.
     async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError>;

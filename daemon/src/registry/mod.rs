@@ -3,6 +3,7 @@
 //! ZooKeeper. Lookups return a watch receiver kept fresh by the backend, so the
 //! hot path never waits on the registry. Knows nothing of apps or the API.
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod embedded;
 #[cfg(feature = "zookeeper")]
@@ -14,7 +15,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-pub use embedded::{EmbeddedRegistry, EmbeddedStore};
+#[cfg(any(test, feature = "conformance"))]
+pub use embedded::EmbeddedRegistry;
+pub use embedded::EmbeddedStore;
 #[cfg(feature = "zookeeper")]
 pub use zookeeper::{ZookeeperConfig, ZookeeperRegistry};
 

@@ -16,12 +16,12 @@ use tokio::sync::oneshot;
 
 #[cfg(feature = "zeromq")]
 pub(crate) use zmq::guard;
+#[cfg(feature = "zeromq")]
+pub use zmq::start;
 #[cfg(all(test, feature = "zeromq"))]
 pub(crate) use zmq::tests::announce_huge_frame;
 #[cfg(feature = "fleet")]
 pub(crate) use zmq::zmtp_fuzz;
-#[cfg(feature = "zeromq")]
-pub use zmq::{RpcClient, start};
 
 /// The extra header key carrying lymphd's reason on a NACK (lymph ignores
 /// unknown header keys, so Python peers see a plain NACK).
@@ -168,13 +168,6 @@ impl std::fmt::Debug for Responder {
 }
 
 impl Responder {
-    /// Answers through a channel, for whoever waits on its other end.
-    pub fn new(tx: oneshot::Sender<Response>) -> Responder {
-        Responder::with(move |response| {
-            let _ = tx.send(response);
-        })
-    }
-
     /// Answers by calling `reply` in the responding task: the transport
     /// queues the reply from there, with no task of its own per request.
     pub fn with(reply: impl FnOnce(Response) + Send + 'static) -> Responder {
@@ -204,8 +197,6 @@ impl Drop for Responder {
 /// A request that arrived from another container, for the daemon to dispatch.
 #[derive(Debug)]
 pub struct IncomingRequest {
-    /// The sender's endpoint (its ZeroMQ identity).
-    pub from: String,
     /// `Interface.method`
     pub subject: String,
     pub body: Bytes,
@@ -244,6 +235,7 @@ pub trait Remote: Send + Sync + 'static {
     fn liveness(&self, endpoint: &str) -> Liveness;
 
     /// lymph's liveness: false only for a peer known to be dead.
+    #[cfg(test)]
     fn is_alive(&self, endpoint: &str) -> bool {
         self.liveness(endpoint) != Liveness::Dead
     }

@@ -27,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-pub use forward::trace_id_for;
 use routes::{RouteError, RouteTable};
 
 use crate::apps::LocalApp;

@@ -56,7 +56,8 @@ async fn tail_shows_the_daemon_and_its_apps_filtered_by_level() {
     let _second = daemon.app("testapp-2", "testapp", &[]);
     wait_until("the daemon's 'app attached' line", STARTUP, || {
         all.stdout_text().lines().any(|l| {
-            l.starts_with("[lymph][") && l.contains("[INFO] lymphd::attach::handshake: app attached")
+            l.starts_with("[lymph][")
+                && l.contains("[INFO] lymphd::attach::handshake: app attached")
         })
     });
     std::thread::sleep(Duration::from_millis(300));

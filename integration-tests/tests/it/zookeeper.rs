@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::names::unique;
 use integration_tests::services::ZOOKEEPER as ZK;
-use lymphd::registry::{
+use lymphd::conformance::registry::{
     Instance, Registry, RegistryError, ZookeeperConfig, ZookeeperRegistry, conformance,
 };
 use zookeeper_client as zk;

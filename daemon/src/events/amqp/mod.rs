@@ -34,7 +34,6 @@ use topology::{Topology, short};
 /// consumer does.
 #[derive(Clone)]
 pub struct AmqpBus {
-    link: Link,
     publisher: Publisher,
     consuming: Consuming,
     config: Arc<AmqpConfig>,
@@ -61,14 +60,13 @@ impl AmqpBus {
             config.emit_timeout,
         );
         let consuming = Consuming {
-            link: link.clone(),
+            link,
             topology,
             publisher: publisher.clone(),
             timeout: config.emit_timeout,
             max_body_bytes: config.max_body_bytes,
         };
         Ok(AmqpBus {
-            link,
             publisher,
             consuming,
             config,
@@ -95,11 +93,7 @@ impl AmqpBus {
         }
     }
 
-    /// Whether the connection is up right now.
-    pub fn is_connected(&self) -> bool {
-        self.link.is_up()
-    }
-
+    #[cfg(any(test, feature = "conformance"))]
     pub fn config(&self) -> &AmqpConfig {
         &self.config
     }
@@ -107,10 +101,6 @@ impl AmqpBus {
 
 #[async_trait]
 impl EventBus for AmqpBus {
-    fn backend(&self) -> &'static str {
-        "amqp"
-    }
-
     async fn emit(&self, event: Event, delay: Duration) -> Result<(), EventError> {
         if event.event_type.is_empty() {
             return Err(EventError::Invalid("the event type is empty".to_owned()));

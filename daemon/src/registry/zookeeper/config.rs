@@ -36,6 +36,7 @@ fn default_connect_timeout() -> Duration {
 
 impl ZookeeperConfig {
     /// A config for `hosts` with the default timeouts (10 s session, 5 s connect).
+    #[cfg(any(test, feature = "conformance"))]
     pub fn new(hosts: impl Into<String>) -> Self {
         ZookeeperConfig {
             hosts: hosts.into(),

@@ -103,7 +103,6 @@ fn on_request(
     // The responder queues the reply from the task that answers: no task
     // spawned per request just to wait for its answer.
     let request = IncomingRequest {
-        from,
         subject: message.subject,
         body: message.body,
         trace_id,

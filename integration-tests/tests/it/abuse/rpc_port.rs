@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use lymph_proto::v1 as pb;
-use lymphd::rpc::frame::{self, Headers, Message, MessageType};
+use lymphd::conformance::frame::{self, Headers, Message, MessageType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;

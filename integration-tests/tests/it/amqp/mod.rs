@@ -13,7 +13,7 @@ use integration_tests::names::unique;
 use integration_tests::rabbitmq;
 use integration_tests::services::RABBITMQ;
 use lapin::{Connection, ConnectionProperties};
-use lymphd::events::{AmqpBus, AmqpConfig, AmqpMode, conformance};
+use lymphd::conformance::events::{AmqpBus, AmqpConfig, AmqpMode, conformance};
 
 use crate::lymph_peer::require_rabbitmq_answers;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use integration_tests::names::unique;
-use lymphd::events::{AmqpBus, AmqpConfig, AmqpMode, EventBus, Settle, conformance};
+use lymphd::conformance::events::{AmqpBus, AmqpConfig, AmqpMode, EventBus, Settle, conformance};
 
 use crate::harness::PrivateBroker;
 

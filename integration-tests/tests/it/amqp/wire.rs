@@ -7,7 +7,7 @@ use integration_tests::names::unique;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lymphd::events::{AmqpMode, EventBus, Refusal, Settle, conformance};
+use lymphd::conformance::events::{AmqpMode, EventBus, Refusal, Settle, conformance};
 use rmpv::Value;
 
 use super::Vhost;
