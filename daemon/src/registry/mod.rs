@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(feature = "conformance")]
 pub use embedded::EmbeddedRegistry;
 pub use embedded::EmbeddedStore;
 #[cfg(feature = "zookeeper")]

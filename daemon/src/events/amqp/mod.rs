@@ -93,7 +93,7 @@ impl AmqpBus {
         }
     }
 
-    #[cfg(any(test, feature = "conformance"))]
+    #[cfg(feature = "conformance")]
     pub fn config(&self) -> &AmqpConfig {
         &self.config
     }

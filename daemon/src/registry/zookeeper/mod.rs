@@ -140,7 +140,7 @@ pub struct ZookeeperRegistry {
 impl ZookeeperRegistry {
     /// Opens a session; fails with an error naming the hosts when ZooKeeper
     /// does not answer within `connect_timeout`.
-    #[cfg(any(test, feature = "conformance"))]
+    #[cfg(feature = "conformance")]
     pub async fn connect(config: ZookeeperConfig) -> Result<Self, RegistryError> {
         Ok(Self::open(config).await?)
     }
@@ -189,14 +189,14 @@ impl ZookeeperRegistry {
     }
 
     /// The znode all paths live under (`/lymph` unless the hosts named a chroot).
-    #[cfg(any(test, feature = "conformance"))]
+    #[cfg(feature = "conformance")]
     pub fn root(&self) -> &str {
         &self.shared.target.root
     }
 
     /// The current session (id and password), for diagnostics and for tests
     /// that expire it from another connection; `None` once closed.
-    #[cfg(any(test, feature = "conformance"))]
+    #[cfg(feature = "conformance")]
     pub fn current_session(&self) -> Option<zk::SessionInfo> {
         self.shared
             .session
