@@ -19,6 +19,7 @@ mod interop_events;
 mod interop_logs;
 mod logs;
 mod lymph_peer;
+mod metrics;
 mod names;
 mod node;
 mod parity;
