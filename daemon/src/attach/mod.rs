@@ -29,7 +29,7 @@ use tonic::{Status, Streaming};
 use tracing::warn;
 
 pub use register::Registrar;
-pub use session::{AppSession, Outbox, SessionLimits};
+use session::{AppSession, Outbox, SessionLimits};
 pub use table::SessionTable;
 
 use crate::Config;

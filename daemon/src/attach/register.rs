@@ -47,7 +47,7 @@ impl Registrar {
     }
 
     /// Registers one instance per interface of a ready app.
-    pub async fn register(&self, session: &AppSession) -> Result<(), RegistryError> {
+    pub(super) async fn register(&self, session: &AppSession) -> Result<(), RegistryError> {
         for iface in &session.spec.interfaces {
             let instance = Instance {
                 service: iface.name.clone(),
@@ -89,7 +89,7 @@ impl Registrar {
     }
 
     /// Removes every registration of an app. Idempotent.
-    pub async fn unregister(&self, session: &AppSession) {
+    pub(super) async fn unregister(&self, session: &AppSession) {
         let keys: Vec<(String, String)> = std::mem::take(
             &mut *session
                 .registrations

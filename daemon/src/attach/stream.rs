@@ -100,22 +100,7 @@ async fn handle(
         }
         In::Ready(_) => {
             if session.mark_ready() {
-                let a = attacher;
-                super::consume::start(&a.bus, session, &a.tasks, &a.metrics)
-                    .await
-                    .map_err(crate::emit::event_error)?;
-                // Invalid: a port in use or taken is the app's setup, not a
-                // passing failure, so the SDK stops instead of reconnecting.
-                attacher
-                    .web
-                    .join(session.clone())
-                    .await
-                    .map_err(|e| CallError::new(ErrorKind::Invalid, crate::error_chain(&e)))?;
-                attacher
-                    .registrar
-                    .register(session)
-                    .await
-                    .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))?;
+                ready(attacher, session).await?;
             }
         }
         In::Reply(reply) => {
@@ -176,6 +161,27 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// An app that said Ready: its subscriptions consume, its web port opens,
+/// its instances are registered (last, so nobody routes to it before).
+async fn ready(attacher: &Attacher, session: &Arc<AppSession>) -> Result<(), CallError> {
+    let (bus, tasks, metrics) = (&attacher.bus, &attacher.tasks, &attacher.metrics);
+    super::consume::start(bus, session, tasks, metrics)
+        .await
+        .map_err(crate::emit::event_error)?;
+    // Invalid: a port in use or taken is the app's setup, not a passing
+    // failure, so the SDK stops instead of reconnecting.
+    attacher
+        .web
+        .join(session.clone())
+        .await
+        .map_err(|e| CallError::new(ErrorKind::Invalid, crate::error_chain(&e)))?;
+    attacher
+        .registrar
+        .register(session)
+        .await
+        .map_err(|e| CallError::new(ErrorKind::Internal, e.to_string()))
 }
 
 async fn detach(attacher: &Arc<Attacher>, session: &Arc<AppSession>) {
