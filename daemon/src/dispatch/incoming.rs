@@ -177,15 +177,7 @@ impl Dispatcher {
                 "the app's interface vanished",
             ));
         };
-        if def.method(method).is_none() {
-            return Err(CallError::new(
-                ErrorKind::UnknownMethod,
-                format!(
-                    "{interface} has no method {method:?} (it has: {})",
-                    def.method_names()
-                ),
-            ));
-        }
+        super::require_method(def, method)?;
         self.check_body(body.len())?;
         Ok(Routed::App {
             app: app.clone(),

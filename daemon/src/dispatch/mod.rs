@@ -299,6 +299,22 @@ fn requirement(version: Option<&str>) -> Result<Option<VersionReq>, CallError> {
     }
 }
 
+/// The method of an app's interface a call names, or `unknown_method`
+/// listing the ones it has.
+fn require_method(def: &crate::spec::InterfaceDef, method: &str) -> Result<(), CallError> {
+    match def.method(method) {
+        Some(_) => Ok(()),
+        None => Err(CallError::new(
+            ErrorKind::UnknownMethod,
+            format!(
+                "{} has no method {method:?} (it has: {})",
+                def.name,
+                def.method_names()
+            ),
+        )),
+    }
+}
+
 /// Splits lymph's subject: `method` may be a whole `Interface.method` (split
 /// at the last dot), else the interface is the service itself.
 fn split_subject(service: &str, method: &str) -> Result<(String, String), CallError> {

@@ -196,15 +196,7 @@ impl Dispatcher {
                 ),
             ));
         };
-        if def.method(method).is_none() {
-            return Err(CallError::new(
-                ErrorKind::UnknownMethod,
-                format!(
-                    "{interface} has no method {method:?} (it has: {})",
-                    def.method_names()
-                ),
-            ));
-        }
+        super::require_method(def, method)?;
         Ok(None)
     }
 

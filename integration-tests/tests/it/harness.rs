@@ -448,3 +448,16 @@ impl Drop for PrivateBroker {
         let _ = rabbitmqctl_node(&self.node, &["stop"]);
     }
 }
+
+/// A command's stdout once it succeeded; else fails the test with its status
+/// and both outputs, naming `what` it was.
+pub fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}

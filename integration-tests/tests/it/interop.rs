@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use crate::harness::{TestDaemon, text};
+use crate::harness::{TestDaemon, ok, text};
 use crate::lymph_peer::{Py, PythonPeer};
 
 /// lymph 0.15 sends 20 ms after connecting to a new peer, so its first
@@ -22,17 +22,6 @@ fn with_lymph_retry(mut run: impl FnMut() -> Output) -> Output {
         out = run();
     }
     out
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 async fn lymphctl_reaches_python(py: Py) {

@@ -4,12 +4,12 @@
 //! instance, `lymph.change_loglevel`, `lymph.inspect` per container and per
 //! app, and an idle fleet daemon stopping at once on SIGTERM.
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::harness::{TestDaemon, run_bounded, text, wait_until};
+use crate::harness::{TestDaemon, ok, run_bounded, text, wait_until};
 use crate::lymph_peer::{CLI_TIMEOUT, Py, PythonPeer};
 
 /// A lymph 0.15 client that sends each `[service, subject, body]` of argv[2]
@@ -72,17 +72,6 @@ fn raw_replies(peer: &PythonPeer, requests: &serde_json::Value) -> Vec<serde_jso
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
         .collect()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// `Py.greet` on a Python lymph instance (the peer's Greeting class).
