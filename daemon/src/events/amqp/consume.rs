@@ -52,6 +52,10 @@ const ENVELOPE_ALLOWANCE: usize = 64 * 1024;
 const STABLE: Duration = REFUSED_MAX;
 /// The pauses after lost channels: from the link's first to the refused maximum.
 const LOST_BACKOFF: Backoff = Backoff::new(BACKOFF_FIRST, REFUSED_MAX);
+/// The pauses between attempts the broker refused.
+const REFUSED_BACKOFF: Backoff = Backoff::new(REFUSED_FIRST, REFUSED_MAX);
+/// The pauses between attempts while the broker is unreachable (the link's).
+const UNREACHABLE_BACKOFF: Backoff = Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
 /// Closing a lost channel: its connection may be gone too.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
@@ -96,8 +100,11 @@ struct Task {
     health: Arc<ConsumerHealth>,
     /// Attach attempts failed in a row.
     failures: u32,
-    /// The pause before the next attempt; `None`: the first one's.
-    pause: Option<Duration>,
+    /// The pause before the next attempt.
+    pause: Duration,
+    /// The pauses after failed attempts, by why they failed; afresh once attached.
+    refused: Backoff,
+    unreachable: Backoff,
     /// The pauses after lost channels: doubling while each is lost soon
     /// after attaching, afresh after a stable one (see `STABLE`).
     lost: Backoff,
@@ -132,7 +139,9 @@ impl Consuming {
             acks: tokio::task::JoinSet::new(),
             health: health.clone(),
             failures: 0,
-            pause: None,
+            pause: BACKOFF_FIRST,
+            refused: REFUSED_BACKOFF,
+            unreachable: UNREACHABLE_BACKOFF,
             lost: LOST_BACKOFF,
         };
         let wait = Instant::now() + START_WAIT.min(self.timeout);
@@ -224,7 +233,7 @@ impl Task {
                 self.lost.reset();
             }
             let pause = self.lost.next_delay();
-            self.pause = Some(pause);
+            self.pause = pause;
             warn!(queue = %self.queue, %why, retry_in = ?pause, "event consumer lost its channel; attaching again");
             self.health.set(ConsumerState::Retrying {
                 error: why,
@@ -264,12 +273,11 @@ impl Task {
     /// refused (the link already warns about a lost connection), the health.
     fn failed(&mut self, error: AttachError) {
         self.failures += 1;
-        let (first, last, refused, error) = match error {
-            AttachError::Refused(e) => (REFUSED_FIRST, REFUSED_MAX, true, e),
-            AttachError::Unavailable(e) => (BACKOFF_FIRST, BACKOFF_MAX, false, e),
+        let (pause, refused, error) = match error {
+            AttachError::Refused(e) => (self.refused.next_delay(), true, e),
+            AttachError::Unavailable(e) => (self.unreachable.next_delay(), false, e),
         };
-        let pause = self.pause.map_or(first, |p| (p * 2).clamp(first, last));
-        self.pause = Some(pause);
+        self.pause = pause;
         let attempt = self.failures;
         if refused {
             warn!(queue = %self.queue, event_type = %self.sub.event_type, attempt, %error,
@@ -291,7 +299,7 @@ impl Task {
         settle_rx: &mut mpsc::UnboundedReceiver<Settle>,
     ) -> Option<(Channel, lapin::Consumer)> {
         loop {
-            let pause = self.pause.unwrap_or(BACKOFF_FIRST);
+            let pause = self.pause;
             let result = {
                 let (link, topology, sub) = (&self.ctx.link, &self.ctx.topology, &self.sub);
                 let attempt = async move {
@@ -317,6 +325,8 @@ impl Task {
                 Ok(attached) => {
                     info!(queue = %self.queue, failed_attempts = self.failures, "event consumer attached");
                     self.failures = 0;
+                    self.refused.reset();
+                    self.unreachable.reset();
                     return Some(attached);
                 }
                 Err(error) => self.failed(error),
@@ -449,5 +459,17 @@ mod tests {
         );
         lost.reset();
         assert_eq!(lost.next_delay(), BACKOFF_FIRST);
+    }
+
+    #[test]
+    fn refused_attempts_are_asked_rarely_unreachable_ones_as_the_link() {
+        let mut refused = REFUSED_BACKOFF;
+        let s: Vec<u64> = (0..7).map(|_| refused.next_delay().as_secs()).collect();
+        assert_eq!(s, [1, 2, 4, 8, 16, 30, 30]);
+        let mut unreachable = UNREACHABLE_BACKOFF;
+        let ms: Vec<u128> = (0..7)
+            .map(|_| unreachable.next_delay().as_millis())
+            .collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }
