@@ -39,6 +39,8 @@ pub struct MethodDef {
     pub name: String,
     pub params: Vec<String>,
     pub help: String,
+    /// Requests the handler takes at once; 0: no limit of its own.
+    pub concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,8 @@ pub struct SubscriptionDef {
     pub retry: u32,
     /// The handler's name; the queue is `<Interface>-<handler>` (lymph's naming).
     pub handler: String,
+    /// Deliveries the handler holds at once; 0: no limit of its own.
+    pub concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -240,6 +244,7 @@ mod tests {
                 name: "greet".to_owned(),
                 params: vec!["name".to_owned()],
                 help: String::new(),
+                concurrency: 0,
             }],
             subscriptions: vec![],
             routes: vec![],

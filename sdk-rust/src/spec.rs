@@ -71,6 +71,7 @@ impl InterfaceSpec {
                     params: m.params.clone(),
                     help: m.help.clone(),
                     raises: m.raises.clone(),
+                    concurrency: 0,
                 })
                 .collect(),
             subscriptions: self
@@ -84,6 +85,7 @@ impl InterfaceSpec {
                     } as i32,
                     retry: s.retry,
                     handler: s.handler.clone(),
+                    concurrency: 0,
                 })
                 .collect(),
             routes: self

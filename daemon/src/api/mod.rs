@@ -244,5 +244,6 @@ fn method_to_pb(m: MethodDesc) -> pb::MethodInfo {
         version: m.version.unwrap_or_default(),
         params: m.params,
         help: m.help,
+        concurrency: m.concurrency,
     }
 }

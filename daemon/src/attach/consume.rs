@@ -23,6 +23,8 @@ pub struct Subscribed {
     pub handler: String,
     pub event_type: String,
     pub queue: String,
+    /// The handler's own limit of deliveries held at once; 0: none.
+    pub concurrency: u32,
     pub health: Arc<ConsumerHealth>,
 }
 
@@ -57,6 +59,7 @@ pub async fn start(
                     handler: sub.handler.clone(),
                     event_type: sub.event_type.clone(),
                     queue,
+                    concurrency: sub.concurrency,
                     health: consumer.health.clone(),
                 });
             tasks.spawn(pump(
@@ -88,6 +91,7 @@ pub fn status(session: &AppSession) -> Vec<pb::SubscriptionStatus> {
                 event_type: s.event_type.clone(),
                 queue: s.queue.clone(),
                 consuming: true,
+                concurrency: s.concurrency,
                 refused_too_large: s.health.refused_count(Refusal::TooLarge),
                 refused_malformed: s.health.refused_count(Refusal::Malformed),
                 ..Default::default()

@@ -146,6 +146,7 @@ fn spec_from_hello(hello: pb::Hello) -> AppSpec {
                         name: m.name,
                         params: m.params,
                         help: m.help,
+                        concurrency: m.concurrency,
                     })
                     .collect(),
                 subscriptions: i
@@ -160,6 +161,7 @@ fn spec_from_hello(hello: pb::Hello) -> AppSpec {
                         },
                         event_type: s.event_type,
                         retry: s.retry,
+                        concurrency: s.concurrency,
                     })
                     .collect(),
                 routes: i

@@ -22,6 +22,8 @@ pub struct MethodDesc {
     pub version: Option<String>,
     pub params: Vec<String>,
     pub help: String,
+    /// The handler's own concurrency limit; 0: none.
+    pub concurrency: u32,
 }
 
 fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
@@ -30,6 +32,7 @@ fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
         version: Some(BUILTIN_VERSION.to_owned()),
         params: params.iter().map(|p| (*p).to_owned()).collect(),
         help: help.to_owned(),
+        concurrency: 0,
     }
 }
 
@@ -71,6 +74,7 @@ pub fn describe_all<'a>(specs: impl Iterator<Item = &'a AppSpec>) -> Vec<MethodD
                 version: iface.version.clone(),
                 params: m.params.clone(),
                 help: m.help.clone(),
+                concurrency: m.concurrency,
             });
         }
     }
@@ -229,7 +233,7 @@ fn change_loglevel(args: &[(Value, Value)]) -> Result<Value, CallError> {
 }
 
 fn method_value(m: MethodDesc) -> Value {
-    map(vec![
+    let mut fields = vec![
         ("name", Value::from(m.name)),
         // lymph sends str(version), which is the text "None" when unversioned.
         (
@@ -241,7 +245,12 @@ fn method_value(m: MethodDesc) -> Value {
             Value::Array(m.params.into_iter().map(Value::from).collect()),
         ),
         ("help", Value::from(m.help)),
-    ])
+    ];
+    // lymphd-only, and only when set: lymph's readers ignore unknown keys.
+    if m.concurrency > 0 {
+        fields.push(("concurrency", Value::from(m.concurrency)));
+    }
+    map(fields)
 }
 
 /// Counts go out as integers, as lymph sends them; the rest as floats.
@@ -347,11 +356,16 @@ pub fn parse_inspect(body: &[u8]) -> Result<Vec<MethodDesc>, CallError> {
             Some(Value::Array(items)) => items.iter().filter_map(as_text).collect(),
             _ => Vec::new(),
         };
+        let concurrency = arg(fields, "concurrency")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0);
         out.push(MethodDesc {
             name: text("name"),
             version,
             params,
             help: text("help"),
+            concurrency,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
@@ -403,6 +417,7 @@ mod tests {
                 version: None,
                 params: vec!["name".to_owned()],
                 help: String::new(),
+                concurrency: 0,
             }]
         );
     }

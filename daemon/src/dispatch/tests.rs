@@ -70,6 +70,7 @@ fn echo(identity: &str) -> Arc<Echo> {
                     name: "echo".to_owned(),
                     params: vec!["text".to_owned()],
                     help: "Echoes.".to_owned(),
+                    concurrency: 0,
                 }],
                 subscriptions: vec![],
                 routes: vec![],

@@ -36,6 +36,7 @@ fn subscribing(event_type: &str, handler: &str) -> pb::InterfaceSpec {
             handler: handler.to_owned(),
             mode: pb::DeliveryMode::Broadcast as i32,
             retry: 0,
+            concurrency: 0,
         }],
         ..interface("Names")
     }

@@ -84,6 +84,7 @@ mod tests {
             version: String::new(),
             params: params.iter().map(|p| (*p).to_owned()).collect(),
             help: help.to_owned(),
+            concurrency: 0,
         }
     }
 
