@@ -199,6 +199,10 @@ impl AppSession {
         deadline: Deadline,
         message: impl FnOnce(u64) -> Kind,
     ) -> Result<(), (Held, CallError)> {
+        // Work whose deadline has passed on its way here is not started.
+        if deadline.at <= Instant::now() {
+            return Err((held, CallError::deadline(deadline.timeout)));
+        }
         let permit = match self.permit() {
             Ok(permit) => permit,
             Err(e) => return Err((held, e)),

@@ -80,8 +80,8 @@ impl Dispatcher {
             trace_id,
             version,
             identity,
+            deadline,
             responder,
-            ..
         } = request;
         let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
         let answering = Answering {
@@ -114,12 +114,22 @@ impl Dispatcher {
             method,
             body,
             trace_id,
-            deadline: Deadline::after(self.rpc.default_timeout),
+            deadline: Deadline::after(self.incoming_timeout(deadline)),
         };
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
             answering.finish(outcome, Some(def_version));
         });
         app.start_request(request, done);
+    }
+
+    /// How long an app may take for a request from another host: the time
+    /// a lymphd caller has left (bounded by `rpc.max_timeout`), else (Python
+    /// lymph sends none) `rpc.default_timeout`.
+    fn incoming_timeout(&self, caller_left: Option<std::time::Duration>) -> std::time::Duration {
+        match caller_left {
+            Some(left) => left.min(self.rpc.max_timeout),
+            None => self.rpc.default_timeout,
+        }
     }
 
     /// Answers `lymph.*` here, else picks the local app for the request.

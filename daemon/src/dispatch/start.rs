@@ -99,6 +99,10 @@ impl Dispatcher {
             }
         };
         let finish = Finish::start(&self.metrics, subject, &instance, done);
+        // Its time ran out on the way (the service's look-up): not started.
+        if deadline.at <= tokio::time::Instant::now() {
+            return finish.finish(Err(CallError::deadline(deadline.timeout)));
+        }
         match target {
             Target::Daemon => {
                 let answer = builtin::answer_for_daemon(

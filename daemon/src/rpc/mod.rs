@@ -32,6 +32,11 @@ pub const REASON_HEADER: &str = "lymphd_error";
 /// for that app alone. Python lymph neither sends nor reads it.
 pub const IDENTITY_HEADER: &str = "lymphd_identity";
 
+/// The extra header key carrying a request's time left, in milliseconds,
+/// from one lymphd to another: the callee's deadline is the caller's. Python
+/// lymph ignores it (its requests get `rpc.default_timeout`).
+pub const DEADLINE_HEADER: &str = "lymphd_deadline_ms";
+
 /// Settings of the ZeroMQ transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
@@ -203,6 +208,8 @@ pub struct IncomingRequest {
     pub trace_id: String,
     /// The `version` header: the exact interface version the caller picked.
     pub version: Option<String>,
+    /// The caller's time left (`lymphd_deadline_ms`); `None` from Python lymph.
+    pub deadline: Option<Duration>,
     /// The `lymphd_identity` header: the app a lymphd caller picked.
     pub identity: Option<String>,
     pub responder: Responder,

@@ -190,6 +190,7 @@ fn refused_error(endpoint: &str, refused: Refused) -> RpcError {
 
 /// lymph's REQ message for an outgoing request, with a fresh message id.
 fn request_message(request: OutgoingRequest) -> Message {
+    let deadline_ms = u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX);
     Message {
         id: frame::new_message_id(),
         kind: MessageType::Req,
@@ -198,6 +199,7 @@ fn request_message(request: OutgoingRequest) -> Message {
             trace_id: Some(request.trace_id),
             version: request.version,
             identity: request.identity,
+            deadline_ms: Some(deadline_ms),
             ..Headers::default()
         },
         body: request.body,

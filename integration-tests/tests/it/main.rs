@@ -10,6 +10,7 @@ mod access;
 mod amqp;
 mod cli;
 mod daemon_lifecycle;
+mod deadlines;
 mod events;
 mod failures;
 mod fleet;

@@ -249,3 +249,17 @@ async fn deliveries_are_settled_once_and_counted_handled() {
         "closed"
     );
 }
+
+#[tokio::test]
+async fn work_past_its_deadline_is_not_started() {
+    let (session, mut rx) = session(4);
+    let (outcomes, done) = recorder();
+    start(&session, Instant::now(), done());
+    let outcomes = outcomes.lock().expect("lock");
+    assert_eq!(
+        outcomes[0].as_ref().expect_err("refused").kind,
+        ErrorKind::DeadlineExceeded
+    );
+    assert!(rx.try_recv().is_err(), "nothing reached the app");
+    assert_eq!(session.in_flight(), 0);
+}

@@ -7,7 +7,7 @@ use rmpv::Value;
 
 use super::FrameError;
 use super::skip::{check_one_value, map_header, skip_value, text_bytes};
-use crate::rpc::{IDENTITY_HEADER, NackReason, REASON_HEADER};
+use crate::rpc::{DEADLINE_HEADER, IDENTITY_HEADER, NackReason, REASON_HEADER};
 
 /// MessagePack nil: the body of NACK and ACK replies.
 pub const NIL: &[u8] = &[0xc0];
@@ -27,6 +27,9 @@ pub struct Headers {
     /// On a REQ from a lymphd: the app (by its registered identity) the
     /// caller picked behind a shared endpoint (the `lymphd_identity` key).
     pub identity: Option<String>,
+    /// On a REQ from a lymphd: the request's time left in milliseconds (the
+    /// `lymphd_deadline_ms` key).
+    pub deadline_ms: Option<u64>,
 }
 
 impl Headers {
@@ -39,11 +42,12 @@ impl Headers {
             self.version.is_some() || self.nil_version,
             self.reason.is_some(),
             self.identity.is_some(),
+            self.deadline_ms.is_some(),
         ]
         .into_iter()
         .filter(|present| *present)
         .count();
-        // At most 4 entries: a fixmap.
+        // At most 5 entries: a fixmap.
         out.push(0x80 | entries as u8);
         if let Some(trace_id) = &self.trace_id {
             write_str(&mut out, "trace_id");
@@ -59,6 +63,10 @@ impl Headers {
         if let Some(identity) = &self.identity {
             write_str(&mut out, IDENTITY_HEADER);
             write_str(&mut out, identity);
+        }
+        if let Some(ms) = self.deadline_ms {
+            write_str(&mut out, DEADLINE_HEADER);
+            write_uint(&mut out, ms);
         }
         if let Some(reason) = &self.reason {
             write_str(&mut out, REASON_HEADER);
@@ -95,6 +103,9 @@ impl Headers {
                 Some(key) if key == IDENTITY_HEADER.as_bytes() => {
                     headers.identity = text_at(frame, value);
                 }
+                Some(key) if key == DEADLINE_HEADER.as_bytes() => {
+                    headers.deadline_ms = uint_at(frame, value);
+                }
                 Some(key) if key == REASON_HEADER.as_bytes() => {
                     headers.reason = reason_at(frame, value);
                 }
@@ -103,6 +114,44 @@ impl Headers {
             pos = next;
         }
         Ok(headers)
+    }
+}
+
+/// Appends `n` as a MessagePack uint, in the smallest form.
+fn write_uint(out: &mut Vec<u8>, n: u64) {
+    match n {
+        0..=0x7f => out.push(n as u8),
+        0x80..=0xff => out.extend_from_slice(&[0xcc, n as u8]),
+        0x100..=0xffff => {
+            out.push(0xcd);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0xce);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(0xcf);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+/// The unsigned integer at `pos` (any MessagePack uint form, or a
+/// non-negative fixint); `None` for anything else.
+fn uint_at(buf: &[u8], pos: usize) -> Option<u64> {
+    let marker = *buf.get(pos)?;
+    let be = |len: usize| -> Option<u64> {
+        let bytes = buf.get(pos + 1..pos + 1 + len)?;
+        Some(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+    };
+    match marker {
+        0x00..=0x7f => Some(u64::from(marker)),
+        0xcc => be(1),
+        0xcd => be(2),
+        0xce => be(4),
+        0xcf => be(8),
+        _ => None,
     }
 }
 

@@ -443,12 +443,53 @@ fn kind() -> impl Strategy<Value = MessageType> {
     ]
 }
 
+#[test]
+fn the_deadline_header_is_a_msgpack_uint_as_rmpv_writes_it() {
+    let text = |s: &str| rmpv::Value::String(s.into());
+    for ms in [
+        0,
+        1,
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ] {
+        let headers = Headers {
+            deadline_ms: Some(ms),
+            ..Headers::default()
+        };
+        let mut expected = Vec::new();
+        rmpv::encode::write_value(
+            &mut expected,
+            &rmpv::Value::Map(vec![(text("lymphd_deadline_ms"), rmpv::Value::from(ms))]),
+        )
+        .expect("encode");
+        assert_eq!(headers.encode().as_ref(), expected.as_slice(), "{ms}");
+        assert_eq!(Headers::decode(&expected).expect("decodes"), headers);
+    }
+    // Not a uint (a negative int, a str): ignored, as other bad values are.
+    for value in [rmpv::Value::from(-5), text("300")] {
+        let mut raw = Vec::new();
+        rmpv::encode::write_value(
+            &mut raw,
+            &rmpv::Value::Map(vec![(text("lymphd_deadline_ms"), value)]),
+        )
+        .expect("encode");
+        assert_eq!(Headers::decode(&raw).expect("decodes").deadline_ms, None);
+    }
+}
+
 proptest! {
     #[test]
     fn encode_then_decode_is_identity(
         dest in text(), id in text(), kind in kind(), subject in text(),
         trace_id in proptest::option::of(text()), version in proptest::option::of(text()),
         nil_version in any::<bool>(), identity in proptest::option::of(text()),
+        deadline_ms in proptest::option::of(any::<u64>()),
         reason in proptest::option::of((0..crate::error::KINDS.len(), text())), body in msgpack_value(),
     ) {
         let mut encoded_body = Vec::new();
@@ -460,6 +501,7 @@ proptest! {
                 trace_id, version,
                 reason: reason.map(|(kind, message)| NackReason { kind: crate::error::KINDS[kind], message }),
                 identity,
+                deadline_ms,
             },
             body: Bytes::from(encoded_body),
         };

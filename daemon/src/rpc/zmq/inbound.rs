@@ -108,6 +108,7 @@ fn on_request(
         trace_id,
         version: message.headers.version,
         identity: message.headers.identity,
+        deadline: message.headers.deadline_ms.map(Duration::from_millis),
         responder: Responder::with(move |response| reply_to.send(response)),
     };
     // try_send: the receive loop never waits for the daemon; a full queue is
