@@ -70,6 +70,9 @@ pub struct CallError {
     /// For `RemoteError`: the error's type name (lymph's ERROR `type`).
     pub error_type: String,
     pub message: String,
+    /// The identity of the instance the call was routed to, when it got
+    /// that far (what `lymphctl request -D` shows for a failed call).
+    pub instance: Option<String>,
 }
 
 impl From<crate::names::NameError> for CallError {
@@ -84,6 +87,7 @@ impl CallError {
             kind,
             error_type: String::new(),
             message: message.into(),
+            instance: None,
         }
     }
 
@@ -129,6 +133,7 @@ impl CallError {
             kind: kind_from_app(e.kind),
             error_type: e.r#type,
             message: e.message,
+            instance: None,
         }
     }
 }

@@ -124,9 +124,9 @@ impl Lymph for Api {
                 version: answer.version.unwrap_or_default(),
             },
             Err(e) => pb::CallReply {
+                identity: e.instance.clone().unwrap_or_default(),
                 outcome: Some(pb::call_reply::Outcome::Error(e.into_pb())),
                 trace_id,
-                identity: String::new(),
                 version: String::new(),
             },
         };

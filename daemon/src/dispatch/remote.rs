@@ -26,6 +26,7 @@ pub fn reply_outcome(reply: IncomingReply) -> Result<Bytes, CallError> {
                 kind: ErrorKind::RemoteError,
                 error_type,
                 message,
+                instance: None,
             })
         }
         ReplyKind::Nack => Err(match reply.reason {

@@ -250,10 +250,16 @@ impl Finish {
         let elapsed = self.started.elapsed();
         self.metrics
             .rpc_done(Side::Client, &self.subject, elapsed, result);
-        (self.done)(outcome.map(|body| Answer {
-            body,
-            identity: self.identity,
-            version: self.version,
-        }));
+        (self.done)(match outcome {
+            Ok(body) => Ok(Answer {
+                body,
+                identity: self.identity,
+                version: self.version,
+            }),
+            Err(e) => Err(CallError {
+                instance: Some(self.identity),
+                ..e
+            }),
+        });
     }
 }
