@@ -173,7 +173,8 @@ impl AppSession {
                 deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
             })
         };
-        if let Err((held, error)) = self.start(Held::Rpc(done), deadline, message) {
+        if let Err(refused) = self.start(Held::Rpc(done), deadline, message) {
+            let (held, error) = *refused;
             fail(held, error);
         }
     }
@@ -185,7 +186,8 @@ impl AppSession {
             request.id = id;
             Kind::HttpRequest(request)
         };
-        if let Err((held, error)) = self.start(Held::Http(done), deadline, message) {
+        if let Err(refused) = self.start(Held::Http(done), deadline, message) {
+            let (held, error) = *refused;
             fail(held, error);
         }
     }
@@ -198,26 +200,26 @@ impl AppSession {
         held: Held,
         deadline: Deadline,
         message: impl FnOnce(u64) -> Kind,
-    ) -> Result<(), (Held, CallError)> {
+    ) -> Result<(), Box<(Held, CallError)>> {
         // Work whose deadline has passed on its way here is not started.
         if deadline.at <= Instant::now() {
-            return Err((held, CallError::deadline(deadline.timeout)));
+            return Err(Box::new((held, CallError::deadline(deadline.timeout))));
         }
         let permit = match self.permit() {
             Ok(permit) => permit,
-            Err(e) => return Err((held, e)),
+            Err(e) => return Err(Box::new((held, e))),
         };
         let kind = held.kind();
         let id = match self.in_flight.insert(held, Some(deadline), Some(permit)) {
             Ok(id) => id,
-            Err(held) => return Err((held, CallError::app_gone())),
+            Err(held) => return Err(Box::new((held, CallError::app_gone()))),
         };
         // try_send: the permit above bounds requests, so a full outbox means
         // the app stopped reading; fail now rather than queue without bound.
         if !self.push(message(id))
             && let Some(entry) = self.in_flight.take(id, kind)
         {
-            return Err((entry.held, self.not_reading()));
+            return Err(Box::new((entry.held, self.not_reading())));
         }
         Ok(())
     }
