@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use lymph_proto::v1::ErrorKind;
 
 /// Every kind the daemon uses (all but `Unspecified`).
-pub const KINDS: [ErrorKind; 12] = [
+pub const KINDS: [ErrorKind; 13] = [
     ErrorKind::UnknownService,
     ErrorKind::UnknownMethod,
     ErrorKind::BadRequest,
@@ -24,6 +24,7 @@ pub const KINDS: [ErrorKind; 12] = [
     ErrorKind::Invalid,
     ErrorKind::ShuttingDown,
     ErrorKind::Internal,
+    ErrorKind::Cancelled,
 ];
 
 /// A kind's stable snake_case name, as lymphd's NACK reason header carries
@@ -42,6 +43,7 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Invalid => "invalid",
         ErrorKind::ShuttingDown => "shutting_down",
         ErrorKind::Internal => "internal",
+        ErrorKind::Cancelled => "cancelled",
     }
 }
 
@@ -110,6 +112,11 @@ impl CallError {
             ErrorKind::Unavailable,
             "the app handling the call disconnected before it replied",
         )
+    }
+
+    /// The caller gave up on the call.
+    pub fn cancelled() -> Self {
+        Self::new(ErrorKind::Cancelled, "the caller cancelled the call")
     }
 
     pub fn shutting_down() -> Self {

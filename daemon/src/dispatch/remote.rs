@@ -49,6 +49,7 @@ pub fn transport_error(e: RpcError) -> CallError {
         RpcError::Overloaded { .. } => ErrorKind::Overloaded,
         RpcError::BadEndpoint(_) => ErrorKind::Invalid,
         RpcError::Closed => ErrorKind::ShuttingDown,
+        RpcError::Cancelled => ErrorKind::Cancelled,
         RpcError::Unreachable { .. } | RpcError::Bind { .. } => ErrorKind::Unavailable,
     };
     CallError::new(kind, e.to_string())
