@@ -141,3 +141,31 @@ def test_a_call_with_no_time_left_fails_at_once_without_reaching_the_daemon():
     [(service, method, timeout_ms)] = container.link.calls
     assert (service, method) == ("Echo", "echo")
     assert 1 <= timeout_ms <= 400
+
+
+def test_the_daemons_cancel_flags_the_request_and_cancels_its_task():
+    from lymph.link import Link
+
+    async def scenario():
+        link = Link(container=None, socket="/nonexistent/lymphd.sock")
+        current = request.CurrentRequest("t", None)
+        started = asyncio.Event()
+
+        async def handler():
+            started.set()
+            await asyncio.sleep(30)
+            return pb.AppMessage()
+
+        link._spawn(handler(), lambda reason: pb.AppMessage(), 5, current)
+        await asyncio.wait_for(started.wait(), 5)
+        [task] = link.in_flight
+        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=5, reason="deadline exceeded")))
+        assert current.cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        assert link.requests == {} and link.in_flight == set()
+        # Another Cancel of that id, or of one never seen, is ignored.
+        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=5)))
+        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=99)))
+
+    asyncio.run(scenario())
