@@ -444,12 +444,28 @@ class Link:
         if self.conn is None:
             raise NotConnected("not connected to lymphd")
         self.next_id += 1
+        call_id, conn = self.next_id, self.conn
         future = asyncio.get_running_loop().create_future()
-        self.calls[self.next_id] = future
-        await self.send(pb.AppMessage(call=pb.OutgoingCall(
-            id=self.next_id, service=service, method=method, body=body,
-            trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "")))
-        return await future
+        self.calls[call_id] = future
+        try:
+            await self.send(pb.AppMessage(call=pb.OutgoingCall(
+                id=call_id, service=service, method=method, body=body,
+                trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "")))
+            return await future
+        except asyncio.CancelledError:
+            # The caller gave up (a cancelled handler's task, an abandoned
+            # blocking call): tell the daemon, which cancels the handler.
+            if self.calls.pop(call_id, None) is not None and self.conn is conn and conn is not None:
+                self._cancel_call(conn, call_id)
+            raise
+
+    def _cancel_call(self, conn, call_id):
+        # Not awaited: this runs as the caller is being cancelled. A full
+        # outbox drops it; the call's own deadline still ends it.
+        try:
+            conn.outbox.put_nowait(pb.AppMessage(cancel_call=pb.CancelCall(id=call_id)))
+        except asyncio.QueueFull:
+            logger.debug("outbox full: call %s not cancelled, its deadline will end it", call_id)
 
     async def emit(self, event_type, body, trace_id, delay_ms):
         """Sends one emit; returns the event's id once the daemon accepted it."""

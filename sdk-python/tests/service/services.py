@@ -172,12 +172,18 @@ class Patient(lymph.Interface):
 
     @lymph.rpc()
     async def async_wait(self, seconds):
+        self.note("async_wait_started")
         try:
             await asyncio.sleep(seconds)
         except asyncio.CancelledError:
             self.note("async_wait", "cancelled", lymph.current_request().cancelled)
             raise
         self.note("async_wait", "finished")
+
+    @lymph.rpc()
+    async def relay(self, service, seconds):
+        """Waits on `service`.async_wait: cancelling this cancels that."""
+        return await self.proxy(service, timeout=30).async_wait.call_async(seconds=seconds)
 
     @lymph.rpc()
     def poll_cancelled(self, seconds):

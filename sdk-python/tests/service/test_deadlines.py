@@ -69,3 +69,18 @@ def test_a_plain_handler_sees_current_request_cancelled(lymph_network):
                     message="the plain handler never saw its request cancelled")
     assert seen == [(True,)]
     assert time.monotonic() - started < 8
+
+
+def test_a_caller_that_gives_up_cancels_the_chain_of_handlers(lymph_network):
+    lymph_network.add(Patient)
+    waiter = lymph_network.add(Patient, name="Waiter")
+    client = lymph_network.client
+    # Client -> Patient.relay -> Waiter.async_wait, with 30 s timeouts all along.
+    future = client.call_future("Patient", "relay", {"service": "Waiter", "seconds": 5}, timeout=30)
+    wait_for(lambda: waiter.noted("async_wait_started"), timeout=5, message="Waiter.async_wait never started")
+    started = time.monotonic()
+    future.cancel()  # the client gives up: CancelCall, Cancel to relay, whose call is cancelled in turn
+    cancelled = wait_for(lambda: waiter.noted("async_wait"), timeout=4,
+                         message="Waiter.async_wait was not cancelled through the chain")
+    assert cancelled == [("cancelled", True)]
+    assert time.monotonic() - started < 4
