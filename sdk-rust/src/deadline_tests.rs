@@ -150,7 +150,11 @@ async fn calls_inside_a_handler_get_no_more_than_its_time_left() {
             ("deferred count", Some(ErrorKind::DeadlineExceeded)),
         ]
     );
-    assert_eq!(Marks::get(&marks.counted), 0, "no call reached Sleeper.count");
+    assert_eq!(
+        Marks::get(&marks.counted),
+        0,
+        "no call reached Sleeper.count"
+    );
     // The daemon held Sleeper.sleep to the inherited deadline: it was cancelled.
     eventually("Sleeper.sleep cancelled", || {
         Marks::get(&marks.dropped) == 1

@@ -10,10 +10,7 @@ use crate::{Context, ErrorKind, Proxy};
 
 /// Makes one call through `proxy` and returns the `timeout_ms` it was sent
 /// with (the call itself then fails: nobody answers it).
-async fn sent_timeout(
-    proxy: Proxy,
-    commands: &mut mpsc::Receiver<Command>,
-) -> u32 {
+async fn sent_timeout(proxy: Proxy, commands: &mut mpsc::Receiver<Command>) -> u32 {
     let call = tokio::spawn(async move { proxy.call::<()>("m", ()).await });
     let Some(Command::Call { call: sent, reply }) = commands.recv().await else {
         panic!("expected a call");
@@ -27,7 +24,8 @@ async fn sent_timeout(
 async fn calls_from_a_handler_get_no_more_than_its_time_left() {
     let (tx, mut commands) = mpsc::channel(8);
     let client = Client::new(tx);
-    let ctx = Context::new(client.clone(), "t").with_deadline(Instant::now() + Duration::from_secs(60));
+    let ctx =
+        Context::new(client.clone(), "t").with_deadline(Instant::now() + Duration::from_secs(60));
     assert!(ctx.deadline().is_some());
 
     // A longer timeout of its own: the time left (under 60 s, well over 30 s).

@@ -48,7 +48,13 @@ fn handler_limits_are_read_and_default_to_none() {
             _ => panic!("no other roles here"),
         })
         .collect();
-    let expected = [("slow", 1), ("fast", 64), ("plain", 0), ("a+b", 2), ("c", 0)];
+    let expected = [
+        ("slow", 1),
+        ("fast", 64),
+        ("plain", 0),
+        ("a+b", 2),
+        ("c", 0),
+    ];
     let expected: Vec<(String, u32)> = expected
         .iter()
         .map(|(n, c)| ((*n).to_owned(), *c))
