@@ -13,11 +13,14 @@ use crate::{Context, Error, ErrorKind};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// What the handlers did: `(step, error kind or None, time taken)` of the
-/// relay's calls, and counts of finished, dropped and counted handlers.
+/// One call of the relay: its step, its error kind (`None`: it answered), the time it took.
+type Outcome = (&'static str, Option<ErrorKind>, Duration);
+
+/// What the handlers did: the relay's calls, and counts of finished, dropped
+/// and counted handlers.
 #[derive(Default, Clone)]
 struct Marks {
-    outcomes: Arc<Mutex<Vec<(&'static str, Option<ErrorKind>, Duration)>>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
     slept: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
     counted: Arc<AtomicUsize>,
@@ -29,7 +32,7 @@ impl Marks {
         self.outcomes.lock().expect("lock").push((step, kind, took));
     }
 
-    fn outcomes(&self) -> Vec<(&'static str, Option<ErrorKind>, Duration)> {
+    fn outcomes(&self) -> Vec<Outcome> {
         self.outcomes.lock().expect("lock").clone()
     }
 
