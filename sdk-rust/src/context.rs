@@ -1,11 +1,12 @@
 //! What a handler gets: `Context` (the trace id of the request or event being
-//! handled, carried into every call and emit made through it) and `Proxy`,
-//! calls to one service with `timeout`/`version` options and deferred calls.
+//! handled, carried into every call and emit made through it, and the request's
+//! deadline, which bounds the calls made through it) and `Proxy`, calls to one
+//! service with `timeout`/`version` options and deferred calls.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lymph_proto::v1;
 use serde::Serialize;
@@ -19,6 +20,7 @@ use crate::error::{CallError, ErrorKind};
 pub struct Context {
     client: Client,
     trace_id: String,
+    deadline: Option<Instant>,
 }
 
 impl Context {
@@ -26,7 +28,23 @@ impl Context {
         Context {
             client,
             trace_id: trace_id.into(),
+            deadline: None,
         }
+    }
+
+    /// The same context for a request whose caller waits until `deadline`:
+    /// every call made through it gets no more than the time left.
+    pub fn with_deadline(self, deadline: Instant) -> Context {
+        Context {
+            deadline: Some(deadline),
+            ..self
+        }
+    }
+
+    /// When the caller of the request being handled stops waiting; `None` for
+    /// events, HTTP requests and `on_start`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The trace id of the request or event being handled.
@@ -39,9 +57,13 @@ impl Context {
         &self.client
     }
 
-    /// A proxy for calls to `service` carrying this trace id.
+    /// A proxy for calls to `service` carrying this trace id, each given the
+    /// smaller of its own timeout and the request's time left.
     pub fn proxy(&self, service: impl Into<String>) -> Proxy {
-        Proxy::new(self.client.clone(), service.into(), self.trace_id.clone())
+        Proxy {
+            deadline: self.deadline,
+            ..Proxy::new(self.client.clone(), service.into(), self.trace_id.clone())
+        }
     }
 
     /// Emits an event carrying this trace id; waits until the daemon accepted it.
@@ -76,6 +98,8 @@ pub struct Proxy {
     trace_id: String,
     timeout: Option<Duration>,
     version: String,
+    /// The handler's deadline, for a proxy made from its `Context`.
+    deadline: Option<Instant>,
 }
 
 impl Proxy {
@@ -86,10 +110,13 @@ impl Proxy {
             trace_id,
             timeout: None,
             version: String::new(),
+            deadline: None,
         }
     }
 
     /// Time allowed for each reply; without it the daemon's default applies.
+    /// From a handler's `Context`, no more than the request's time left (a
+    /// call without its own timeout gets that time left).
     pub fn timeout(mut self, timeout: Duration) -> Proxy {
         self.timeout = Some(timeout);
         self
@@ -130,7 +157,7 @@ impl Proxy {
 
     fn outgoing(&self, method: &str, args: &impl Serialize) -> Result<v1::OutgoingCall, CallError> {
         let timeout_ms = self
-            .timeout
+            .timeout_for(method)?
             .map(|t| u32::try_from(t.as_millis().max(1)).unwrap_or(u32::MAX))
             .unwrap_or(0);
         Ok(v1::OutgoingCall {
@@ -146,6 +173,25 @@ impl Proxy {
             timeout_ms,
             version: self.version.clone(),
         })
+    }
+
+    /// The call's own timeout, bounded by the handler's time left; an error,
+    /// and no call, when that time is up.
+    fn timeout_for(&self, method: &str) -> Result<Option<Duration>, CallError> {
+        let Some(deadline) = self.deadline else {
+            return Ok(self.timeout);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(CallError::new(
+                ErrorKind::DeadlineExceeded,
+                format!(
+                    "{}.{method} not called: the handler's time was up",
+                    self.service
+                ),
+            ));
+        }
+        Ok(Some(self.timeout.map_or(left, |own| own.min(left))))
     }
 }
 
@@ -167,3 +213,6 @@ impl<R> Future for Deferred<R> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

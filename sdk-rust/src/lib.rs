@@ -28,6 +28,8 @@ extern crate self as lymph;
 mod client;
 mod codec;
 mod context;
+#[cfg(test)]
+mod deadline_tests;
 mod error;
 mod event;
 #[cfg(test)]

@@ -301,3 +301,47 @@ async fn routes_are_declared_and_dispatched_by_endpoint() {
     assert_eq!((user.status, user.body.as_ref()), (201, &b"7 trace-1"[..]));
     assert!(Site.http(&ctx, request("nope", "")).await.is_err());
 }
+
+struct Limited;
+
+#[crate::interface(name = "Limited")]
+impl Limited {
+    #[rpc(concurrency = 2)]
+    async fn slow(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[rpc]
+    async fn fast(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[event("work", "chore", retry = 1, concurrency = 1)]
+    async fn on_work(&self, _event: Event) {}
+}
+
+#[test]
+fn handler_limits_reach_the_spec_and_the_hello() {
+    let spec = Limited.spec();
+    let methods: Vec<(&str, u32)> = spec
+        .methods
+        .iter()
+        .map(|m| (m.name.as_str(), m.concurrency))
+        .collect();
+    assert_eq!(methods, [("slow", 2), ("fast", 0)]);
+    let subs: Vec<(&str, u32, u32)> = spec
+        .subscriptions
+        .iter()
+        .map(|s| (s.event_type.as_str(), s.retry, s.concurrency))
+        .collect();
+    assert_eq!(subs, [("work", 1, 1), ("chore", 1, 1)]);
+    let proto = spec.to_proto();
+    let methods: Vec<u32> = proto.methods.iter().map(|m| m.concurrency).collect();
+    assert_eq!(methods, [2, 0]);
+    let subs: Vec<u32> = proto.subscriptions.iter().map(|s| s.concurrency).collect();
+    assert_eq!(subs, [1, 1]);
+    // Without `concurrency`, nothing of the handler's own.
+    let greeting = Greeting::default().spec().to_proto();
+    assert!(greeting.methods.iter().all(|m| m.concurrency == 0));
+    assert!(greeting.subscriptions.iter().all(|s| s.concurrency == 0));
+}

@@ -34,6 +34,9 @@ pub struct MethodSpec {
     pub help: String,
     /// Error types the handler may raise, shown by `inspect`.
     pub raises: Vec<String>,
+    /// Requests the handler takes at once (`#[rpc(concurrency = N)]`); past it
+    /// callers get `overloaded`. 0: no limit of its own (the app's applies).
+    pub concurrency: u32,
 }
 
 /// Who handles an event.
@@ -56,6 +59,9 @@ pub struct SubscriptionSpec {
     /// The handler's name; instances of a service share the queue
     /// `<Interface>-<handler>`, as lymph names it.
     pub handler: String,
+    /// Deliveries the handler takes at once (`#[event(.., concurrency = N)]`);
+    /// past it events wait in their queue. 0: no limit of its own.
+    pub concurrency: u32,
 }
 
 impl InterfaceSpec {
@@ -71,7 +77,7 @@ impl InterfaceSpec {
                     params: m.params.clone(),
                     help: m.help.clone(),
                     raises: m.raises.clone(),
-                    concurrency: 0,
+                    concurrency: m.concurrency,
                 })
                 .collect(),
             subscriptions: self
@@ -85,7 +91,7 @@ impl InterfaceSpec {
                     } as i32,
                     retry: s.retry,
                     handler: s.handler.clone(),
-                    concurrency: 0,
+                    concurrency: s.concurrency,
                 })
                 .collect(),
             routes: self

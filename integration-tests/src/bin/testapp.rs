@@ -1,5 +1,6 @@
 //! A service for integration tests, with handlers that are slow, fail, crash
-//! or hold events, and HTTP routes `/slow?ms=`, `/boom` and `/echo` (with `http_port:`
+//! or hold events, handlers limited to one at a time (`slow_one`, `test.limited`),
+//! and HTTP routes `/slow?ms=`, `/boom` and `/echo` (with `http_port:`
 //! in the config): `testapp [--max-concurrency N] [--config F] [--socket P]`.
 
 use std::io::Write;
@@ -10,6 +11,13 @@ use serde::Deserialize;
 
 #[derive(Default)]
 struct Test;
+
+/// The body of a `test.limited` event.
+#[derive(Debug, Deserialize)]
+struct Limited {
+    ms: u64,
+    n: u64,
+}
 
 #[derive(Debug, Deserialize)]
 struct Work {
@@ -31,6 +39,14 @@ impl Test {
     /// Sleeps `ms` milliseconds, then returns `ms`.
     #[rpc]
     async fn sleep(&self, ms: u64) -> Result<u64, Error> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+
+    /// Sleeps `ms` milliseconds, then returns `ms`; one call at a time, others
+    /// get `overloaded`.
+    #[rpc(concurrency = 1)]
+    async fn slow_one(&self, ms: u64) -> Result<u64, Error> {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(ms)
     }
@@ -104,6 +120,16 @@ impl Test {
             )));
         }
         say(format!("handled {}", work.n));
+        Ok(())
+    }
+
+    /// Prints `limited start <n>`, sleeps `ms`, prints `limited end <n>`; one
+    /// event at a time, the others wait in their queue.
+    #[event("test.limited", concurrency = 1)]
+    async fn on_limited(&self, body: Limited) -> Result<(), Error> {
+        say(format!("limited start {}", body.n));
+        tokio::time::sleep(Duration::from_millis(body.ms)).await;
+        say(format!("limited end {}", body.n));
         Ok(())
     }
 }

@@ -33,7 +33,12 @@ fn spec(model: &Model) -> TokenStream {
     let name = &model.name;
     let version = &model.version;
     let methods = model.methods.iter().filter_map(|m| match &m.role {
-        Role::Rpc { name, help, raises } => {
+        Role::Rpc {
+            name,
+            help,
+            raises,
+            concurrency,
+        } => {
             let params = m.args.iter().filter_map(|a| match a {
                 Arg::Named(param, _, _) => Some(param),
                 _ => None,
@@ -44,6 +49,7 @@ fn spec(model: &Model) -> TokenStream {
                     params: vec![#(#params.to_owned()),*],
                     help: #help.to_owned(),
                     raises: vec![#(#raises.to_owned()),*],
+                    concurrency: #concurrency,
                 }
             })
         }
@@ -54,6 +60,7 @@ fn spec(model: &Model) -> TokenStream {
             event_types,
             broadcast,
             retry,
+            concurrency,
         } => {
             let handler = syn::ext::IdentExt::unraw(&m.ident).to_string();
             let mode = if *broadcast {
@@ -70,6 +77,7 @@ fn spec(model: &Model) -> TokenStream {
                             mode: #mode,
                             retry: #retry,
                             handler: #handler.to_owned(),
+                            concurrency: #concurrency,
                         }
                     }
                 })

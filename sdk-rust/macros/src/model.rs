@@ -50,11 +50,15 @@ pub enum Role {
         name: String,
         help: String,
         raises: Vec<String>,
+        /// `concurrency = N`: requests at once; 0 when not given.
+        concurrency: u32,
     },
     Event {
         event_types: Vec<String>,
         broadcast: bool,
         retry: u32,
+        /// `concurrency = N`: deliveries at once; 0 when not given.
+        concurrency: u32,
     },
     /// `#[route("/path", methods = ["GET"])]`; the endpoint is the method's name.
     Route {
@@ -296,6 +300,7 @@ fn parse_role(attr: &Attribute, other_attrs: &[Attribute]) -> syn::Result<Role> 
     if path.is_ident("rpc") {
         let mut name = None;
         let mut raises = Vec::new();
+        let mut concurrency = 0;
         if !matches!(attr.meta, syn::Meta::Path(_)) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("name") {
@@ -313,8 +318,12 @@ fn parse_role(attr: &Attribute, other_attrs: &[Attribute]) -> syn::Result<Role> 
                             }
                         }
                     }
+                } else if meta.path.is_ident("concurrency") {
+                    concurrency = parse_concurrency("rpc", &meta.value()?.parse::<syn::Expr>()?)?;
                 } else {
-                    return Err(meta.error("expected `name = \"..\"` or `raises = [\"..\"]`"));
+                    return Err(meta.error(
+                        "expected `name = \"..\"`, `raises = [\"..\"]` or `concurrency = N`",
+                    ));
                 }
                 Ok(())
             })?;
@@ -323,6 +332,7 @@ fn parse_role(attr: &Attribute, other_attrs: &[Attribute]) -> syn::Result<Role> 
             name: name.unwrap_or_default(),
             help: help_text(other_attrs),
             raises,
+            concurrency,
         });
     }
     if path.is_ident("event") {
@@ -347,11 +357,12 @@ fn parse_role(attr: &Attribute, other_attrs: &[Attribute]) -> syn::Result<Role> 
     }
 }
 
-/// `#[event("a", "b", broadcast, retry = 3)]`.
+/// `#[event("a", "b", broadcast, retry = 3, concurrency = 2)]`.
 fn parse_event(attr: &Attribute) -> syn::Result<Role> {
     let mut event_types = Vec::new();
     let mut broadcast = false;
     let mut retry = 0;
+    let mut concurrency = 0;
     attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
         while !input.is_empty() {
             if input.peek(LitStr) {
@@ -365,10 +376,13 @@ fn parse_event(attr: &Attribute) -> syn::Result<Role> {
                 } else if ident == "retry" {
                     input.parse::<syn::Token![=]>()?;
                     retry = input.parse::<syn::LitInt>()?.base10_parse()?;
+                } else if ident == "concurrency" {
+                    input.parse::<syn::Token![=]>()?;
+                    concurrency = parse_concurrency("event", &input.parse::<syn::Expr>()?)?;
                 } else {
                     return Err(syn::Error::new(
                         ident.span(),
-                        "expected an event type, `broadcast`, `once` or `retry = N`",
+                        "expected an event type, `broadcast`, `once`, `retry = N` or `concurrency = N`",
                     ));
                 }
             }
@@ -388,7 +402,25 @@ fn parse_event(attr: &Attribute) -> syn::Result<Role> {
         event_types,
         broadcast,
         retry,
+        concurrency,
     })
+}
+
+/// `concurrency = N` of `#[rpc]` or `#[event]`: a whole number of at least 1
+/// (leaving it out means no limit of the handler's own).
+fn parse_concurrency(role: &str, value: &syn::Expr) -> syn::Result<u32> {
+    if let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(lit),
+        ..
+    }) = value
+        && let Ok(n @ 1..) = lit.base10_parse::<u32>()
+    {
+        return Ok(n);
+    }
+    Err(syn::Error::new(
+        value.span(),
+        format!("`concurrency` of #[{role}] must be a whole number of at least 1"),
+    ))
 }
 
 /// `#[route("/users/<id>", methods = ["GET", "POST"])]`; `GET` by default.
@@ -463,3 +495,6 @@ fn help_text(attrs: &[Attribute]) -> String {
         .collect();
     lines.join("\n").trim().to_owned()
 }
+
+#[cfg(test)]
+mod tests;

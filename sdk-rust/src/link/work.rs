@@ -7,12 +7,13 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use lymph_proto::v1::{self, app_message, call_result, daemon_message, reply};
-use tokio::task::JoinError;
+use tokio::task::{AbortHandle, JoinError};
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
-use super::{Link, Start};
+use super::{Link, Map, Start};
 use crate::client::{Client, Command};
 use crate::context::Context;
 use crate::error::{CallError, Error, ErrorKind};
@@ -74,6 +75,9 @@ impl Link {
                     let _ = waiter.send(outcome);
                 }
             }
+            // The caller stopped waiting: the handler's future is dropped where
+            // it waits, and no answer goes back (`on_done` sends none for a
+            // request no longer in `requests`).
             daemon_message::Kind::Cancel(cancel) => {
                 if let Some(handle) = self.requests.remove(&cancel.id) {
                     debug!(id = cancel.id, reason = %cancel.reason, "request cancelled");
@@ -115,6 +119,12 @@ impl Link {
                 ErrorKind::ShuttingDown,
                 "the app is stopping",
             ))
+        } else if request.deadline_ms == 0 {
+            // Its caller stops waiting now: not started.
+            Some(CallError::new(
+                ErrorKind::DeadlineExceeded,
+                "no time was left when the request reached the app",
+            ))
         } else if !self.interfaces.contains_key(&request.interface) {
             Some(CallError::new(
                 ErrorKind::UnknownService,
@@ -135,7 +145,9 @@ impl Link {
         };
         let span = info_span!("rpc", trace_id = %request.trace_id);
         let trace_id = request.trace_id.clone();
-        let ctx = Context::new(client, request.trace_id);
+        // The time left counts from now, when the request arrived.
+        let deadline = Instant::now() + Duration::from_millis(u64::from(request.deadline_ms));
+        let ctx = Context::new(client, request.trace_id).with_deadline(deadline);
         let v1::Request {
             id, method, body, ..
         } = request;
@@ -299,16 +311,22 @@ impl Link {
             return Ok(());
         }
         let current = self.conn.is_some() && generation == self.generation;
+        // A request answers only while it is in `requests`: not once its
+        // connection went (a new one may reuse its id) or it was cancelled
+        // (its handler may have finished just before the abort).
+        let answer = |requests: &mut Map<u64, AbortHandle>, id: u64| {
+            current && requests.remove(&id).is_some()
+        };
         match work {
             Work::Request { id, what } => {
-                self.requests.remove(&id);
+                let current = answer(&mut self.requests, id);
                 let reply = request_reply(id, &what, &trace_id, outcome.map_err(panic_text));
                 if current {
                     self.send(app_message::Kind::Reply(reply)).await;
                 }
             }
             Work::Http { id, what } => {
-                self.requests.remove(&id);
+                let current = answer(&mut self.requests, id);
                 let result = match outcome {
                     Ok(Done::Http(result)) => result,
                     Ok(_) => Err(Error::internal("unexpected handler outcome")),

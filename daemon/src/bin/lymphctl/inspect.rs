@@ -1,6 +1,7 @@
 //! `lymphctl inspect`: the `Inspect` RPC, laid out as lymph's `inspect`
 //! prints it. Help text is wrapped like Python's `textwrap.wrap(help, 70)`
-//! and indented by 9 spaces.
+//! and indented by 9 spaces; a method's own concurrency limit follows its
+//! signature as `  [concurrency N]`.
 
 use lymph_proto::v1::{InspectReply, InspectRequest};
 
@@ -32,17 +33,22 @@ pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
 }
 
 /// `RPC interface of NAME`, a blank line, then per method sorted by name its
-/// signature, its wrapped help (if any) and a blank line.
+/// signature (with its concurrency limit, if it has one), its wrapped help (if
+/// any) and a blank line.
 pub fn render(name: &str, reply: &InspectReply) -> String {
     let mut methods: Vec<_> = reply.methods.iter().collect();
     methods.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = format!("RPC interface of {name}\n\n");
     for method in methods {
         out.push_str(&format!(
-            "rpc {}({})\n",
+            "rpc {}({})",
             method.name,
             method.params.join(", ")
         ));
+        if method.concurrency > 0 {
+            out.push_str(&format!("  [concurrency {}]", method.concurrency));
+        }
+        out.push('\n');
         for line in wrap(&method.help, HELP_WIDTH) {
             out.push_str(HELP_INDENT);
             out.push_str(&line);
@@ -109,6 +115,22 @@ mod tests {
             rpc lymph.inspect()\n         Returns a description of all available rpc methods of this service\n\n\
             rpc lymph.ping(payload)\n\n";
         assert_eq!(render("Greeting", &reply), expected);
+    }
+
+    #[test]
+    fn a_method_with_a_limit_of_its_own_shows_it_after_its_signature() {
+        let slow = MethodInfo {
+            concurrency: 1,
+            ..method("Echo.slow", &["text"], "Echoes, one at a time.")
+        };
+        let reply = InspectReply {
+            identity: "abc".to_owned(),
+            methods: vec![slow, method("Echo.echo", &["text"], "")],
+        };
+        let expected = "RPC interface of Echo\n\n\
+            rpc Echo.echo(text)\n\n\
+            rpc Echo.slow(text)  [concurrency 1]\n         Echoes, one at a time.\n\n";
+        assert_eq!(render("Echo", &reply), expected);
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub fn render_text(s: &StatusReply) -> String {
     out
 }
 
-/// `    event TYPE  IFACE.HANDLER  queue QUEUE  consuming|retrying (...): ERROR[  refused ...]`
+/// `    event TYPE  IFACE.HANDLER  IN[/LIMIT] in flight  queue QUEUE  consuming|retrying (...): ERROR[  refused ...]`
+/// (`/LIMIT`: the handler's own concurrency limit, when it has one).
 fn subscription_line(sub: &SubscriptionStatus) -> String {
     let state = if sub.consuming {
         "consuming".to_owned()
@@ -77,8 +78,13 @@ fn subscription_line(sub: &SubscriptionStatus) -> String {
     } else {
         String::new()
     };
+    let in_flight = if sub.concurrency > 0 {
+        format!("{}/{}", sub.in_flight, sub.concurrency)
+    } else {
+        sub.in_flight.to_string()
+    };
     format!(
-        "    event {}  {}.{}  queue {}  {state}{refused}\n",
+        "    event {}  {}.{}  {in_flight} in flight  queue {}  {state}{refused}\n",
         sub.event_type, sub.interface, sub.handler, sub.queue
     )
 }
@@ -156,6 +162,7 @@ fn subscription_json(s: &SubscriptionStatus) -> Json {
         "queue": s.queue, "consuming": s.consuming, "error": s.error,
         "failed_attempts": s.failed_attempts, "next_attempt_ms": s.next_attempt_ms,
         "refused_too_large": s.refused_too_large, "refused_malformed": s.refused_malformed,
+        "concurrency": s.concurrency, "in_flight": s.in_flight,
     })
 }
 
@@ -256,6 +263,8 @@ mod tests {
         };
         let refusing = SubscriptionStatus {
             refused_too_large: 2,
+            in_flight: 1,
+            concurrency: 2,
             ..sub(true)
         };
         let reply = StatusReply {
@@ -269,9 +278,10 @@ mod tests {
         let text = render_text(&reply);
         assert!(
             text.ends_with(
-                "\n    event work  Test.on_work  queue Test-on_work  retrying (3 failed, next in 4s): \
+                "\n    event work  Test.on_work  0 in flight  queue Test-on_work  \
+                 retrying (3 failed, next in 4s): \
                  PRECONDITION_FAILED - inequivalent arg 'durable'\n\
-                 \x20   event work  Test.on_work  queue Test-on_work  consuming  \
+                 \x20   event work  Test.on_work  1/2 in flight  queue Test-on_work  consuming  \
                  refused 2 too large, 0 malformed\n"
             ),
             "{text}"
@@ -284,6 +294,15 @@ mod tests {
         assert_eq!(
             json["apps"][0]["subscriptions"][1]["refused_too_large"],
             json!(2)
+        );
+        let held = &json["apps"][0]["subscriptions"];
+        assert_eq!(
+            (&held[0]["in_flight"], &held[0]["concurrency"]),
+            (&json!(0), &json!(0))
+        );
+        assert_eq!(
+            (&held[1]["in_flight"], &held[1]["concurrency"]),
+            (&json!(1), &json!(2))
         );
     }
 }
