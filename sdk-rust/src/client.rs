@@ -3,6 +3,7 @@
 //! Knows nothing about the stream itself.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lymph_proto::v1;
@@ -22,6 +23,30 @@ pub(crate) enum Command {
         emit: v1::OutgoingEmit,
         reply: oneshot::Sender<Result<String, CallError>>,
     },
+    /// The caller of call `id` stopped waiting: the daemon is told
+    /// (`CancelCall`), so the call ends wherever it is.
+    Cancel { id: u64 },
+}
+
+/// Call ids, unique in the process (so on every stream of it), chosen by the
+/// caller so it can name its call when it gives up.
+static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+/// Cancels its call when dropped while armed: the caller's future went away
+/// (its own timeout, a `select!`, an aborted task) before the reply came.
+struct CancelOnDrop {
+    commands: mpsc::Sender<Command>,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: with the queue full the call still ends at its deadline.
+            let _ = self.commands.try_send(Command::Cancel { id: self.id });
+        }
+    }
 }
 
 /// How many commands may wait for the stream's owner. A full queue makes
@@ -44,6 +69,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Call { call, .. } => write!(f, "Call({}.{})", call.service, call.method),
             Command::Emit { emit, .. } => write!(f, "Emit({})", emit.event_type),
+            Command::Cancel { id } => write!(f, "Cancel({id})"),
         }
     }
 }
@@ -107,13 +133,23 @@ impl Client {
     }
 
     /// Sends one call and waits for its raw MessagePack reply.
-    pub(crate) async fn call_raw(&self, call: v1::OutgoingCall) -> Result<bytes::Bytes, CallError> {
+    pub(crate) async fn call_raw(
+        &self,
+        mut call: v1::OutgoingCall,
+    ) -> Result<bytes::Bytes, CallError> {
+        call.id = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
+        let mut cancel = CancelOnDrop {
+            commands: self.commands.clone(),
+            id: call.id,
+            armed: false,
+        };
         let guard = (call.timeout_ms > 0)
             .then(|| Duration::from_millis(u64::from(call.timeout_ms)) + DEADLINE_SLACK);
         // Only a call with a deadline can need its name for the error.
         let what = guard.map(|_| format!("{}.{}", call.service, call.method));
         let (reply, answer) = oneshot::channel();
         self.send(Command::Call { call, reply }).await?;
+        cancel.armed = true;
         let answer = match guard {
             None => answer.await,
             Some(limit) => match tokio::time::timeout(limit, answer).await {
@@ -129,6 +165,8 @@ impl Client {
                 }
             },
         };
+        // Answered (or the stream is gone): nothing left to cancel.
+        cancel.armed = false;
         answer.unwrap_or_else(|_| Err(CallError::not_connected()))
     }
 

@@ -216,3 +216,43 @@ async fn a_cancelled_handler_stops_on_a_current_thread_runtime() {
 async fn a_cancelled_handler_stops_on_a_multi_thread_runtime() {
     a_cancelled_handler_stops().await;
 }
+
+/// A caller that stops waiting (its future dropped, here by an outer
+/// timeout far shorter than the call's own) cancels the call: the handler is
+/// dropped long before the call's 30 s deadline.
+async fn a_caller_that_gives_up_cancels_its_call() {
+    let daemon = TestDaemon::start().await.expect("daemon");
+    let marks = Marks::default();
+    let _sleeper = daemon
+        .serve(daemon.service().interface(Sleeper(marks.clone())))
+        .await
+        .expect("sleeper");
+    let client = daemon.client().await.expect("client");
+
+    let proxy = client.proxy("Sleeper").timeout(Duration::from_secs(30));
+    let call = proxy.call::<u64>("sleep", json!({"ms": 20_000}));
+    let started = Instant::now();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err(),
+        "the caller gives up first"
+    );
+    eventually("the handler dropped", || Marks::get(&marks.dropped) == 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "dropped after {:?}: by the cancel, not a deadline",
+        started.elapsed()
+    );
+    assert_eq!(Marks::get(&marks.slept), 0);
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_cancels_its_call_on_a_current_thread_runtime() {
+    a_caller_that_gives_up_cancels_its_call().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_cancels_its_call_on_a_multi_thread_runtime() {
+    a_caller_that_gives_up_cancels_its_call().await;
+}

@@ -255,6 +255,7 @@ impl Link {
             match command {
                 Command::Call { reply, .. } => drop(reply.send(Err(CallError::not_connected()))),
                 Command::Emit { reply, .. } => drop(reply.send(Err(CallError::not_connected()))),
+                Command::Cancel { .. } => {}
             }
             return;
         }
@@ -262,10 +263,17 @@ impl Link {
         let id = self.next_id;
         self.sweep();
         match command {
-            Command::Call { mut call, reply } => {
-                call.id = id;
-                self.calls.insert(id, reply);
+            // The caller chose the call's id (unique in the process), so it
+            // can name the call when it gives up.
+            Command::Call { call, reply } => {
+                self.calls.insert(call.id, reply);
                 self.send(app_message::Kind::Call(call)).await;
+            }
+            Command::Cancel { id } => {
+                if self.calls.remove(&id).is_some() {
+                    self.send(app_message::Kind::CancelCall(v1::CancelCall { id }))
+                        .await;
+                }
             }
             Command::Emit { mut emit, reply } => {
                 emit.id = id;
