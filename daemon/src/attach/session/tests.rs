@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::super::budget::Permits;
 use super::{AppSession, SessionLimits};
 use crate::apps::{AppRequest, Completion, Deadline};
 use crate::error::{CallError, ErrorKind};
@@ -218,12 +219,13 @@ async fn deliveries_are_settled_once_and_counted_handled() {
     let (session, _rx) = session(1);
     let (settle, mut settled) = mpsc::unbounded_channel();
     let first = session
-        .track_delivery(&settle, 7, "t", false)
+        .track_delivery(&settle, 7, "t", false, Permits::default())
         .expect("tracked");
     let second = session
-        .track_delivery(&settle, 8, "t", true)
+        .track_delivery(&settle, 8, "t", true, Permits::default())
         .expect("tracked");
     assert_eq!(session.in_flight(), 0, "deliveries are not requests");
+    assert_eq!(session.holding(), 2, "but a drain waits for them");
     assert_eq!(
         session.settle(first, None),
         Some(("t".to_owned(), EventStep::Acked))
@@ -243,9 +245,12 @@ async fn deliveries_are_settled_once_and_counted_handled() {
         Ok(crate::events::Settle::Fail { tag: 8, .. })
     ));
     assert_eq!(session.handled(), 2, "acks and fails count as handled");
+    assert_eq!(session.holding(), 0);
     session.close();
     assert!(
-        session.track_delivery(&settle, 9, "t", false).is_none(),
+        session
+            .track_delivery(&settle, 9, "t", false, Permits::default())
+            .is_none(),
         "closed"
     );
 }
