@@ -5,9 +5,9 @@
 //! `Attach` streams to the `Attacher`; the dispatcher and the gateway reach
 //! sessions only through the `apps` seam.
 
+mod budget;
 pub(crate) mod consume;
 mod handshake;
-mod budget;
 mod in_flight;
 mod outgoing;
 mod register;

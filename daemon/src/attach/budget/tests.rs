@@ -55,7 +55,9 @@ fn the_delivery_share_is_half_rounded_up_and_at_least_one() {
 #[test]
 fn a_method_over_its_limit_is_refused_naming_it_and_others_go_on() {
     let budget = Budget::new(&spec(), 8);
-    let first = budget.request(Some(("Echo", "slow_one"))).expect("one runs");
+    let first = budget
+        .request(Some(("Echo", "slow_one")))
+        .expect("one runs");
     let refused = budget
         .request(Some(("Echo", "slow_one")))
         .err()
@@ -67,7 +69,11 @@ fn a_method_over_its_limit_is_refused_naming_it_and_others_go_on() {
         refused.message
     );
     let others: Vec<_> = (0..7)
-        .map(|_| budget.request(Some(("Echo", "echo"))).expect("another method"))
+        .map(|_| {
+            budget
+                .request(Some(("Echo", "echo")))
+                .expect("another method")
+        })
         .collect();
     let full = budget
         .request(Some(("Echo", "echo")))
@@ -96,8 +102,16 @@ fn deliveries_hold_at_most_the_share_and_requests_may_use_the_rest() {
     let budget = Budget::new(&spec(), 4);
     let (gate, prefetch) = budget.gate("Echo", "on_b");
     assert_eq!(prefetch, 2, "no limit of its own: the share");
-    let d1 = budget.delivery(&gate).now_or_never().flatten().expect("1st");
-    let d2 = budget.delivery(&gate).now_or_never().flatten().expect("2nd");
+    let d1 = budget
+        .delivery(&gate)
+        .now_or_never()
+        .flatten()
+        .expect("1st");
+    let d2 = budget
+        .delivery(&gate)
+        .now_or_never()
+        .flatten()
+        .expect("2nd");
     assert_eq!(gate.held(), 2);
     let mut third = Box::pin(budget.delivery(&gate));
     assert!((&mut third).now_or_never().is_none(), "over the share");
@@ -109,16 +123,23 @@ fn deliveries_hold_at_most_the_share_and_requests_may_use_the_rest() {
     let d3 = third.now_or_never().flatten().expect("the freed permits");
     assert_eq!(gate.held(), 2);
     drop(d2);
-    let r3 = budget.request(None).expect("a request takes the freed budget");
+    let r3 = budget
+        .request(None)
+        .expect("a request takes the freed budget");
     // The share has room, the budget has none: the delivery waits for it.
     let mut fourth = Box::pin(budget.delivery(&gate));
     assert!((&mut fourth).now_or_never().is_none(), "no budget left");
     assert!(budget.request(None).is_err(), "still used up");
     drop(r1);
-    let d4 = fourth.now_or_never().flatten().expect("the request's permit");
+    let d4 = fourth
+        .now_or_never()
+        .flatten()
+        .expect("the request's permit");
     drop((d3, d4, r2, r3));
     assert_eq!(gate.held(), 0);
-    let all: Vec<_> = (0..4).map(|_| budget.request(None).expect("all of it")).collect();
+    let all: Vec<_> = (0..4)
+        .map(|_| budget.request(None).expect("all of it"))
+        .collect();
     assert_eq!(all.len(), 4);
 }
 

@@ -268,3 +268,32 @@ async fn work_past_its_deadline_is_not_started() {
     assert!(rx.try_recv().is_err(), "nothing reached the app");
     assert_eq!(session.in_flight(), 0);
 }
+
+#[tokio::test]
+async fn a_held_delivery_keeps_its_permits_until_it_is_settled() {
+    let (session, _rx) = session(1);
+    let (outcomes, done) = recorder();
+    let (gate, prefetch) = session.budget.gate("Echo", "on_it");
+    assert_eq!(prefetch, 1, "the share of a budget of 1");
+    let permits = session.budget.delivery(&gate).await.expect("permits");
+    let (settle, _settled) = mpsc::unbounded_channel();
+    let id = session
+        .track_delivery(&settle, 1, "t", false, permits)
+        .expect("tracked");
+    assert_eq!(gate.held(), 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    start(&session, deadline, done());
+    assert_eq!(
+        outcomes.lock().expect("lock")[0]
+            .as_ref()
+            .expect_err("refused")
+            .kind,
+        ErrorKind::Overloaded,
+        "one budget: the delivery holds it"
+    );
+    assert!(session.settle(id, None).is_some());
+    assert_eq!(gate.held(), 0, "settled: its permits are back");
+    start(&session, deadline, done());
+    assert_eq!(outcomes.lock().expect("lock").len(), 1, "this one runs");
+    assert_eq!(session.in_flight(), 1);
+}

@@ -233,7 +233,9 @@ impl Task {
                 // closing the channel requeues its unacked deliveries.
                 debug!(queue = %self.queue, unacked = self.held.len(), "event consumer closed");
                 while self.settling.join_next().await.is_some() {}
-                let _ = tokio::time::timeout(CLOSE_WAIT, channel.close(200, "consumer gone".into())).await;
+                let _ =
+                    tokio::time::timeout(CLOSE_WAIT, channel.close(200, "consumer gone".into()))
+                        .await;
                 return;
             };
             // The broker takes back what the lost channel held.
