@@ -186,6 +186,10 @@ async fn deliveries_stay_within_their_limits_the_share_and_the_budget() {
     tokio::time::sleep(QUIET).await;
     let seen = app.seen();
     assert_eq!(seen.deliveries.len(), total, "each event once");
+    for handler in ["on_limited", "on_wide", "on_free"] {
+        let got = seen.deliveries.iter().filter(|d| d.handler == handler);
+        assert_eq!(got.count(), per_type, "{handler}");
+    }
     assert_eq!(seen.most_all, 2, "never more than the share at once");
     let most = |h: &str| seen.most.get(h).copied().unwrap_or(0);
     assert_eq!(most("on_limited"), 1, "its own limit");
