@@ -55,7 +55,14 @@ pub trait LocalApp: Send + Sync {
     fn is_ready(&self) -> bool;
 
     /// Hands an RPC request to the app without waiting: `done` runs once.
-    fn start_request(&self, request: AppRequest, done: Completion);
+    /// Returns the request's id while it waits for the app (`None`: `done`
+    /// ran already).
+    fn start_request(&self, request: AppRequest, done: Completion) -> Option<u64>;
+
+    /// Ends a waiting request because its caller gave up: the app is told
+    /// (`Cancel`) and the request ends `cancelled`. `false` when it was not
+    /// waiting any more.
+    fn cancel_request(&self, id: u64, reason: &str) -> bool;
 
     /// Hands an HTTP request to the app without waiting (its `id` is set
     /// here): `done` runs once.

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use lymph_proto::v1::ErrorKind;
 
 /// Every kind the daemon uses (all but `Unspecified`).
-pub const KINDS: [ErrorKind; 12] = [
+pub const KINDS: [ErrorKind; 13] = [
     ErrorKind::UnknownService,
     ErrorKind::UnknownMethod,
     ErrorKind::BadRequest,
@@ -24,6 +24,7 @@ pub const KINDS: [ErrorKind; 12] = [
     ErrorKind::Invalid,
     ErrorKind::ShuttingDown,
     ErrorKind::Internal,
+    ErrorKind::Cancelled,
 ];
 
 /// A kind's stable snake_case name, as lymphd's NACK reason header carries
@@ -42,6 +43,7 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Invalid => "invalid",
         ErrorKind::ShuttingDown => "shutting_down",
         ErrorKind::Internal => "internal",
+        ErrorKind::Cancelled => "cancelled",
     }
 }
 
@@ -70,6 +72,9 @@ pub struct CallError {
     /// For `RemoteError`: the error's type name (lymph's ERROR `type`).
     pub error_type: String,
     pub message: String,
+    /// The identity of the instance the call was routed to, when it got
+    /// that far (what `lymphctl request -D` shows for a failed call).
+    pub instance: Option<String>,
 }
 
 impl From<crate::names::NameError> for CallError {
@@ -84,6 +89,7 @@ impl CallError {
             kind,
             error_type: String::new(),
             message: message.into(),
+            instance: None,
         }
     }
 
@@ -108,6 +114,11 @@ impl CallError {
         )
     }
 
+    /// The caller gave up on the call.
+    pub fn cancelled() -> Self {
+        Self::new(ErrorKind::Cancelled, "the caller cancelled the call")
+    }
+
     pub fn shutting_down() -> Self {
         Self::new(ErrorKind::ShuttingDown, "lymphd is shutting down")
     }
@@ -129,6 +140,7 @@ impl CallError {
             kind: kind_from_app(e.kind),
             error_type: e.r#type,
             message: e.message,
+            instance: None,
         }
     }
 }

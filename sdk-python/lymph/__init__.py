@@ -17,11 +17,12 @@ from lymph.core.events import Event
 from lymph.exceptions import (LookupFailure, Nack, NotConnected, RemoteError, RpcError,
                               Timeout)
 from lymph.interface import Interface
+from lymph.request import NoCurrentRequest, current_request
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Interface", "rpc", "event", "Event", "Client", "trace",
+    "Interface", "rpc", "event", "Event", "Client", "trace", "current_request", "NoCurrentRequest",
     "RpcError", "RemoteError", "Timeout", "Nack", "LookupFailure", "NotConnected",
 ]
 

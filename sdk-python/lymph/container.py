@@ -12,9 +12,9 @@ import os
 import threading
 import time
 
-from lymph import codec, logs, trace
+from lymph import codec, logs, request, trace
 from lymph.config import ConfigView
-from lymph.exceptions import Untrusted
+from lymph.exceptions import Timeout, Untrusted
 from lymph.link import Link
 from lymph.socket_rule import resolve_socket
 
@@ -192,8 +192,17 @@ class Container:
 
     # -- calls and emits --------------------------------------------------------------
 
+    # Every call's timeout (seconds; None: the daemon's default) is bounded by
+    # the deadline of the request being handled, if any (lymph.request): it
+    # is worked out in the caller's own context (its thread), and a call with
+    # no time left fails with Timeout without reaching the daemon.
+
     async def call_async(self, service, method, kwargs, timeout=None, version=None, trace_id=None):
         """Calls `service.method(**kwargs)` and returns the decoded reply."""
+        timeout = request.call_timeout(timeout, "%s.%s" % (service, method))
+        return await self._call(service, method, kwargs, timeout, version, trace_id)
+
+    async def _call(self, service, method, kwargs, timeout, version, trace_id):
         body = codec.pack(kwargs, "the arguments of %s.%s" % (service, method))
         trace_id = trace_id if trace_id is not None else trace.get_id()
         timeout_ms = max(1, int(timeout * 1000)) if timeout else 0
@@ -201,15 +210,27 @@ class Container:
         return codec.unpack(raw, "the reply of %s.%s" % (service, method))
 
     def call_future(self, service, method, kwargs, timeout=None, version=None):
-        """Starts a call from any thread; a concurrent Future of its value."""
-        coro = self.call_async(service, method, kwargs, timeout, version, trace_id=trace.get_id())
+        """Starts a call from any thread; a concurrent Future of its value
+        (failed at once with Timeout when the handler has no time left)."""
+        try:
+            timeout = request.call_timeout(timeout, "%s.%s" % (service, method))
+        except Timeout as e:
+            future = concurrent.futures.Future()
+            future.set_exception(e)
+            return future
+        return self._start_call(service, method, kwargs, timeout, version)
+
+    def _start_call(self, service, method, kwargs, timeout, version):
+        coro = self._call(service, method, kwargs, timeout, version, trace.get_id())
         return asyncio.run_coroutine_threadsafe(coro, self._running_loop())
 
     def call(self, service, method, kwargs, timeout=None, version=None):
         """Calls and blocks for the reply (not on the loop: use call_async there)."""
         check_blocking_allowed("%s.%s()" % (service, method), "`await proxy.%s.call_async(...)`" % method)
-        future = self.call_future(service, method, kwargs, timeout, version)
-        return _result(future, (timeout + DEADLINE_SLACK) if timeout else None, "%s.%s" % (service, method))
+        what = "%s.%s" % (service, method)
+        timeout = request.call_timeout(timeout, what)
+        future = self._start_call(service, method, kwargs, timeout, version)
+        return _result(future, (timeout + DEADLINE_SLACK) if timeout else None, what)
 
     async def emit_async(self, event_type, body, delay=0, trace_id=None):
         packed = codec.pack(body, "the body of event %s" % event_type)
@@ -243,8 +264,6 @@ class Container:
 
 
 def _result(future, timeout, what):
-    from lymph.exceptions import Timeout
-
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError:

@@ -91,6 +91,11 @@ class ShuttingDown(RpcError):
     kind = "SHUTTING_DOWN"
 
 
+class Cancelled(RpcError):
+    """The call was given up by its caller (CANCELLED)."""
+    kind = "CANCELLED"
+
+
 class InternalError(RpcError):
     kind = "INTERNAL"
 
@@ -144,7 +149,7 @@ class Untrusted(Exception):
 _BY_KIND = {
     cls.kind: cls
     for cls in (LookupFailure, UnknownMethod, BadRequest, HandlerFailed, Timeout,
-                Overloaded, Unavailable, TooLarge, InvalidRequest, ShuttingDown, InternalError)
+                Overloaded, Unavailable, TooLarge, InvalidRequest, ShuttingDown, Cancelled, InternalError)
 }
 
 

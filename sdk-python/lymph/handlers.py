@@ -1,7 +1,8 @@
 """Running one handler: an RPC method, an event handler or a route, plain
 (on the container's bounded thread pool) or a coroutine (on its loop), in a
-context carrying the request's trace id; and turning its outcome into the
-proto's answer (Reply, Ack/Fail, HttpResponse). Knows nothing of the stream."""
+context carrying the request's trace id and its `lymph.current_request()`;
+and turning its outcome into the proto's answer (Reply, Ack/Fail,
+HttpResponse). Knows nothing of the stream."""
 
 import asyncio
 import contextvars
@@ -14,6 +15,7 @@ from lymph import codec, trace
 from lymph._wire import pb
 from lymph.core.events import Event
 from lymph.exceptions import BadRequest, HandlerFailed, RemoteError, RpcError, UnknownMethod, to_call_error
+from lymph.request import CurrentRequest, enter as enter_request
 
 rpc_logger = logging.getLogger("lymph.rpc")
 events_logger = logging.getLogger("lymph.events")
@@ -24,12 +26,16 @@ def _logged(logger, line, func, args):
     return func(*args)
 
 
-async def run(loop, pool, func, args, trace_id, logger, line):
-    """Runs `func(*args)` with `trace_id` as the current trace id, logging
-    `line` first; returns its value or raises its exception."""
+async def run(loop, pool, func, args, current, logger, line):
+    """Runs `func(*args)` with `current` (a `CurrentRequest`) as the current
+    request and its trace id as the current trace id, logging `line` first;
+    returns its value or raises its exception. Cancelling the awaiting task
+    cancels a coroutine handler's task; a plain one runs on in its thread
+    (it may poll `current.cancelled`)."""
     context = contextvars.Context()
-    if trace_id:
-        context.run(trace.set_id, trace_id)
+    context.run(enter_request, current)
+    if current.trace_id:
+        context.run(trace.set_id, current.trace_id)
     if inspect.iscoroutinefunction(func):
         context.run(logger.info, "%s", line)
         return await context.run(loop.create_task, func(*args))
@@ -46,9 +52,12 @@ def describe(exc):
     return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
-async def rpc(container, iface, request):
-    """The `Reply` for a `Request` to `iface`."""
+async def rpc(container, iface, request, current=None):
+    """The `Reply` for a `Request` to `iface`; `current` is its
+    `CurrentRequest` (made from the request when not given)."""
     what = "%s.%s" % (iface.name, request.method)
+    if current is None:
+        current = CurrentRequest.arrived(request.trace_id, request.deadline_ms)
     try:
         declaration = type(iface).methods.get(request.method)
         if declaration is None:
@@ -63,7 +72,7 @@ async def rpc(container, iface, request):
         if inspect.iscoroutinefunction(func):
             call = _coroutine_partial(func, kwargs)
         try:
-            value = await run(container.loop, container.pool, call, (), request.trace_id, rpc_logger, what)
+            value = await run(container.loop, container.pool, call, (), current, rpc_logger, what)
         except declaration.raises as e:
             return pb.Reply(id=request.id, error=to_call_error(RemoteError.of(type(e).__name__, str(e))))
         except asyncio.CancelledError:
@@ -112,8 +121,12 @@ def _pattern(event_type):
     return re.compile(r"^%s$" % r"\.".join(words))
 
 
-async def deliver(container, iface, delivery):
-    """`Ack` or `Fail` for a `Delivery` to `iface`."""
+async def deliver(container, iface, delivery, current=None):
+    """`Ack` or `Fail` for a `Delivery` to `iface`; `current` is its
+    `CurrentRequest` (made from the delivery when not given)."""
+    if current is None:
+        current = CurrentRequest(delivery.trace_id)
+
     def fail(reason):
         return pb.AppMessage(fail=pb.Fail(delivery_id=delivery.delivery_id, reason=reason))
 
@@ -133,7 +146,7 @@ async def deliver(container, iface, delivery):
                   trace_id=delivery.trace_id or None, attempt=delivery.attempt or 1)
     func = getattr(iface, name)
     try:
-        await run(container.loop, container.pool, func, (event,), delivery.trace_id, events_logger, what)
+        await run(container.loop, container.pool, func, (event,), current, events_logger, what)
     except asyncio.CancelledError:
         raise
     except Exception as e:
@@ -146,8 +159,9 @@ async def deliver(container, iface, delivery):
 web_logger = logging.getLogger("lymph.web")
 
 
-async def http(container, iface, request):
-    """The `HttpResponse` for an `HttpRequest` routed to web interface `iface`."""
+async def http(container, iface, request, current=None):
+    """The `HttpResponse` for an `HttpRequest` routed to web interface
+    `iface`; `current` is its `CurrentRequest` (made when not given)."""
     from werkzeug.exceptions import HTTPException
 
     from lymph.web.interfaces import Request, environ_for
@@ -164,8 +178,10 @@ async def http(container, iface, request):
         response = trace.run_with(request.trace_id, iface.finish, wsgi_request, None, e)
     else:
         func = iface.handle_async if inspect.iscoroutinefunction(handler) else iface.handle
+        if current is None:
+            current = CurrentRequest(request.trace_id)
         response = await run(container.loop, container.pool, func, (wsgi_request, handler, kwargs),
-                             request.trace_id, web_logger, line)
+                             current, web_logger, line)
     return pb.HttpResponse(
         id=request.id,
         status=response.status_code,

@@ -2,7 +2,8 @@
 container's asyncio loop: it (re)connects with jittered backoff, says Hello
 and Ready, multiplexes the app's calls and emits by id, starts a handler per
 request, delivery and HTTP request and sends its answer on the connection the
-work came from, and stops in order: Goodbye, in-flight work, close."""
+work came from (none for work the daemon cancelled), and stops in order:
+Goodbye, in-flight work, close."""
 
 import asyncio
 import logging
@@ -15,6 +16,7 @@ from lymph import handlers, trust
 from lymph._wire import pb, pb_grpc
 from lymph.exceptions import (InternalError, LookupFailure, NotConnected, Rejected, RpcError,
                               ShuttingDown, Unavailable, Untrusted, from_call_error, to_call_error)
+from lymph.request import CurrentRequest
 
 logger = logging.getLogger("lymph.link")
 
@@ -322,10 +324,7 @@ class Link:
                 else:
                     future.set_result(result.event_id)
         elif kind == "cancel":
-            task = self.requests.pop(message.cancel.id, None)
-            if task is not None:
-                logger.debug("request %s cancelled: %s", message.cancel.id, message.cancel.reason)
-                task.cancel()
+            self._cancel(message.cancel)
         elif kind == "drain":
             logger.info("lymphd is draining: finishing in-flight work")
             self.draining = True
@@ -339,10 +338,25 @@ class Link:
             else:
                 logger.error("lymphd rejected a message of the app: %s", error.message)
 
-    def _spawn(self, coro, fallback, request_id=None):
+    def _cancel(self, cancel):
+        """The daemon gave up on a request (its deadline passed, or its
+        caller cancelled): the flag a plain handler polls is set first, then
+        the task is cancelled, which cancels a coroutine handler's task; no
+        answer is sent for it."""
+        entry = self.requests.pop(cancel.id, None)
+        if entry is None:
+            return  # answered already, or not ours to cancel
+        task, current = entry
+        logger.debug("request %s cancelled: %s", cancel.id, cancel.reason)
+        current.cancel()
+        task.cancel()
+
+    def _spawn(self, coro, fallback, request_id=None, current=None):
         """Runs `coro` (which returns the answer) as a task; its answer goes
         out on the connection the work came from. A bug in the SDK's own
-        dispatch still answers, with `fallback(error)`, so no caller hangs."""
+        dispatch still answers, with `fallback(error)`, so no caller hangs.
+        With a `request_id`, the daemon's Cancel of that id cancels the task
+        and marks `current` (its `CurrentRequest`) cancelled."""
         generation = self.generation
 
         async def work():
@@ -360,9 +374,13 @@ class Link:
         self.in_flight.add(task)
         task.add_done_callback(self._done)
         if request_id is not None:
-            self.requests[request_id] = task
-            task.add_done_callback(lambda _: self.requests.pop(request_id, None)
-                                   if self.requests.get(request_id) is task else None)
+            self.requests[request_id] = (task, current)
+            task.add_done_callback(lambda _: self._forget(request_id, task))
+
+    def _forget(self, request_id, task):
+        entry = self.requests.get(request_id)
+        if entry is not None and entry[0] is task:
+            del self.requests[request_id]
 
     def _done(self, task):
         self.in_flight.discard(task)
@@ -376,13 +394,16 @@ class Link:
         elif iface is None:
             error = LookupFailure("this app does not serve %s" % request.interface)
         else:
+            # Its deadline counts from now, when it reached the app.
+            current = CurrentRequest.arrived(request.trace_id, request.deadline_ms)
+
             async def reply():
-                return pb.AppMessage(reply=await handlers.rpc(self.container, iface, request))
+                return pb.AppMessage(reply=await handlers.rpc(self.container, iface, request, current))
 
             def fallback(reason):
                 error = to_call_error(InternalError(reason))
                 return pb.AppMessage(reply=pb.Reply(id=request.id, error=error))
-            self._spawn(reply(), fallback, request.id)
+            self._spawn(reply(), fallback, request.id, current)
             return
         await self.send(pb.AppMessage(reply=pb.Reply(id=request.id, error=to_call_error(error))))
 
@@ -407,12 +428,14 @@ class Link:
             await self.send(pb.AppMessage(http_response=response))
             return
 
+        current = CurrentRequest(request.trace_id)
+
         async def respond():
-            return pb.AppMessage(http_response=await handlers.http(self.container, iface, request))
+            return pb.AppMessage(http_response=await handlers.http(self.container, iface, request, current))
 
         def fallback(reason):
             return pb.AppMessage(http_response=pb.HttpResponse(id=request.id, status=500))
-        self._spawn(respond(), fallback, request.id)
+        self._spawn(respond(), fallback, request.id, current)
 
     # -- the app's own calls and emits ----------------------------------------------
 
@@ -421,12 +444,28 @@ class Link:
         if self.conn is None:
             raise NotConnected("not connected to lymphd")
         self.next_id += 1
+        call_id, conn = self.next_id, self.conn
         future = asyncio.get_running_loop().create_future()
-        self.calls[self.next_id] = future
-        await self.send(pb.AppMessage(call=pb.OutgoingCall(
-            id=self.next_id, service=service, method=method, body=body,
-            trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "")))
-        return await future
+        self.calls[call_id] = future
+        try:
+            await self.send(pb.AppMessage(call=pb.OutgoingCall(
+                id=call_id, service=service, method=method, body=body,
+                trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "")))
+            return await future
+        except asyncio.CancelledError:
+            # The caller gave up (a cancelled handler's task, an abandoned
+            # blocking call): tell the daemon, which cancels the handler.
+            if self.calls.pop(call_id, None) is not None and self.conn is conn and conn is not None:
+                self._cancel_call(conn, call_id)
+            raise
+
+    def _cancel_call(self, conn, call_id):
+        # Not awaited: this runs as the caller is being cancelled. A full
+        # outbox drops it; the call's own deadline still ends it.
+        try:
+            conn.outbox.put_nowait(pb.AppMessage(cancel_call=pb.CancelCall(id=call_id)))
+        except asyncio.QueueFull:
+            logger.debug("outbox full: call %s not cancelled, its deadline will end it", call_id)
 
     async def emit(self, event_type, body, trace_id, delay_ms):
         """Sends one emit; returns the event's id once the daemon accepted it."""

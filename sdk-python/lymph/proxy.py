@@ -1,7 +1,8 @@
 """`Proxy`: calls to one service, lymph's way — `proxy.greet(name='Joe')`
 blocks for the reply, `proxy.greet.defer(name='Joe')` returns a `Deferred`
 at once, and `await proxy.greet.call_async(name='Joe')` is for coroutine
-handlers. Every call carries the current trace id."""
+handlers. Every call carries the current trace id, and inside a handler its
+timeout is bounded by the handler's time left (`lymph.request`)."""
 
 import asyncio
 

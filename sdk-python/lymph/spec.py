@@ -1,5 +1,6 @@
 """What an interface declares, in the proto's form for `Hello`: its RPC
-methods (parameter names, docstring, `raises`), its event subscriptions and,
+methods (parameter names, docstring, `raises`, `concurrency`), its event
+subscriptions (each with its handler's `concurrency`) and,
 for a web service, its werkzeug routes. Pure: reads classes, never the stream."""
 
 import inspect
@@ -61,13 +62,14 @@ def interface_spec(interface):
             params=method_params(func),
             help=method_help(func),
             raises=declaration.raises_names,
+            concurrency=declaration.concurrency,
         ))
     for name, declaration in sorted(cls.event_handlers.items()):
         mode = pb.DELIVERY_MODE_BROADCAST if declaration.broadcast else pb.DELIVERY_MODE_ONCE_PER_SERVICE
         for event_type in declaration.event_types:
             spec.subscriptions.append(pb.SubscriptionSpec(
                 event_type=event_type, mode=mode, retry=declaration.retry,
-                handler=declaration.queue_name,
+                handler=declaration.queue_name, concurrency=declaration.concurrency,
             ))
     url_map = getattr(interface, "url_map", None)
     if url_map is not None:

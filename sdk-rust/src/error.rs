@@ -86,9 +86,9 @@ impl ErrorKind {
             Ok(v1::ErrorKind::TooLarge) => ErrorKind::TooLarge,
             Ok(v1::ErrorKind::Invalid) => ErrorKind::Invalid,
             Ok(v1::ErrorKind::ShuttingDown) => ErrorKind::ShuttingDown,
-            Ok(v1::ErrorKind::Internal | v1::ErrorKind::Unspecified) | Err(_) => {
-                ErrorKind::Internal
-            }
+            // A cancelled call's outcome reaches nobody who waits for it.
+            Ok(v1::ErrorKind::Internal | v1::ErrorKind::Unspecified | v1::ErrorKind::Cancelled)
+            | Err(_) => ErrorKind::Internal,
         }
     }
 }

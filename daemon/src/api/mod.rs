@@ -72,6 +72,7 @@ fn status_of(e: crate::error::CallError) -> Status {
         K::BadRequest | K::Invalid => Status::invalid_argument(message),
         K::TooLarge | K::Overloaded => Status::resource_exhausted(message),
         K::DeadlineExceeded => Status::deadline_exceeded(message),
+        K::Cancelled => Status::cancelled(message),
         K::Unavailable | K::ShuttingDown => Status::unavailable(message),
         K::RemoteError | K::HandlerFailed | K::Internal | K::Unspecified => {
             Status::internal(message)
@@ -124,9 +125,9 @@ impl Lymph for Api {
                 version: answer.version.unwrap_or_default(),
             },
             Err(e) => pb::CallReply {
+                identity: e.instance.clone().unwrap_or_default(),
                 outcome: Some(pb::call_reply::Outcome::Error(e.into_pb())),
                 trace_id,
-                identity: String::new(),
                 version: String::new(),
             },
         };

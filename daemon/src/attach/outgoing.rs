@@ -52,10 +52,14 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
         timeout: Some(Duration::from_millis(u64::from(call.timeout_ms))),
         version: Some(call.version).filter(|v| !v.is_empty()),
     };
+    // Placed before the call starts: its outcome may come at once, and then
+    // takes the place away again, so no handle outlives its call.
+    session.calls_started(id);
     let answer = {
         let (tasks, session) = (attacher.tasks.clone(), session.clone());
         move |result: Result<crate::dispatch::Answer, CallError>| {
             drop(permit);
+            session.call_ended(id);
             let outcome = match result {
                 Ok(answer) => pb::call_result::Outcome::Body(answer.body),
                 Err(e) => pb::call_result::Outcome::Error(e.into_pb()),
@@ -68,7 +72,16 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
             deliver(&tasks, &session, result);
         }
     };
-    attacher.dispatcher.start(call, Box::new(answer));
+    let handle = attacher.dispatcher.start(call, Box::new(answer));
+    session.call_handle(id, handle);
+}
+
+/// The app gave up on its call `id`: the call is cancelled wherever it is.
+pub(super) fn cancel(session: &AppSession, id: u64) {
+    match session.call(id) {
+        Some(handle) => handle.cancel(),
+        None => tracing::debug!(app = %session.spec.app_name, id, "cancel of no call in flight"),
+    }
 }
 
 /// Queues a message for the app; when its outbox is full, waits for room in

@@ -3,6 +3,7 @@
 //! concurrency budget (`budget`: one for all three, with the delivery share
 //! and per-handler limits).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::budget::{Budget, Permits};
 use super::in_flight::{self, Entry, Held, InFlight, Sweep};
 use crate::apps::{AppRequest, Completion, Deadline, HttpCompletion};
+use crate::dispatch::CallHandle;
 use crate::error::{CallError, ErrorKind};
 use crate::events::Settle;
 use crate::metrics::EventStep;
@@ -59,6 +61,9 @@ pub struct AppSession {
     pub log: std::sync::OnceLock<crate::logs::PortHandle>,
     /// Its event subscriptions and their consumers' health, once Ready.
     pub subscriptions: Mutex<Vec<super::consume::Subscribed>>,
+    /// Its own calls in flight, by its call id (at most `max_outgoing`),
+    /// with their cancel handles once started.
+    calls: Mutex<HashMap<u64, Option<CallHandle>>>,
 }
 
 impl AppSession {
@@ -87,6 +92,7 @@ impl AppSession {
             stop_consuming: CancellationToken::new(),
             log: std::sync::OnceLock::new(),
             subscriptions: Mutex::new(Vec::new()),
+            calls: Mutex::new(HashMap::new()),
         }
     }
 
@@ -163,7 +169,7 @@ impl AppSession {
     /// the reply in the task that reads the app's stream, or with the failure
     /// (at once; from the sweep past its deadline; from `close`). No task and
     /// no timer per request.
-    pub fn start_request(&self, request: AppRequest, done: Completion) {
+    pub fn start_request(&self, request: AppRequest, done: Completion) -> Option<u64> {
         let AppRequest {
             interface,
             method,
@@ -183,8 +189,13 @@ impl AppSession {
                 deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
             })
         };
-        if let Err((held, error)) = self.start(Held::Rpc(done), deadline, permits, message) {
-            fail(held, error);
+        match self.start(Held::Rpc(done), deadline, permits, message) {
+            Ok(id) => Some(id),
+            Err(refused) => {
+                let (held, error) = *refused;
+                fail(held, error);
+                None
+            }
         }
     }
 
@@ -196,7 +207,8 @@ impl AppSession {
             Kind::HttpRequest(request)
         };
         let permits = self.budget.request(None);
-        if let Err((held, error)) = self.start(Held::Http(done), deadline, permits, message) {
+        if let Err(refused) = self.start(Held::Http(done), deadline, permits, message) {
+            let (held, error) = *refused;
             fail(held, error);
         }
     }
@@ -211,29 +223,70 @@ impl AppSession {
         deadline: Deadline,
         permits: Result<Permits, CallError>,
         message: impl FnOnce(u64) -> Kind,
-    ) -> Result<(), (Held, CallError)> {
+    ) -> Result<u64, Box<(Held, CallError)>> {
         // Work whose deadline has passed on its way here is not started.
         if deadline.at <= Instant::now() {
-            return Err((held, CallError::deadline(deadline.timeout)));
+            return Err(Box::new((held, CallError::deadline(deadline.timeout))));
         }
         let permits = match permits {
             Ok(permits) => permits,
-            Err(e) => return Err((held, e)),
+            Err(e) => return Err(Box::new((held, e))),
         };
         let kind = held.kind();
         let id = match self.in_flight.insert(held, Some(deadline), permits) {
             Ok(id) => id,
-            Err(held) => return Err((held, CallError::app_gone())),
+            Err(held) => return Err(Box::new((held, CallError::app_gone()))),
         };
         // try_send: the permit above bounds requests, so a full outbox means
         // the app stopped reading; fail now rather than queue without bound.
         if !self.push(message(id))
             && let Some(entry) = self.in_flight.take(id, kind)
         {
-            return Err((entry.held, self.not_reading()));
+            return Err(Box::new((entry.held, self.not_reading())));
         }
-        Ok(())
+        Ok(id)
     }
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Option<CallHandle>>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The app's call `id` is about to start.
+    pub(super) fn calls_started(&self, id: u64) {
+        self.calls().insert(id, None);
+    }
+
+    /// The app's call `id` started: its handle, unless it ended already.
+    pub(super) fn call_handle(&self, id: u64, handle: CallHandle) {
+        if let Some(slot) = self.calls().get_mut(&id) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// The app's call `id` ended.
+    pub(super) fn call_ended(&self, id: u64) {
+        self.calls().remove(&id);
+    }
+
+    /// The handle of the app's call `id` in flight.
+    pub(super) fn call(&self, id: u64) -> Option<CallHandle> {
+        self.calls().get(&id).cloned().flatten()
+    }
+
+    /// Ends the request `id` because its caller gave up: the app is told to
+    /// cancel it, and the request ends `cancelled`. `false` when it is not
+    /// (or no longer) waiting.
+    pub fn cancel_request(&self, id: u64, reason: &str) -> bool {
+        let Some(entry) = self.in_flight.take(id, in_flight::Kind::Rpc) else {
+            return false;
+        };
+        self.push(Kind::Cancel(Cancel {
+            id,
+            reason: reason.to_owned(),
+        }));
+        fail(entry.held, CallError::cancelled());
+        true
+    }
+
     /// Fails the requests whose deadline has passed, and tells the app to
     /// cancel them. Returns how many.
     pub fn expire(&self, now: Instant) -> usize {
@@ -374,8 +427,12 @@ impl crate::apps::LocalApp for AppSession {
         AppSession::is_ready(self)
     }
 
-    fn start_request(&self, request: AppRequest, done: Completion) {
-        AppSession::start_request(self, request, done);
+    fn start_request(&self, request: AppRequest, done: Completion) -> Option<u64> {
+        AppSession::start_request(self, request, done)
+    }
+
+    fn cancel_request(&self, id: u64, reason: &str) -> bool {
+        AppSession::cancel_request(self, id, reason)
     }
 
     fn start_http(&self, request: HttpRequest, deadline: Deadline, done: HttpCompletion) {

@@ -126,6 +126,7 @@ async fn handle(
             }
         }
         In::Call(call) => outgoing::call(attacher, session, call),
+        In::CancelCall(cancel) => outgoing::cancel(session, cancel.id),
         In::Emit(emit) => outgoing::emit(attacher, session, emit),
         In::Ack(ack) => match session.settle(ack.delivery_id, None) {
             Some((event_type, step)) => attacher.metrics.event(step, &event_type),

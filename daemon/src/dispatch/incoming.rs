@@ -2,8 +2,9 @@
 //! containers): routed to this daemon's `lymph` interface or to the next
 //! local app serving the interface, and answered in lymph's terms.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 
@@ -11,7 +12,7 @@ use super::{Dispatcher, builtin};
 use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::{Metrics, Side};
-use crate::rpc::{IncomingRequest, NackReason, Responder, Response};
+use crate::rpc::{CANCEL_SUBJECT, IncomingRequest, NackReason, Responder, Response, frame};
 
 /// Where an incoming request went: answered here, or handed to an app.
 enum Routed {
@@ -27,12 +28,33 @@ enum Routed {
     },
 }
 
+/// A request from another host as a `lymphd.cancel` names it: the caller's
+/// endpoint and its request id.
+type Key = (String, String);
+
+/// Requests from other hosts an app is handling, so their caller can cancel
+/// them: the app and its id for the request (`None` while it is handed over).
+/// Bounded by the apps' concurrency: an entry lives while its request does.
+#[derive(Default)]
+pub(super) struct Handling(Mutex<HashMap<Key, Option<AtApp>>>);
+
+/// The app handling a request, and its id for it.
+type AtApp = (Weak<dyn LocalApp>, u64);
+
+impl Handling {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Option<AtApp>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The one response to an incoming request, with its metrics.
 struct Answering {
     subject: String,
     started: std::time::Instant,
     metrics: Arc<Metrics>,
     responder: Responder,
+    /// Its place among the requests apps are handling, once handed to one.
+    handling: Option<(Arc<Handling>, Key)>,
 }
 
 impl Answering {
@@ -40,6 +62,9 @@ impl Answering {
     /// reply's `version` header, as lymph's), `None` when it was refused
     /// before an interface was chosen.
     fn finish(self, result: Result<Bytes, CallError>, served: Option<Option<String>>) {
+        if let Some((handling, key)) = &self.handling {
+            handling.map().remove(key);
+        }
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind);
         let elapsed = self.started.elapsed();
         self.metrics
@@ -75,6 +100,8 @@ impl Dispatcher {
     /// the deadline sweep), so no task or timer is spent per request.
     pub fn serve_incoming(&self, request: IncomingRequest) {
         let IncomingRequest {
+            from,
+            id,
             subject,
             body,
             trace_id,
@@ -83,12 +110,16 @@ impl Dispatcher {
             deadline,
             responder,
         } = request;
+        if subject == CANCEL_SUBJECT {
+            return self.cancel_incoming(&from, &body, responder);
+        }
         let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
-        let answering = Answering {
+        let mut answering = Answering {
             subject,
             started: std::time::Instant::now(),
             metrics: self.metrics.clone(),
             responder,
+            handling: None,
         };
         let (app, def_version, interface, method) = match routed {
             Ok(Routed::App {
@@ -116,10 +147,37 @@ impl Dispatcher {
             trace_id,
             deadline: Deadline::after(self.incoming_timeout(deadline)),
         };
+        // Placed before the app has it: its answer may come at once, and
+        // then takes the place away again.
+        let key = (from, id);
+        self.handling.map().insert(key.clone(), None);
+        answering.handling = Some((self.handling.clone(), key.clone()));
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
             answering.finish(outcome, Some(def_version));
         });
-        app.start_request(request, done);
+        if let Some(app_id) = app.start_request(request, done)
+            && let Some(slot) = self.handling.map().get_mut(&key)
+        {
+            *slot = Some((Arc::downgrade(&app), app_id));
+        }
+    }
+
+    /// `lymphd.cancel` from a peer: the request it names, if an app here is
+    /// still handling it, ends and its app is told (`Cancel`).
+    fn cancel_incoming(&self, from: &str, body: &[u8], responder: Responder) {
+        let place = frame::decode_cancel_body(body).and_then(|id| {
+            let key = (from.to_owned(), id);
+            self.handling.map().get(&key).cloned().flatten()
+        });
+        if let Some((app, app_id)) = place
+            && let Some(app) = app.upgrade()
+        {
+            app.cancel_request(app_id, "the caller cancelled the call");
+        }
+        responder.respond(Response::Rep {
+            body: Bytes::from_static(frame::NIL),
+            version: None,
+        });
     }
 
     /// How long an app may take for a request from another host: the time

@@ -4,6 +4,7 @@
 //! the `LocalApps` trait, and nothing of the API.
 
 mod builtin;
+mod cancel;
 mod choice;
 mod incoming;
 mod probe;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
+pub use cancel::CallHandle;
 
 pub use version::VersionReq;
 
@@ -80,6 +82,8 @@ pub struct Dispatcher {
     local_next: AtomicUsize,
     /// Where look-ups of services not watched yet run.
     tasks: tokio_util::task::TaskTracker,
+    /// Requests from other hosts that apps here are handling.
+    handling: Arc<incoming::Handling>,
 }
 
 /// What a call resolved to.
@@ -110,6 +114,7 @@ impl Dispatcher {
             remote,
             local_next: AtomicUsize::new(0),
             tasks,
+            handling: Arc::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub fn reply_outcome(reply: IncomingReply) -> Result<Bytes, CallError> {
                 kind: ErrorKind::RemoteError,
                 error_type,
                 message,
+                instance: None,
             })
         }
         ReplyKind::Nack => Err(match reply.reason {
@@ -48,6 +49,7 @@ pub fn transport_error(e: RpcError) -> CallError {
         RpcError::Overloaded { .. } => ErrorKind::Overloaded,
         RpcError::BadEndpoint(_) => ErrorKind::Invalid,
         RpcError::Closed => ErrorKind::ShuttingDown,
+        RpcError::Cancelled => ErrorKind::Cancelled,
         RpcError::Unreachable { .. } | RpcError::Bind { .. } => ErrorKind::Unavailable,
     };
     CallError::new(kind, e.to_string())

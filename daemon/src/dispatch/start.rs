@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{Answer, Call, Dispatcher, Target, builtin, remote, requirement, split_subject};
+use super::{
+    Answer, Call, CallHandle, Dispatcher, Target, builtin, remote, requirement, split_subject,
+};
 use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::{Metrics, Side};
@@ -23,6 +25,7 @@ pub type CallDone = Box<dyn FnOnce(Result<Answer, CallError>) + Send>;
 /// A call checked and timed, on its way to an instance.
 struct Started {
     call: Call,
+    handle: CallHandle,
     interface: String,
     method: String,
     deadline: Deadline,
@@ -33,17 +36,23 @@ struct Started {
 impl Dispatcher {
     /// Starts `call`; `done` runs once with its outcome: from the app's
     /// stream, the transport's receive loop, a deadline sweep, or at once.
-    pub fn start(self: &Arc<Self>, call: Call, done: CallDone) {
+    /// The handle cancels it.
+    pub fn start(self: &Arc<Self>, call: Call, done: CallDone) -> CallHandle {
+        let handle = CallHandle::default();
         let checked = self.check_call(&call).and_then(|(interface, method)| {
             let requirement = requirement(call.version.as_deref())?;
             Ok((interface, method, requirement))
         });
         let (interface, method, requirement) = match checked {
             Ok(checked) => checked,
-            Err(e) => return done(Err(e)),
+            Err(e) => {
+                done(Err(e));
+                return handle;
+            }
         };
         let started = Started {
             deadline: Deadline::after(self.timeout(call.timeout)),
+            handle: handle.clone(),
             call,
             interface,
             method,
@@ -51,7 +60,8 @@ impl Dispatcher {
             done,
         };
         if let Some((list, next)) = self.cached_instances(&started.call.service) {
-            return self.start_on(&list, &next, started);
+            self.start_on(&list, &next, started);
+            return handle;
         }
         // Not watched yet: look the service up in a task, then go on.
         let this = self.clone();
@@ -61,6 +71,7 @@ impl Dispatcher {
                 Err(e) => (started.done)(Err(e)),
             }
         });
+        handle
     }
 
     /// Starts `call` and waits for its outcome.
@@ -80,6 +91,7 @@ impl Dispatcher {
     fn start_on(&self, list: &Instances, next: &AtomicUsize, started: Started) {
         let Started {
             call,
+            handle,
             interface,
             method,
             deadline,
@@ -99,9 +111,13 @@ impl Dispatcher {
             }
         };
         let finish = Finish::start(&self.metrics, subject, &instance, done);
-        // Its time ran out on the way (the service's look-up): not started.
+        // Its time ran out on the way (the service's look-up), or its caller
+        // gave up meanwhile: not started.
         if deadline.at <= tokio::time::Instant::now() {
             return finish.finish(Err(CallError::deadline(deadline.timeout)));
+        }
+        if handle.cancelled() {
+            return finish.finish(Err(CallError::cancelled()));
         }
         match target {
             Target::Daemon => {
@@ -127,7 +143,10 @@ impl Dispatcher {
                             trace_id: call.trace_id,
                             deadline,
                         };
-                        app.start_request(request, Box::new(move |outcome| finish.finish(outcome)));
+                        let done = Box::new(move |outcome| finish.finish(outcome));
+                        if let Some(id) = app.start_request(request, done) {
+                            handle.at_app(&app, id);
+                        }
                     }
                     Err(e) => finish.finish(Err(e)),
                 }
@@ -154,7 +173,11 @@ impl Dispatcher {
                     };
                     finish.finish(outcome);
                 });
-                remote.start_request(&instance.endpoint, request, reply_done);
+                // Python lymph has no `app_name` in its nodes, nor lymphd.cancel.
+                let lymphd = instance.app_name.is_some();
+                if let Some(id) = remote.start_request(&instance.endpoint, request, reply_done) {
+                    handle.at_peer(remote, &instance.endpoint, id, lymphd);
+                }
             }
         }
     }
@@ -250,10 +273,16 @@ impl Finish {
         let elapsed = self.started.elapsed();
         self.metrics
             .rpc_done(Side::Client, &self.subject, elapsed, result);
-        (self.done)(outcome.map(|body| Answer {
-            body,
-            identity: self.identity,
-            version: self.version,
-        }));
+        (self.done)(match outcome {
+            Ok(body) => Ok(Answer {
+                body,
+                identity: self.identity,
+                version: self.version,
+            }),
+            Err(e) => Err(CallError {
+                instance: Some(self.identity),
+                ..e
+            }),
+        });
     }
 }

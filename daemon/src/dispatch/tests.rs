@@ -25,8 +25,12 @@ impl LocalApp for Echo {
     fn is_ready(&self) -> bool {
         true
     }
-    fn start_request(&self, _request: AppRequest, done: Completion) {
+    fn start_request(&self, _request: AppRequest, done: Completion) -> Option<u64> {
         done(Ok(Bytes::from(self.identity.clone())));
+        None
+    }
+    fn cancel_request(&self, _id: u64, _reason: &str) -> bool {
+        false
     }
     fn start_http(
         &self,

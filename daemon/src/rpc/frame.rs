@@ -11,7 +11,10 @@ mod tests;
 
 use bytes::Bytes;
 
-pub use headers::{Headers, NIL, decode_error_body, encode_error_body, ping_payload};
+pub use headers::{
+    Headers, NIL, cancel_body, decode_cancel_body, decode_error_body, encode_error_body,
+    ping_payload,
+};
 
 /// The `type` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,6 +37,11 @@ pub const IDENTITY_HEADER: &str = "lymphd_identity";
 /// lymph ignores it (its requests get `rpc.default_timeout`).
 pub const DEADLINE_HEADER: &str = "lymphd_deadline_ms";
 
+/// The subject of lymphd's own request telling a peer lymphd that the caller
+/// of one of its requests gave up (body `{"id": <request id>}`). Never sent
+/// to Python lymph.
+pub const CANCEL_SUBJECT: &str = "lymphd.cancel";
+
 /// Settings of the ZeroMQ transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
@@ -130,6 +135,8 @@ pub enum RpcError {
     Bind { endpoint: String, reason: String },
     #[error("the rpc transport is closed")]
     Closed,
+    #[error("the caller cancelled the call")]
+    Cancelled,
 }
 
 /// The daemon's answer to an incoming request.
@@ -202,6 +209,10 @@ impl Drop for Responder {
 /// A request that arrived from another container, for the daemon to dispatch.
 #[derive(Debug)]
 pub struct IncomingRequest {
+    /// The caller's endpoint and its id for the request: what a later
+    /// `lymphd.cancel` from that caller names.
+    pub from: String,
+    pub id: String,
     /// `Interface.method`
     pub subject: String,
     pub body: Bytes,
@@ -255,7 +266,18 @@ pub trait Remote: Send + Sync + 'static {
     /// Sends a request without waiting: `done` runs once, in the task that
     /// sees the reply, or with the failure (at once, past `request.timeout`,
     /// the peer gone). No task and no timer per call: the one start path.
-    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone);
+    /// Returns the request's id while it waits (`None`: `done` ran already).
+    fn start_request(
+        &self,
+        endpoint: &str,
+        request: OutgoingRequest,
+        done: ReplyDone,
+    ) -> Option<String>;
+
+    /// Ends a waiting request because its caller gave up (`done` runs with
+    /// `Cancelled`); with `tell_peer` the peer (a lymphd) is sent
+    /// `lymphd.cancel` naming it, so its app is told too.
+    fn cancel_request(&self, endpoint: &str, request_id: &str, tell_peer: bool);
 
     /// `start_request`, waiting for the first reply (the transport's deadline
     /// sweep ends it past `request.timeout`).

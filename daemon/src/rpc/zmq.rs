@@ -129,20 +129,25 @@ impl Remote for RpcClient {
     }
 
     /// Sends a request; `done` runs once with its first reply or failure.
-    fn start_request(&self, endpoint: &str, request: OutgoingRequest, done: ReplyDone) {
+    fn start_request(
+        &self,
+        endpoint: &str,
+        request: OutgoingRequest,
+        done: ReplyDone,
+    ) -> Option<String> {
         let timeout = request.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let message = request_message(request);
         let frames = frame::encode(endpoint, &message);
         if let Err(e) = check_size(&frames, &self.shared) {
             done(Err(e));
-            return;
+            return None;
         }
         let queue = match self.shared.conn_for(endpoint) {
             Ok(queue) => queue,
             Err(e) => {
                 done(Err(e));
-                return;
+                return None;
             }
         };
         let id = message.id;
@@ -172,10 +177,31 @@ impl Remote for RpcClient {
             Err(refused) => {
                 self.shared
                     .resolve(&id, Err(refused_error(endpoint, refused)));
+                return None;
             }
         }
+        Some(id)
+    }
+
+    fn cancel_request(&self, endpoint: &str, request_id: &str, tell_peer: bool) {
+        if !self.shared.resolve(request_id, Err(RpcError::Cancelled)) || !tell_peer {
+            return;
+        }
+        let request = OutgoingRequest {
+            subject: super::CANCEL_SUBJECT.to_owned(),
+            body: frame::cancel_body(request_id),
+            trace_id: crate::trace::new_trace_id(),
+            version: None,
+            identity: None,
+            timeout: CANCEL_TIMEOUT,
+        };
+        // Nobody waits for the peer's answer: the caller has gone already.
+        self.start_request(endpoint, request, Box::new(|_| {}));
     }
 }
+
+/// How long telling a peer about a cancelled request may take.
+const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The call's failure when its peer's queue refused it.
 fn refused_error(endpoint: &str, refused: Refused) -> RpcError {

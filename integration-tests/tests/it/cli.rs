@@ -67,6 +67,17 @@ async fn request_prints_the_reply_as_json() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("trace_id: "), "{stdout}");
     assert!(stdout.ends_with("\"Hi, Ann!\"\n"), "{stdout}");
+
+    // A call that failed at an instance names that instance too.
+    let out = daemon.ctl(&["request", "-D", "Greeting.greet", r#"{"nom": "x"}"#]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let identity = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("identity: "))
+        .expect("an identity line");
+    assert_eq!(identity.len(), 32, "{stdout}");
+    assert!(identity.chars().all(|c| c.is_ascii_hexdigit()), "{stdout}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod abuse;
 
 mod access;
 mod amqp;
+mod cancel;
 mod cli;
 mod daemon_lifecycle;
 mod deadlines;

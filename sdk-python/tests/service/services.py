@@ -130,3 +130,66 @@ class Web(WebServiceInterface):
     async def async_greet(self, request):
         text = await self.proxy("Echo").echo.call_async(text=request.args.get("name", "nobody"))
         return Response(text + " " + trace.get_id())
+
+
+class Patient(lymph.Interface):
+    """Per-handler limits, deadlines and cancellation: each handler notes
+    how it ended, since its caller has stopped waiting by then."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.notes = []
+        self.lock = threading.Lock()
+
+    def note(self, *entry):
+        with self.lock:
+            self.notes.append(entry)
+
+    def noted(self, kind):
+        with self.lock:
+            return [e[1:] for e in self.notes if e[0] == kind]
+
+    @lymph.rpc(concurrency=2)
+    def limited(self):
+        return "ok"
+
+    @lymph.event("patient.limited", concurrency=3)
+    def on_limited(self, event):
+        pass
+
+    @lymph.rpc()
+    def call_slow(self, timeout, seconds):
+        """Calls Echo.sleep with a timeout of its own longer than this
+        handler's time left."""
+        started = time.monotonic()
+        left = lymph.current_request().time_left()
+        try:
+            self.proxy("Echo", timeout=timeout).sleep(seconds=seconds)
+            outcome = "replied"
+        except lymph.Timeout as e:
+            outcome = "timeout: %s" % e
+        self.note("call_slow", outcome, time.monotonic() - started, left)
+
+    @lymph.rpc()
+    async def async_wait(self, seconds):
+        self.note("async_wait_started")
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            self.note("async_wait", "cancelled", lymph.current_request().cancelled)
+            raise
+        self.note("async_wait", "finished")
+
+    @lymph.rpc()
+    async def relay(self, service, seconds):
+        """Waits on `service`.async_wait: cancelling this cancels that."""
+        return await self.proxy(service, timeout=30).async_wait.call_async(seconds=seconds)
+
+    @lymph.rpc()
+    def poll_cancelled(self, seconds):
+        current = lymph.current_request()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not current.cancelled:
+            time.sleep(0.01)
+        self.note("poll_cancelled", current.cancelled)
+        return "done"

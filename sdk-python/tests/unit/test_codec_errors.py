@@ -4,7 +4,7 @@ import pytest
 
 from lymph import codec
 from lymph._wire import pb
-from lymph.exceptions import (BadRequest, HandlerFailed, InternalError, LookupFailure, Nack,
+from lymph.exceptions import (BadRequest, Cancelled, HandlerFailed, InternalError, LookupFailure, Nack,
                               RemoteError, RpcError, Timeout, Unavailable, UnknownMethod,
                               from_call_error, to_call_error)
 
@@ -38,7 +38,7 @@ def test_no_arguments_is_an_empty_map():
 EXPECTED = {
     "UNKNOWN_SERVICE": LookupFailure, "UNKNOWN_METHOD": UnknownMethod, "BAD_REQUEST": BadRequest,
     "HANDLER_FAILED": HandlerFailed, "DEADLINE_EXCEEDED": Timeout, "UNAVAILABLE": Unavailable,
-    "INTERNAL": InternalError,
+    "INTERNAL": InternalError, "CANCELLED": Cancelled,
 }
 
 

@@ -119,3 +119,47 @@ def test_gateway_paths():
     assert gateway_path("/a/<b>/<string:c>/<int:d>") == "/a/<b>/<string:c>/<int:d>"
     assert gateway_path("/n/<int(signed=True):n>") == "/n/<n>"
     assert gateway_path("/u/<uuid:id>") == "/u/<id>"
+
+
+class Limited(lymph.Interface):
+
+    @lymph.rpc(concurrency=2)
+    def slow(self):
+        pass
+
+    @lymph.rpc(raises=KeyError, concurrency=1)
+    async def one_at_a_time(self):
+        pass
+
+    @lymph.event("a", "b", concurrency=3)
+    def on_ab(self, event):
+        pass
+
+
+def test_per_handler_limits_go_in_the_hello():
+    from lymph.container import Container
+
+    container = Container(socket="/nonexistent/lymphd.sock", send_logs=False)
+    container.install(Limited)
+    container.install(Greeting)
+    hello = container.hello()
+    methods = {(i.name, m.name): m for i in hello.interfaces for m in i.methods}
+    assert methods[("Limited", "slow")].concurrency == 2
+    assert methods[("Limited", "one_at_a_time")].concurrency == 1
+    assert list(methods[("Limited", "one_at_a_time")].raises) == ["KeyError"]
+    # Undeclared: 0, no limit of its own.
+    assert methods[("Greeting", "greet")].concurrency == 0
+    subs = {(i.name, s.event_type): s.concurrency for i in hello.interfaces for s in i.subscriptions}
+    assert subs[("Limited", "a")] == subs[("Limited", "b")] == 3
+    assert subs[("Greeting", "greeted")] == 0
+
+
+@pytest.mark.parametrize("bad, error", [
+    (0, ValueError), (-1, ValueError), (2**32, ValueError),
+    ("2", TypeError), (2.0, TypeError), (True, TypeError),
+])
+def test_invalid_limits_are_refused_when_decorating(bad, error):
+    with pytest.raises(error, match=r"@lymph.rpc\(concurrency=...\)"):
+        lymph.rpc(concurrency=bad)
+    with pytest.raises(error, match=r"@lymph.event\(concurrency=...\)"):
+        lymph.event("x", concurrency=bad)

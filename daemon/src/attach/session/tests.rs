@@ -270,6 +270,31 @@ async fn work_past_its_deadline_is_not_started() {
 }
 
 #[tokio::test]
+async fn a_cancelled_request_ends_cancelled_and_the_app_is_told() {
+    let (session, mut rx) = session(4);
+    let (outcomes, done) = recorder();
+    start(&session, Instant::now() + Duration::from_secs(60), done());
+    let Kind::Request(request) = next_kind(&mut rx) else {
+        panic!("expected a request");
+    };
+    assert!(session.cancel_request(request.id, "gone"));
+    let Kind::Cancel(cancel) = next_kind(&mut rx) else {
+        panic!("expected a cancel");
+    };
+    assert_eq!((cancel.id, cancel.reason.as_str()), (request.id, "gone"));
+    assert!(!session.cancel_request(request.id, "gone"), "once");
+    assert!(
+        !session.complete(request.id, Ok(Bytes::new())),
+        "a late reply finds nothing"
+    );
+    let outcomes = outcomes.lock().expect("lock");
+    assert_eq!(
+        outcomes[0].as_ref().expect_err("cancelled").kind,
+        ErrorKind::Cancelled
+    );
+}
+
+#[tokio::test]
 async fn a_held_delivery_keeps_its_permits_until_it_is_settled() {
     let (session, _rx) = session(1);
     let (outcomes, done) = recorder();

@@ -199,6 +199,25 @@ fn reason_at(buf: &[u8], pos: usize) -> Option<NackReason> {
     })
 }
 
+/// The body of `lymphd.cancel`: `{"id": <the cancelled request's id>}`.
+pub fn cancel_body(request_id: &str) -> Bytes {
+    write(&Value::Map(vec![(text("id"), text(request_id))]))
+}
+
+/// The request id in a `lymphd.cancel` body; `None` when it has none.
+pub fn decode_cancel_body(body: &[u8]) -> Option<String> {
+    let (entries, mut at) = map_header(body, 0)?;
+    for _ in 0..entries {
+        let value = skip_value(body, at).ok()?;
+        let next = skip_value(body, value).ok()?;
+        if text_bytes(body, at) == Some(b"id") {
+            return text_at(body, value);
+        }
+        at = next;
+    }
+    None
+}
+
 /// lymph's ERROR body: `{"type": ..., "message": ...}` with str keys and values.
 pub fn encode_error_body(error_type: &str, message: &str) -> Bytes {
     write(&Value::Map(vec![

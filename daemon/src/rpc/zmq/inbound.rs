@@ -97,12 +97,14 @@ fn on_request(
     let reply_to = ReplyTo {
         shared: shared.clone(),
         peer: from.clone(),
-        request_id: message.id,
+        request_id: message.id.clone(),
         trace_id: trace_id.clone(),
     };
     // The responder queues the reply from the task that answers: no task
     // spawned per request just to wait for its answer.
     let request = IncomingRequest {
+        from,
+        id: message.id,
         subject: message.subject,
         body: message.body,
         trace_id,
