@@ -1,7 +1,8 @@
 //! Wiring: builds the daemon's parts from the config and hands each the
 //! handles it needs, registers the daemon's own `lymph` instance, serves the
 //! API on a Unix listener, and stops in order: stop accepting → tell apps to
-//! drain → unregister → finish in flight → close app streams → close the
+//! drain → unregister → finish in flight (requests and event deliveries) →
+//! close app streams, the apps' last acks handed to the bus → close the
 //! registry session.
 
 use std::path::PathBuf;

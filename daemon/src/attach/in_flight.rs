@@ -1,15 +1,16 @@
 //! An app's one table of work in flight: RPC requests, HTTP requests and
 //! event deliveries it holds, under one id space (so one `Cancel` id names
-//! one of them), each with its concurrency permit and, for requests, a
-//! deadline the daemon's one sweep enforces (`Sweep`).
+//! one of them), each with its concurrency permits (`budget`) and, for
+//! requests, a deadline the daemon's one sweep enforces (`Sweep`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use super::budget::Permits;
 use crate::apps::{Completion, Deadline, HttpCompletion};
 use crate::events::Settle;
 
@@ -45,11 +46,12 @@ impl Held {
     }
 }
 
-/// One entry: the work, its deadline (requests), its permit (dropped with it).
+/// One entry: the work, its deadline (requests), its permits (given back
+/// when the entry is dropped).
 pub(crate) struct Entry {
     pub held: Held,
     pub deadline: Option<Deadline>,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permits: Permits,
 }
 
 /// Looked up per request: foldhash rather than SipHash for the ids.
@@ -110,7 +112,7 @@ impl InFlight {
         &self,
         held: Held,
         deadline: Option<Deadline>,
-        permit: Option<OwnedSemaphorePermit>,
+        permits: Permits,
     ) -> Result<u64, Held> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.entries();
@@ -125,7 +127,7 @@ impl InFlight {
             Entry {
                 held,
                 deadline,
-                _permit: permit,
+                _permits: permits,
             },
         );
         Ok(id)
@@ -187,13 +189,18 @@ impl InFlight {
         closed
     }
 
-    /// Requests (RPC and HTTP) in flight: what a drain waits for.
+    /// Requests (RPC and HTTP) in flight.
     pub(crate) fn requests(&self) -> usize {
         self.entries().as_ref().map_or(0, |e| {
             e.values()
                 .filter(|e| e.held.kind() != Kind::Delivery)
                 .count()
         })
+    }
+
+    /// All the work in flight, deliveries too: what a drain waits for.
+    pub(crate) fn len(&self) -> usize {
+        self.entries().as_ref().map_or(0, HashMap::len)
     }
 
     pub(crate) fn handled(&self) -> u64 {

@@ -5,6 +5,7 @@
 //! `Attach` streams to the `Attacher`; the dispatcher and the gateway reach
 //! sessions only through the `apps` seam.
 
+mod budget;
 pub(crate) mod consume;
 mod handshake;
 mod in_flight;
@@ -47,6 +48,10 @@ pub type DaemonStream =
     Pin<Box<dyn Stream<Item = Result<pb::DaemonMessage, Status>> + Send + 'static>>;
 
 static REFUSED: WarnLimit = WarnLimit::new(Duration::from_secs(10));
+
+/// How long a drain waits, after closing the sessions, for the event
+/// consumers to hand the apps' last acks to the bus (a broker round trip).
+const FLUSH: Duration = Duration::from_secs(2);
 
 /// Owns attached apps from `Hello` to detach, with the handles that takes.
 pub struct Attacher {
@@ -147,21 +152,42 @@ impl Attacher {
         }
     }
 
-    /// The second half: waits until no request is in flight or `deadline`
-    /// passed, then closes every session (what is left fails).
+    /// The second half: waits until apps hold no request and no delivery,
+    /// or `deadline` passed; then closes every session (what is left fails,
+    /// held deliveries go back to the bus) and waits, at most `FLUSH`, until
+    /// every consumer is finished: the acks the apps sent are with the bus.
     pub async fn finish_drain(&self, deadline: tokio::time::Instant) {
-        while self.sessions.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        while self.sessions.holding() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let left = self.sessions.in_flight();
+        let left = self.sessions.holding();
         if left > 0 {
             warn!(
                 in_flight = left,
                 "grace period over; failing what is still in flight"
             );
         }
+        let mut consumers = Vec::new();
         for session in &self.sessions.all() {
             session.close();
+            let subscribed = session
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            consumers.extend(subscribed.iter().map(|s| s.finished.clone()));
+        }
+        let flushed = tokio::time::timeout(FLUSH, async {
+            for consumer in &consumers {
+                consumer.wait().await;
+            }
+        })
+        .await;
+        if flushed.is_err() {
+            let open = consumers.iter().filter(|c| !c.is_done()).count();
+            warn!(
+                consumers = open,
+                "event consumers still settling after {FLUSH:?}; stopping anyway"
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! One attached app: its outbox (the daemon's half of the `Attach` stream),
 //! its work in flight (one table for RPC, HTTP and deliveries), its
-//! concurrency permits.
+//! concurrency budget (`budget`: one for all three, with the delivery share
+//! and per-handler limits).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,10 +12,11 @@ use bytes::Bytes;
 use lymph_proto::v1::{
     Cancel, DaemonMessage, HttpRequest, HttpResponse, Request, daemon_message::Kind,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::{Budget, Permits};
 use super::in_flight::{self, Entry, Held, InFlight, Sweep};
 use crate::apps::{AppRequest, Completion, Deadline, HttpCompletion};
 use crate::dispatch::CallHandle;
@@ -42,7 +44,8 @@ pub struct AppSession {
     outbox: Outbox,
     /// Requests and deliveries the app holds.
     in_flight: InFlight,
-    permits: Arc<Semaphore>,
+    /// Its concurrency permits: requests and deliveries, per method and handler.
+    pub(crate) budget: Budget,
     /// Bounds the app's own calls and emits in flight.
     pub outgoing: Arc<Semaphore>,
     ready: AtomicBool,
@@ -72,6 +75,7 @@ impl AppSession {
         closed: CancellationToken,
         sweep: Arc<Sweep>,
     ) -> Self {
+        let budget = Budget::new(&spec, limits.max_concurrency);
         AppSession {
             identity,
             spec,
@@ -79,7 +83,7 @@ impl AppSession {
             limits,
             outbox,
             in_flight: InFlight::new(sweep),
-            permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+            budget,
             outgoing: Arc::new(Semaphore::new(limits.max_outgoing as usize)),
             ready: AtomicBool::new(false),
             closed,
@@ -112,6 +116,11 @@ impl AppSession {
     /// Requests (RPC and HTTP) the app has not answered yet.
     pub fn in_flight(&self) -> u32 {
         u32::try_from(self.in_flight.requests()).unwrap_or(u32::MAX)
+    }
+
+    /// Everything the app holds: requests and deliveries.
+    pub fn holding(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Work the app answered: replies, HTTP responses, acks and fails.
@@ -169,6 +178,7 @@ impl AppSession {
             deadline,
         } = request;
         let left = deadline.at.saturating_duration_since(Instant::now());
+        let permits = self.budget.request(Some((&interface, &method)));
         let message = |id| {
             Kind::Request(Request {
                 id,
@@ -179,7 +189,7 @@ impl AppSession {
                 deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
             })
         };
-        match self.start(Held::Rpc(done), deadline, message) {
+        match self.start(Held::Rpc(done), deadline, permits, message) {
             Ok(id) => Some(id),
             Err(refused) => {
                 let (held, error) = *refused;
@@ -196,31 +206,34 @@ impl AppSession {
             request.id = id;
             Kind::HttpRequest(request)
         };
-        if let Err(refused) = self.start(Held::Http(done), deadline, message) {
+        let permits = self.budget.request(None);
+        if let Err(refused) = self.start(Held::Http(done), deadline, permits, message) {
             let (held, error) = *refused;
             fail(held, error);
         }
     }
 
-    /// The one start path of requests: a permit, an entry in the table, the
-    /// message on the stream. Gives the work back with the error when any
-    /// step fails.
+    /// The one start path of requests: its permits (taken by the caller:
+    /// the app's budget and, for RPC, its method's limit), an entry in the
+    /// table, the message on the stream. Gives the work back with the error
+    /// when any step fails.
     fn start(
         &self,
         held: Held,
         deadline: Deadline,
+        permits: Result<Permits, CallError>,
         message: impl FnOnce(u64) -> Kind,
     ) -> Result<u64, Box<(Held, CallError)>> {
         // Work whose deadline has passed on its way here is not started.
         if deadline.at <= Instant::now() {
             return Err(Box::new((held, CallError::deadline(deadline.timeout))));
         }
-        let permit = match self.permit() {
-            Ok(permit) => permit,
+        let permits = match permits {
+            Ok(permits) => permits,
             Err(e) => return Err(Box::new((held, e))),
         };
         let kind = held.kind();
-        let id = match self.in_flight.insert(held, Some(deadline), Some(permit)) {
+        let id = match self.in_flight.insert(held, Some(deadline), permits) {
             Ok(id) => id,
             Err(held) => return Err(Box::new((held, CallError::app_gone()))),
         };
@@ -290,19 +303,6 @@ impl AppSession {
         count
     }
 
-    /// One of the app's concurrency permits: RPC and HTTP share the limit.
-    fn permit(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            CallError::new(
-                ErrorKind::Overloaded,
-                format!(
-                    "{} is at its concurrency limit ({} requests in flight)",
-                    self.spec.app_name, self.limits.max_concurrency
-                ),
-            )
-        })
-    }
-
     fn not_reading(&self) -> CallError {
         if self.closed.is_cancelled() {
             CallError::app_gone()
@@ -343,15 +343,17 @@ impl AppSession {
         }
     }
 
-    /// Remembers a delivery handed to the app; returns its delivery id, or
-    /// `None` when the session closed (the bus takes the event back).
-    /// `last_try`: the handler's retries are used up, so a fail drops it.
-    pub fn track_delivery(
+    /// Remembers a delivery handed to the app with its permits (`budget`);
+    /// returns its delivery id, or `None` when the session closed (the bus
+    /// takes the event back). `last_try`: the handler's retries are used up,
+    /// so a fail drops it.
+    pub(crate) fn track_delivery(
         &self,
         settle: &mpsc::UnboundedSender<Settle>,
         tag: u64,
         event_type: &str,
         last_try: bool,
+        permits: Permits,
     ) -> Option<u64> {
         let held = Held::Delivery {
             settle: settle.clone(),
@@ -359,7 +361,7 @@ impl AppSession {
             event_type: event_type.to_owned(),
             last_try,
         };
-        self.in_flight.insert(held, None, None).ok()
+        self.in_flight.insert(held, None, permits).ok()
     }
 
     /// Passes the app's ack or fail of a delivery to the bus. Returns the

@@ -44,8 +44,9 @@ impl SessionTable {
         all
     }
 
-    pub fn in_flight(&self) -> u32 {
-        self.read().values().map(|s| s.in_flight()).sum()
+    /// Work every app holds, requests and deliveries: what a drain waits for.
+    pub fn holding(&self) -> usize {
+        self.read().values().map(|s| s.holding()).sum()
     }
 
     /// Fails the requests past their deadline, in every session.

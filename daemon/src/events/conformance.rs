@@ -1,6 +1,7 @@
 //! The conformance suite of `trait EventBus`, run against every backend:
 //! once per service (counted by event id), broadcast, delay, ack/fail/retry/
-//! drop, redelivery when a consumer goes away, the bound. Names carry a random
+//! drop, redelivery when a consumer goes away, the bound, the prefetch (no
+//! more unsettled deliveries at once than it says). Names carry a random
 //! suffix so runs against a shared broker do not meet; every wait has a deadline.
 
 use std::collections::HashMap;
@@ -254,6 +255,38 @@ pub async fn no_subscriber_drops(bus: &dyn EventBus) {
         .expect("emit with no subscriber is fine");
     let mut late = consume(bus, subscription("Late", "l0", &ty)).await;
     nothing_more(&mut late).await;
+}
+
+/// A consumer is handed at most `prefetch` unsettled deliveries at once; the
+/// rest wait in the queue until it settles some, then come in order.
+pub async fn prefetch_bounds_unsettled(bus: &dyn EventBus) {
+    let ty = unique("bounded");
+    let mut sub = subscription("Bounded", "b0", &ty);
+    sub.prefetch = 2;
+    let mut consumer = consume(bus, sub).await;
+    for n in 0..5 {
+        bus.emit(event(&ty, n), Duration::ZERO).await.expect("emit");
+    }
+    let first = next(&mut consumer).await;
+    let second = next(&mut consumer).await;
+    nothing_more(&mut consumer).await;
+    ack(&consumer, &first);
+    let third = next(&mut consumer).await;
+    nothing_more(&mut consumer).await;
+    ack(&consumer, &second);
+    ack(&consumer, &third);
+    let mut seen = vec![first, second, third];
+    for _ in 0..2 {
+        let d = next(&mut consumer).await;
+        ack(&consumer, &d);
+        seen.push(d);
+    }
+    nothing_more(&mut consumer).await;
+    let ids: Vec<&str> = seen.iter().map(|d| &d.event.id[..8]).collect();
+    assert_eq!(
+        ids,
+        ["00000000", "00000001", "00000002", "00000003", "00000004"]
+    );
 }
 
 /// `limit` must be the bus's per-queue bound.

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::{Consumer, Delivery, Event, EventBus, EventError, Settle, Subscription};
+use super::{Consumer, Delivery, Event, EventBus, EventError, Finished, Settle, Subscription};
 
 /// Commands waiting for the actor. Emits wait (`send().await`) when it is
 /// full, which pushes back on emitters instead of growing memory.
@@ -216,10 +216,13 @@ impl Actor {
         );
         // Acks go through a per-consumer forwarder so that a consumer dropping
         // its sender is noticed as "gone". Unbounded is safe: a consumer can
-        // only settle what it holds, at most `prefetch` at a time.
+        // only settle what it holds, at most `prefetch` at a time. Its settles
+        // are in the actor's queue before `Gone`; then it is finished.
         let (settle, mut settle_rx) = mpsc::unbounded_channel::<Settle>();
         let commands = self.commands.clone();
+        let (finished, done) = Finished::new();
         tokio::spawn(async move {
+            let _done = done;
             while let Some(s) = settle_rx.recv().await {
                 if commands.send(Command::Settle(id, s)).await.is_err() {
                     return;
@@ -234,6 +237,7 @@ impl Actor {
             deliveries,
             settle,
             health: Arc::default(),
+            finished,
         }
     }
 
@@ -380,6 +384,11 @@ mod tests {
     #[tokio::test]
     async fn conformance_no_subscriber() {
         conformance::no_subscriber_drops(&EmbeddedBus::spawn(10_000)).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_prefetch() {
+        conformance::prefetch_bounds_unsettled(&EmbeddedBus::spawn(10_000)).await;
     }
 
     #[tokio::test]

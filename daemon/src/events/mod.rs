@@ -2,7 +2,8 @@
 //! subscribed service (or every instance, for broadcast subscriptions),
 //! possibly after a delay. A delivery is the subscriber's until it acks; a
 //! failed one is retried up to the subscription's retry count, then dropped;
-//! a consumer that goes away hands its unacked deliveries back. A consumer
+//! a consumer that goes away hands its unacked deliveries back, after the
+//! acks and fails it was given reach the bus (`Consumer::finished`). A consumer
 //! that cannot attach (its queue refused by the broker) retries in the
 //! background and says why in its `health`. Backends:
 //! `embedded` (in memory, this daemon) and, in fleet mode, RabbitMQ. Knows
@@ -21,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 #[cfg(feature = "amqp")]
 pub use amqp::{AmqpBus, AmqpConfig, AmqpMode};
@@ -117,12 +119,39 @@ pub enum Settle {
 }
 
 /// A consumer's two halves: deliveries in, acks and fails out. Dropping
-/// `settle` (or the whole consumer) ends it: unacked deliveries go back.
+/// `settle` (every clone of it) and the consumer ends it: the settles sent
+/// before reach the bus, then unacked deliveries go back.
 pub struct Consumer {
     pub deliveries: mpsc::Receiver<Delivery>,
     pub settle: mpsc::UnboundedSender<Settle>,
     /// Whether deliveries flow, and what was refused; for status.
     pub health: Arc<ConsumerHealth>,
+    /// Done once the consumer ended and its backend let go of it.
+    pub finished: Finished,
+}
+
+/// Done once a consumer's backend is through with it: every settle it was
+/// sent has reached the bus (on RabbitMQ: the acks are on the wire and its
+/// channel closed), its unacked deliveries are the bus's again. A shutdown
+/// waits for it so that acks are not lost to the process exiting.
+#[derive(Clone)]
+pub struct Finished(CancellationToken);
+
+impl Finished {
+    /// The signal and the guard the backend's consumer task keeps: it is
+    /// done when the guard is dropped, however the task ends.
+    pub(crate) fn new() -> (Finished, DropGuard) {
+        let token = CancellationToken::new();
+        (Finished(token.clone()), token.drop_guard())
+    }
+
+    pub async fn wait(&self) {
+        self.0.cancelled().await;
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.0.is_cancelled()
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ mod events;
 mod failures;
 mod fleet;
 mod fleet_events;
+mod flow;
 mod interop;
 mod interop_events;
 mod interop_logs;

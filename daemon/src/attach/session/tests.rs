@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::super::budget::Permits;
 use super::{AppSession, SessionLimits};
 use crate::apps::{AppRequest, Completion, Deadline};
 use crate::error::{CallError, ErrorKind};
@@ -218,12 +219,13 @@ async fn deliveries_are_settled_once_and_counted_handled() {
     let (session, _rx) = session(1);
     let (settle, mut settled) = mpsc::unbounded_channel();
     let first = session
-        .track_delivery(&settle, 7, "t", false)
+        .track_delivery(&settle, 7, "t", false, Permits::default())
         .expect("tracked");
     let second = session
-        .track_delivery(&settle, 8, "t", true)
+        .track_delivery(&settle, 8, "t", true, Permits::default())
         .expect("tracked");
     assert_eq!(session.in_flight(), 0, "deliveries are not requests");
+    assert_eq!(session.holding(), 2, "but a drain waits for them");
     assert_eq!(
         session.settle(first, None),
         Some(("t".to_owned(), EventStep::Acked))
@@ -243,9 +245,12 @@ async fn deliveries_are_settled_once_and_counted_handled() {
         Ok(crate::events::Settle::Fail { tag: 8, .. })
     ));
     assert_eq!(session.handled(), 2, "acks and fails count as handled");
+    assert_eq!(session.holding(), 0);
     session.close();
     assert!(
-        session.track_delivery(&settle, 9, "t", false).is_none(),
+        session
+            .track_delivery(&settle, 9, "t", false, Permits::default())
+            .is_none(),
         "closed"
     );
 }
@@ -287,4 +292,33 @@ async fn a_cancelled_request_ends_cancelled_and_the_app_is_told() {
         outcomes[0].as_ref().expect_err("cancelled").kind,
         ErrorKind::Cancelled
     );
+}
+
+#[tokio::test]
+async fn a_held_delivery_keeps_its_permits_until_it_is_settled() {
+    let (session, _rx) = session(1);
+    let (outcomes, done) = recorder();
+    let (gate, prefetch) = session.budget.gate("Echo", "on_it");
+    assert_eq!(prefetch, 1, "the share of a budget of 1");
+    let permits = session.budget.delivery(&gate).await.expect("permits");
+    let (settle, _settled) = mpsc::unbounded_channel();
+    let id = session
+        .track_delivery(&settle, 1, "t", false, permits)
+        .expect("tracked");
+    assert_eq!(gate.held(), 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    start(&session, deadline, done());
+    assert_eq!(
+        outcomes.lock().expect("lock")[0]
+            .as_ref()
+            .expect_err("refused")
+            .kind,
+        ErrorKind::Overloaded,
+        "one budget: the delivery holds it"
+    );
+    assert!(session.settle(id, None).is_some());
+    assert_eq!(gate.held(), 0, "settled: its permits are back");
+    start(&session, deadline, done());
+    assert_eq!(outcomes.lock().expect("lock").len(), 1, "this one runs");
+    assert_eq!(session.in_flight(), 1);
 }

@@ -9,8 +9,10 @@
 //! and its health says why; the app stays attached. A lost channel (broker
 //! restart, queue deleted) is attached again the same way; its deliveries
 //! are the broker's again, so their tags are forgotten and late settles for
-//! them ignored. Dropping the `Consumer` closes its channel, which hands its
-//! unacked deliveries back to the broker.
+//! them ignored. Dropping the `Consumer` (and every clone of its `settle`)
+//! ends it: the acks and fails it was sent are put on the wire first, then
+//! its channel closes, which hands its unacked deliveries back to the
+//! broker; then it is `finished`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use lapin::{Acker, Channel};
 use lymph_proto::backoff::Backoff;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::DropGuard;
 use tracing::{debug, info, warn};
 
 use super::envelope::{self, CONTENT_TYPE, Incoming};
@@ -31,7 +34,8 @@ use super::publish::Publisher;
 use super::settle::{Held, fail};
 use super::topology::{Topology, short};
 use crate::events::{
-    Consumer, ConsumerHealth, ConsumerState, Delivery, EventError, Refusal, Settle, Subscription,
+    Consumer, ConsumerHealth, ConsumerState, Delivery, EventError, Finished, Refusal, Settle,
+    Subscription,
 };
 use crate::warn_limit::WarnLimit;
 
@@ -95,8 +99,8 @@ struct Task {
     deliveries: mpsc::Sender<Delivery>,
     held: HashMap<u64, Held>,
     next_tag: u64,
-    /// Acks on their way to the broker (see `settle`).
-    acks: tokio::task::JoinSet<()>,
+    /// Acks and fails on their way to the broker (see `settle`).
+    settling: tokio::task::JoinSet<()>,
     health: Arc<ConsumerHealth>,
     /// Attach attempts failed in a row.
     failures: u32,
@@ -108,6 +112,8 @@ struct Task {
     /// The pauses after lost channels: doubling while each is lost soon
     /// after attaching, afresh after a stable one (see `STABLE`).
     lost: Backoff,
+    /// Dropped when the task ends: the consumer is `finished`.
+    _finished: DropGuard,
 }
 
 impl Consuming {
@@ -129,6 +135,7 @@ impl Consuming {
         // Unbounded is safe: a consumer settles only what it holds (≤ prefetch).
         let (settle, settle_rx) = mpsc::unbounded_channel();
         let health = Arc::new(ConsumerHealth::default());
+        let (finished, guard) = Finished::new();
         let mut task = Task {
             ctx: self.clone(),
             sub,
@@ -136,13 +143,14 @@ impl Consuming {
             deliveries: tx,
             held: HashMap::new(),
             next_tag: 0,
-            acks: tokio::task::JoinSet::new(),
+            settling: tokio::task::JoinSet::new(),
             health: health.clone(),
             failures: 0,
             pause: BACKOFF_FIRST,
             refused: REFUSED_BACKOFF,
             unreachable: UNREACHABLE_BACKOFF,
             lost: LOST_BACKOFF,
+            _finished: guard,
         };
         let wait = Instant::now() + START_WAIT.min(self.timeout);
         let attached = match self.link.session(0, wait).await {
@@ -155,6 +163,7 @@ impl Consuming {
             deliveries,
             settle,
             health,
+            finished,
         })
     }
 }
@@ -220,10 +229,13 @@ impl Task {
             self.health.set(ConsumerState::Consuming);
             let since = Instant::now();
             let Some(why) = self.consume(&mut stream, &mut settle_rx).await else {
-                // The app is gone: closing the channel requeues its unacked deliveries.
+                // The app is gone: its acks and fails go out first, then
+                // closing the channel requeues its unacked deliveries.
                 debug!(queue = %self.queue, unacked = self.held.len(), "event consumer closed");
-                while self.acks.join_next().await.is_some() {}
-                let _ = channel.close(200, "consumer gone".into()).await;
+                while self.settling.join_next().await.is_some() {}
+                let _ =
+                    tokio::time::timeout(CLOSE_WAIT, channel.close(200, "consumer gone".into()))
+                        .await;
                 return;
             };
             // The broker takes back what the lost channel held.
@@ -259,6 +271,11 @@ impl Task {
                 delivery = stream.next() => match delivery {
                     Some(Ok(delivery)) => {
                         if !self.deliver(delivery).await {
+                            // The app is gone; what it settled still counts
+                            // (the channel ends once the last settle is in).
+                            while let Some(settle) = settle_rx.recv().await {
+                                self.settle(settle).await;
+                            }
                             return None;
                         }
                     }
@@ -427,19 +444,22 @@ impl Task {
                 // channel loses them either way (the broker redelivers).
                 // Finished ones are reaped here; the rest are awaited before
                 // the channel closes, so no ack is lost to our own close.
-                while self.acks.try_join_next().is_some() {}
+                while self.settling.try_join_next().is_some() {}
                 let acker = held.acker;
-                self.acks.spawn(async move {
+                self.settling.spawn(async move {
                     let _ = acker.ack(BasicAckOptions::default()).await;
                 });
             }
             Settle::Fail { reason, .. } => {
                 // The confirmed re-publish takes a round trip: in its own
-                // task, so this consumer's other acks and deliveries go on.
+                // task, so this consumer's other acks and deliveries go on;
+                // awaited like acks before the channel closes.
                 let ctx = self.ctx.clone();
                 let queue = self.queue.clone();
                 let retry = self.sub.retry;
-                tokio::spawn(async move { fail(ctx, queue, retry, held, reason).await });
+                while self.settling.try_join_next().is_some() {}
+                self.settling
+                    .spawn(async move { fail(ctx, queue, retry, held, reason).await });
             }
         }
     }

@@ -99,6 +99,7 @@ conformance_tests! {
     lymph_retry_then_drop: AmqpMode::Lymph, conformance::fail_retries_then_drops;
     lymph_redelivery: AmqpMode::Lymph, conformance::unacked_go_to_another_consumer;
     lymph_no_subscriber: AmqpMode::Lymph, conformance::no_subscriber_drops;
+    lymph_prefetch: AmqpMode::Lymph, conformance::prefetch_bounds_unsettled;
     durable_once_per_service: AmqpMode::Durable, conformance::once_per_service;
     durable_broadcast: AmqpMode::Durable, conformance::broadcast_reaches_every_instance;
     durable_delay: AmqpMode::Durable, conformance::delay_is_respected;
