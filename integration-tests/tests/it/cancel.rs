@@ -7,24 +7,17 @@ use std::time::{Duration, Instant};
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::app_message::Kind as In;
 use lymph_proto::v1::daemon_message::Kind as Out;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
-use crate::harness::{TestDaemon, text, wait_until, zookeeper_chroot};
+use crate::harness::{TestDaemon, wait_until, zookeeper_chroot};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The `in_flight` of the app named `name` in `lymphctl status --json`.
 fn in_flight(daemon: &TestDaemon, name: &str) -> Option<u64> {
-    let out = daemon.ctl(&["status", "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let status: Value = serde_json::from_str(&text(&out.stdout)).expect("json status");
-    status["apps"]
-        .as_array()?
-        .iter()
-        .find(|a| a["app_name"] == name)?["in_flight"]
-        .as_u64()
+    daemon.app_status(name)?["in_flight"].as_u64()
 }
 
 /// A tool attached to `daemon` over a raw `Attach` stream: it calls

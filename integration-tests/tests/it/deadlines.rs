@@ -4,22 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use lymph_proto::v1 as pb;
 
-use crate::harness::{TestDaemon, kind, outcome, text, wait_until, zookeeper_chroot};
+use crate::harness::{TestDaemon, kind, outcome, wait_until, zookeeper_chroot};
 
 /// The `in_flight` of the app named `name` in `lymphctl status --json`.
 fn in_flight(daemon: &TestDaemon, name: &str) -> Option<u64> {
-    let out = daemon.ctl(&["status", "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let status: Value = serde_json::from_str(&text(&out.stdout)).expect("json status");
-    status["apps"]
-        .as_array()?
-        .iter()
-        .find(|a| a["app_name"] == name)?["in_flight"]
-        .as_u64()
+    daemon.app_status(name)?["in_flight"].as_u64()
 }
 
 #[tokio::test]

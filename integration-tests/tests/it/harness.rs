@@ -110,6 +110,19 @@ impl TestDaemon {
         Proc::spawn(name, cmd, self.dir.path())
     }
 
+    /// `lymphctl status --json`'s entry for the attached app named `name`.
+    pub fn app_status(&self, name: &str) -> Option<serde_json::Value> {
+        let out = self.ctl(&["status", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let status: serde_json::Value =
+            serde_json::from_str(&text(&out.stdout)).expect("json status");
+        status["apps"]
+            .as_array()?
+            .iter()
+            .find(|a| a["app_name"] == name)
+            .cloned()
+    }
+
     /// Runs `lymphctl --socket <this daemon> args...` to completion.
     pub fn ctl(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(bin("lymphctl"));

@@ -34,16 +34,9 @@ fn sample(samples: &[Value], name: &str, tags: &[(&str, &str)]) -> Option<f64> {
 
 /// `lymphctl status --json`'s entry for the app named `name`.
 fn app_status(daemon: &TestDaemon, name: &str) -> Value {
-    let out = daemon.ctl(&["status", "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let status: Value = serde_json::from_str(&text(&out.stdout)).expect("json status");
-    status["apps"]
-        .as_array()
-        .expect("apps")
-        .iter()
-        .find(|a| a["app_name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no app {name} in {status}"))
+    daemon
+        .app_status(name)
+        .unwrap_or_else(|| panic!("no app {name} in lymphctl status"))
 }
 
 #[tokio::test]
