@@ -1,5 +1,5 @@
-//! A service for integration tests, with handlers that are slow, fail, crash
-//! or hold events, handlers limited to one at a time (`slow_one`, `test.limited`),
+//! A service for integration tests, with handlers that are slow, fail, crash,
+//! relay a call onwards or hold events, handlers limited to one at a time (`slow_one`, `test.limited`),
 //! and HTTP routes `/slow?ms=`, `/boom` and `/echo` (with `http_port:`
 //! in the config): `testapp [--max-concurrency N] [--config F] [--socket P]`.
 
@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use lymph::{Error, Event};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Default)]
 struct Test;
@@ -17,6 +17,12 @@ struct Test;
 struct Limited {
     ms: u64,
     n: u64,
+}
+
+/// The arguments `relay` passes on.
+#[derive(Serialize)]
+struct Sleep {
+    ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +79,26 @@ impl Test {
     #[rpc]
     async fn trace(&self, ctx: &lymph::Context) -> Result<String, Error> {
         Ok(ctx.trace_id().to_owned())
+    }
+
+    /// Sleeps `wait_ms`, then calls `service.method(ms=ms)` with a timeout
+    /// of 30 s (the handler's time left wins) and returns what it answers.
+    #[rpc]
+    async fn relay(
+        &self,
+        ctx: &lymph::Context,
+        service: String,
+        method: String,
+        wait_ms: u64,
+        ms: u64,
+    ) -> Result<u64, Error> {
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        let reply = ctx
+            .proxy(service)
+            .timeout(Duration::from_secs(30))
+            .call(&method, Sleep { ms })
+            .await?;
+        Ok(reply)
     }
 
     /// Returns this process's id.

@@ -1,89 +1,37 @@
 //! Cancellation: an app that gives up on its own call (`CancelCall`) ends it
 //! wherever it is — the handling app on the same daemon, or on another
-//! daemon through `lymphd.cancel` — and the call ends `cancelled`.
+//! daemon through `lymphd.cancel` — and the call ends `cancelled`; a caller
+//! whose timeout passes has the handler on another daemon told at once.
 
 use std::time::{Duration, Instant};
 
 use lymph_proto::v1 as pb;
-use lymph_proto::v1::app_message::Kind as In;
-use lymph_proto::v1::daemon_message::Kind as Out;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
-use crate::harness::{TestDaemon, wait_until, zookeeper_chroot};
+use crate::harness::{TestDaemon, kind, outcome, wait_until, zookeeper_chroot};
+use crate::raw_app::{RawApp, Spec};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The `in_flight` of the app named `name` in `lymphctl status --json`.
-fn in_flight(daemon: &TestDaemon, name: &str) -> Option<u64> {
-    daemon.app_status(name)?["in_flight"].as_u64()
-}
-
-/// A tool attached to `daemon` over a raw `Attach` stream: it calls
-/// `Test.sleep(20 s)`, waits until the handling app holds the request, then
-/// cancels the call and returns its `CallResult` and how long that took.
+/// A raw app on `caller` calls `Test.sleep(20 s)`, waits until the testapp
+/// on `handler` holds the request, then cancels the call; returns its
+/// `CallResult` and how long that took.
 async fn call_then_cancel(caller: &TestDaemon, handler: &TestDaemon) -> (pb::CallResult, Duration) {
-    let mut client = caller.client().await;
-    let (tx, rx) = mpsc::channel(8);
-    let send = |kind| pb::AppMessage { kind: Some(kind) };
-    tx.send(send(In::Hello(pb::Hello {
-        app_name: "canceller".to_owned(),
-        ..Default::default()
-    })))
-    .await
-    .expect("queue Hello");
-    let mut inbound = client
-        .attach(ReceiverStream::new(rx))
-        .await
-        .expect("attach")
-        .into_inner();
-    let first = tokio::time::timeout(WAIT, inbound.message()).await;
-    assert!(
-        matches!(
-            first,
-            Ok(Ok(Some(pb::DaemonMessage {
-                kind: Some(Out::Welcome(_))
-            })))
-        ),
-        "{first:?}"
-    );
-    tx.send(send(In::Ready(pb::Ready::default())))
-        .await
-        .expect("queue Ready");
-    let body = rmp_serde::to_vec_named(&json!({"ms": 20_000})).expect("msgpack");
-    tx.send(send(In::Call(pb::OutgoingCall {
-        id: 7,
-        service: "Test".to_owned(),
-        method: "sleep".to_owned(),
-        body: body.into(),
-        timeout_ms: 30_000,
-        ..Default::default()
-    })))
-    .await
-    .expect("queue the call");
+    let app = RawApp::attach(&caller.socket, Spec::new("")).await;
+    let result = app
+        .call(7, "Test", "sleep", json!({"ms": 20_000}), 30_000)
+        .await;
     wait_until("the handling app holds the call", WAIT, || {
-        in_flight(handler, "testapp") == Some(1)
+        handler.in_flight("testapp") == Some(1)
     });
     let cancelled = Instant::now();
-    tx.send(send(In::CancelCall(pb::CancelCall { id: 7 })))
+    app.cancel_call(7).await;
+    let result = tokio::time::timeout(WAIT, result)
         .await
-        .expect("queue the cancel");
-    let result = tokio::time::timeout(WAIT, async {
-        loop {
-            match inbound.message().await {
-                Ok(Some(pb::DaemonMessage {
-                    kind: Some(Out::CallResult(result)),
-                })) => return result,
-                Ok(Some(_)) => continue,
-                other => panic!("the stream ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a CallResult in time");
+        .expect("a CallResult in time")
+        .expect("the app's stream stays up");
     wait_until("the handling app to let the call go", WAIT, || {
-        in_flight(handler, "testapp") == Some(0)
+        handler.in_flight("testapp") == Some(0)
     });
     (result, cancelled.elapsed())
 }
@@ -122,4 +70,51 @@ async fn a_call_cancelled_by_its_app_ends_at_the_handler_on_another_daemon() {
     // B let go of the request long before the handler's 20 s or the call's
     // 30 s timeout: it was told.
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_on_another_daemon_hears_cancel_within_200ms_of_its_callers_timeout() {
+    let hosts = zookeeper_chroot();
+    let a = TestDaemon::start_fleet(&hosts, "127.0.0.2", 0);
+    let b = TestDaemon::start_fleet(&hosts, "127.0.0.3", 0);
+    let slow = RawApp::attach(
+        &b.socket,
+        Spec {
+            methods: vec![("sleep", 0), ("quick", 0)],
+            held_methods: vec!["sleep"],
+            ..Spec::new("Slow")
+        },
+    )
+    .await;
+    a.wait_for_instances("Slow", 1).await;
+    // Warm the connection, so the call below is only the handler's time.
+    outcome(&a.call("Slow", "quick", json!({}), 5_000).await).expect("quick");
+
+    // The handler would hold the request 10 s; its caller allows 1 s.
+    let started = Instant::now();
+    let reply = a.call("Slow", "sleep", json!({"ms": 10_000}), 1_000).await;
+    let error = outcome(&reply).expect_err("the caller's timeout passes first");
+    assert_eq!(kind(&error), pb::ErrorKind::DeadlineExceeded, "{error:?}");
+    let timeout = started + Duration::from_secs(1);
+    wait_until("the handler to hear Cancel", WAIT, || {
+        !slow.seen().cancels.is_empty()
+    });
+    let seen = slow.seen();
+    let request = seen
+        .requests
+        .iter()
+        .find(|r| r.method == "sleep")
+        .expect("the request reached the handler");
+    let (id, cancelled_at) = seen.cancels[0];
+    assert_eq!(id, request.id, "the Cancel names the request");
+    assert!(
+        cancelled_at + Duration::from_millis(50) >= timeout,
+        "cancelled {:?} before the caller's timeout",
+        timeout.saturating_duration_since(cancelled_at)
+    );
+    assert!(
+        cancelled_at <= timeout + Duration::from_millis(200),
+        "Cancel came {:?} after the caller's timeout",
+        cancelled_at.saturating_duration_since(timeout)
+    );
 }

@@ -1,10 +1,8 @@
-//! Flow control, with raw apps that speak the proto (`raw`): a method over
+//! Flow control, with raw apps that speak the proto (`raw_app`): a method over
 //! its own limit is refused at once while another answers; deliveries stay
 //! within their handler's limit, the app's delivery share and its budget,
 //! which requests share; SIGTERM waits for an event handler and its ack
 //! (embedded bus), and on RabbitMQ the acked event is not redelivered.
-
-mod raw;
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +13,7 @@ use nix::sys::signal::Signal;
 use serde_json::json;
 
 use crate::harness::{TestDaemon, kind, outcome};
-use raw::{RawApp, Spec};
+use crate::raw_app::{RawApp, Spec};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long nothing more must happen to count as nothing more.
@@ -27,18 +25,6 @@ async fn eventually(what: &str, within: Duration, mut cond: impl FnMut() -> bool
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn spec(interface: &'static str) -> Spec {
-    Spec {
-        interface,
-        max_concurrency: 8,
-        methods: vec![],
-        held_methods: vec![],
-        subscriptions: vec![],
-        ack_after: Duration::ZERO,
-        shut: true,
     }
 }
 
@@ -61,7 +47,7 @@ async fn a_method_over_its_limit_is_refused_at_once_while_another_answers() {
         Spec {
             methods: vec![("slow_one", 1), ("quick", 0)],
             held_methods: vec!["slow_one"],
-            ..spec("Flow")
+            ..Spec::new("Flow")
         },
     )
     .await;
@@ -70,12 +56,12 @@ async fn a_method_over_its_limit_is_refused_at_once_while_another_answers() {
         .map(|_| daemon.spawn_call("Flow", "slow_one", json!({}), 30_000))
         .collect();
     eventually("three calls refused, one running", WAIT, || {
-        calls.iter().filter(|c| c.is_finished()).count() == 3 && app.seen().requests.len() == 1
+        calls.iter().filter(|c| c.is_finished()).count() == 3 && app.methods().len() == 1
     })
     .await;
     let quick = daemon.call("Flow", "quick", json!({}), 10_000).await;
     assert_eq!(outcome(&quick).expect("another method answers"), "ok");
-    assert_eq!(app.seen().requests, ["slow_one", "quick"]);
+    assert_eq!(app.methods(), ["slow_one", "quick"]);
     app.open();
     let mut refused = 0;
     for call in calls {
@@ -94,7 +80,7 @@ async fn a_method_over_its_limit_is_refused_at_once_while_another_answers() {
         }
     }
     assert_eq!(refused, 3);
-    assert_eq!(app.seen().requests.len(), 2, "the refused never reached it");
+    assert_eq!(app.methods().len(), 2, "the refused never reached it");
 }
 
 /// Budget 4, so a delivery share of 2: three subscriptions (limits 1, 5 and
@@ -115,7 +101,7 @@ async fn deliveries_stay_within_their_limits_the_share_and_the_budget() {
                 ("flow.free", "on_free", 0),
             ],
             ack_after: Duration::from_millis(30),
-            ..spec("Flow")
+            ..Spec::new("Flow")
         },
     )
     .await;
@@ -140,7 +126,7 @@ async fn deliveries_stay_within_their_limits_the_share_and_the_budget() {
     let flow = status
         .apps
         .iter()
-        .find(|a| a.app_name == "flow")
+        .find(|a| a.app_name == "raw")
         .expect("the app in status");
     let subs: Vec<(&str, u32, u32)> = flow
         .subscriptions
@@ -165,7 +151,7 @@ async fn deliveries_stay_within_their_limits_the_share_and_the_budget() {
         .map(|_| daemon.spawn_call("Flow", "hold", json!({}), 30_000))
         .collect();
     eventually("two requests reach the app", WAIT, || {
-        app.seen().requests.len() == 2
+        app.methods().len() == 2
     })
     .await;
     let over = daemon.call("Flow", "hold", json!({}), 10_000).await;
@@ -281,6 +267,6 @@ fn slow_handler() -> Spec {
         subscriptions: vec![("flow.slow", "on_slow", 0)],
         ack_after: Duration::from_millis(2500),
         shut: false,
-        ..spec("Flow")
+        ..Spec::new("Flow")
     }
 }

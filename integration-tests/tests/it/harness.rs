@@ -123,6 +123,11 @@ impl TestDaemon {
             .cloned()
     }
 
+    /// The `in_flight` of the attached app named `name` (`app_status`).
+    pub fn in_flight(&self, name: &str) -> Option<u64> {
+        self.app_status(name)?["in_flight"].as_u64()
+    }
+
     /// Runs `lymphctl --socket <this daemon> args...` to completion.
     pub fn ctl(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(bin("lymphctl"));

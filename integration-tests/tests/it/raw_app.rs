@@ -1,9 +1,11 @@
-//! A raw app for the flow tests: it speaks the `Attach` proto itself (no
-//! SDK), declares methods and subscriptions with limits of their own, holds
-//! requests to some methods and every delivery while its gate is shut, acks
-//! a delivery `ack_after` its gate opens, and records what it got: the
-//! deliveries it holds at once (per handler and in all), when it acked, when
-//! it was told to drain and when its stream ended.
+//! A raw app for the flow, cancel and deadline tests: it speaks the `Attach`
+//! proto itself (no SDK), declares methods and subscriptions with limits of
+//! their own, holds requests to some methods and every delivery while its
+//! gate is shut, acks a delivery `ack_after` its gate opens, makes and
+//! cancels calls of its own, and records what it got: each request with its
+//! deadline and when it came, each `Cancel`, the deliveries it holds at once
+//! (per handler and in all), when it acked, when it was told to drain and
+//! when its stream ended.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,11 +15,12 @@ use std::time::{Duration, Instant};
 use lymph_proto::v1 as pb;
 use lymph_proto::v1::app_message::Kind as In;
 use lymph_proto::v1::daemon_message::Kind as Out;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
 /// What the raw app declares and how it answers.
 pub struct Spec {
+    /// No interface when empty: an app that only calls.
     pub interface: &'static str,
     pub max_concurrency: u32,
     /// (method, its limit).
@@ -32,6 +35,31 @@ pub struct Spec {
     pub shut: bool,
 }
 
+impl Spec {
+    /// `interface` with nothing declared, a budget of 8, the gate shut.
+    pub fn new(interface: &'static str) -> Spec {
+        Spec {
+            interface,
+            max_concurrency: 8,
+            methods: vec![],
+            held_methods: vec![],
+            subscriptions: vec![],
+            ack_after: Duration::ZERO,
+            shut: true,
+        }
+    }
+}
+
+/// One request the app got.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    pub id: u64,
+    pub method: String,
+    /// The time left the daemon gave it (`Request.deadline_ms`).
+    pub deadline_ms: u32,
+    pub at: Instant,
+}
+
 /// One delivery the app got.
 #[derive(Debug, Clone)]
 pub struct Got {
@@ -41,8 +69,10 @@ pub struct Got {
 
 #[derive(Default)]
 pub struct Seen {
-    /// Methods of the requests that reached the app, in order.
-    pub requests: Vec<String>,
+    /// The requests that reached the app, in order.
+    pub requests: Vec<Arrived>,
+    /// The `Cancel`s it got: (request id, when).
+    pub cancels: Vec<(u64, Instant)>,
     pub deliveries: Vec<Got>,
     /// Deliveries held now and at most, per handler and in all.
     pub held: HashMap<String, usize>,
@@ -54,9 +84,14 @@ pub struct Seen {
     pub ended_at: Option<Instant>,
 }
 
+/// The app's calls waiting for their `CallResult`, by call id.
+type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<pb::CallResult>>>>;
+
 pub struct RawApp {
     seen: Arc<Mutex<Seen>>,
     gate: watch::Sender<bool>,
+    tx: mpsc::Sender<pb::AppMessage>,
+    waiting: Waiting,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -92,8 +127,10 @@ impl RawApp {
             .expect("queue Ready");
         let (gate, _) = watch::channel(spec.shut);
         let seen: Arc<Mutex<Seen>> = Arc::default();
+        let waiting = Waiting::default();
         let serving = Serving {
-            tx,
+            tx: tx.clone(),
+            waiting: waiting.clone(),
             seen: seen.clone(),
             gate: gate.clone(),
             held_methods: spec.held_methods,
@@ -108,11 +145,61 @@ impl RawApp {
             }
             serving.seen().ended_at = Some(Instant::now());
         });
-        RawApp { seen, gate, reader }
+        RawApp {
+            seen,
+            gate,
+            tx,
+            waiting,
+            reader,
+        }
     }
 
     pub fn seen(&self) -> MutexGuard<'_, Seen> {
         self.seen.lock().expect("lock")
+    }
+
+    /// The methods of the requests that reached the app, in order.
+    pub fn methods(&self) -> Vec<String> {
+        self.seen()
+            .requests
+            .iter()
+            .map(|r| r.method.clone())
+            .collect()
+    }
+
+    /// Starts the call `id` (`OutgoingCall`); its `CallResult` comes on the
+    /// returned channel.
+    pub async fn call(
+        &self,
+        id: u64,
+        service: &str,
+        method: &str,
+        args: serde_json::Value,
+        timeout_ms: u32,
+    ) -> oneshot::Receiver<pb::CallResult> {
+        let (done, result) = oneshot::channel();
+        self.waiting.lock().expect("lock").insert(id, done);
+        let call = pb::OutgoingCall {
+            id,
+            service: service.to_owned(),
+            method: method.to_owned(),
+            body: rmp_serde::to_vec_named(&args).expect("msgpack").into(),
+            timeout_ms,
+            ..pb::OutgoingCall::default()
+        };
+        self.tx
+            .send(message(In::Call(call)))
+            .await
+            .expect("queue the call");
+        result
+    }
+
+    /// Gives up on the call `id` (`CancelCall`).
+    pub async fn cancel_call(&self, id: u64) {
+        self.tx
+            .send(message(In::CancelCall(pb::CancelCall { id })))
+            .await
+            .expect("queue the cancel");
     }
 
     /// Opens the gate: held requests are answered, held deliveries acked.
@@ -146,14 +233,18 @@ fn hello(spec: &Spec) -> pb::Hello {
             concurrency: *concurrency,
         })
         .collect();
-    pb::Hello {
-        app_name: "flow".to_owned(),
-        interfaces: vec![pb::InterfaceSpec {
-            name: spec.interface.to_owned(),
+    let interfaces = match spec.interface {
+        "" => vec![],
+        name => vec![pb::InterfaceSpec {
+            name: name.to_owned(),
             methods,
             subscriptions,
             ..pb::InterfaceSpec::default()
         }],
+    };
+    pb::Hello {
+        app_name: "raw".to_owned(),
+        interfaces,
         max_concurrency: spec.max_concurrency,
         sdk: "flow-test".to_owned(),
         pid: std::process::id(),
@@ -165,6 +256,7 @@ fn hello(spec: &Spec) -> pb::Hello {
 #[derive(Clone)]
 struct Serving {
     tx: mpsc::Sender<pb::AppMessage>,
+    waiting: Waiting,
     seen: Arc<Mutex<Seen>>,
     gate: watch::Sender<bool>,
     held_methods: Vec<&'static str>,
@@ -181,12 +273,24 @@ impl Serving {
             Out::Request(request) => self.request(request),
             Out::Delivery(delivery) => self.delivery(delivery),
             Out::Drain(_) => self.seen().drain_at = Some(Instant::now()),
+            Out::Cancel(cancel) => self.seen().cancels.push((cancel.id, Instant::now())),
+            Out::CallResult(result) => {
+                let done = self.waiting.lock().expect("lock").remove(&result.id);
+                if let Some(done) = done {
+                    let _ = done.send(result);
+                }
+            }
             _ => {}
         }
     }
 
     fn request(&self, request: pb::Request) {
-        self.seen().requests.push(request.method.clone());
+        self.seen().requests.push(Arrived {
+            id: request.id,
+            method: request.method.clone(),
+            deadline_ms: request.deadline_ms,
+            at: Instant::now(),
+        });
         let held = self.held_methods.iter().any(|m| *m == request.method);
         let (this, mut gate) = (self.clone(), self.gate.subscribe());
         tokio::spawn(async move {
