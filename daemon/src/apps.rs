@@ -2,11 +2,9 @@
 //! gateway for HTTP): one start path per kind of request, answered through a
 //! callback, and nothing of how sessions work. `attach` implements it.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
 use lymph_proto::v1 as pb;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -20,23 +18,7 @@ pub type Completion = Box<dyn FnOnce(Result<Bytes, CallError>) + Send>;
 /// What runs once when an HTTP request handed to an app ends.
 pub type HttpCompletion = Box<dyn FnOnce(Result<pb::HttpResponse, CallError>) + Send>;
 
-/// When a request handed to an app fails unanswered: the instant, and the
-/// timeout it came from (for the error's message).
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    pub at: Instant,
-    pub timeout: Duration,
-}
-
-impl Deadline {
-    /// `timeout` from now.
-    pub fn after(timeout: Duration) -> Deadline {
-        Deadline {
-            at: Instant::now() + timeout,
-            timeout,
-        }
-    }
-}
+pub use crate::deadline::Deadline;
 
 /// One RPC request for an app.
 #[derive(Debug, Clone)]
@@ -46,6 +28,9 @@ pub struct AppRequest {
     pub body: Bytes,
     pub trace_id: String,
     pub deadline: Deadline,
+    /// The clock read its starter made last (the deadline's checks on the
+    /// way to the app reuse it rather than read the clock again).
+    pub now: Instant,
 }
 
 pub trait LocalApp: Send + Sync {
@@ -104,17 +89,27 @@ pub trait LocalApps: Send + Sync {
         self.ready_apps()
             .into_iter()
             .filter_map(|app| {
-                let spec = app.spec();
-                let chosen = match version {
-                    Some(v) => spec
-                        .interfaces
-                        .iter()
-                        .find(|i| i.name == interface && i.version.as_deref() == Some(v))
-                        .map(|i| i.version.clone()),
-                    None => spec.interface(interface).map(|i| i.version.clone()),
-                };
-                chosen.map(|v| (app, v))
+                let version = serving_version(app.spec(), interface, version)?;
+                Some((app, version))
             })
             .collect()
+    }
+}
+
+/// The version of `interface` an app with `spec` serves a request with:
+/// exactly `version` when given, else its default (its unversioned
+/// interface, else its highest version). `None`: it does not serve it.
+pub fn serving_version(
+    spec: &AppSpec,
+    interface: &str,
+    version: Option<&str>,
+) -> Option<Option<String>> {
+    match version {
+        Some(v) => spec
+            .interfaces
+            .iter()
+            .find(|i| i.name == interface && i.version.as_deref() == Some(v))
+            .map(|i| i.version.clone()),
+        None => spec.interface(interface).map(|i| i.version.clone()),
     }
 }

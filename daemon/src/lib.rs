@@ -15,6 +15,7 @@ pub(crate) mod apps;
 pub(crate) mod attach;
 pub mod config;
 pub(crate) mod daemon;
+pub(crate) mod deadline;
 pub(crate) mod dispatch;
 pub(crate) mod emit;
 pub(crate) mod error;

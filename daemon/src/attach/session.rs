@@ -63,8 +63,12 @@ pub struct AppSession {
     pub subscriptions: Mutex<Vec<super::consume::Subscribed>>,
     /// Its own calls in flight, by its call id (at most `max_outgoing`),
     /// with their cancel handles once started.
-    calls: Mutex<HashMap<u64, Option<CallHandle>>>,
+    calls: Mutex<Calls>,
 }
+
+/// An app's own calls in flight by its id, with their cancel handles;
+/// looked up per call: foldhash rather than SipHash.
+type Calls = HashMap<u64, Option<CallHandle>, foldhash::fast::RandomState>;
 
 impl AppSession {
     pub(crate) fn new(
@@ -92,7 +96,7 @@ impl AppSession {
             stop_consuming: CancellationToken::new(),
             log: std::sync::OnceLock::new(),
             subscriptions: Mutex::new(Vec::new()),
-            calls: Mutex::new(HashMap::new()),
+            calls: Mutex::default(),
         }
     }
 
@@ -176,8 +180,9 @@ impl AppSession {
             body,
             trace_id,
             deadline,
+            now,
         } = request;
-        let left = deadline.at.saturating_duration_since(Instant::now());
+        let left = deadline.at.saturating_duration_since(now);
         let permits = self.budget.request(Some((&interface, &method)));
         let message = |id| {
             Kind::Request(Request {
@@ -189,7 +194,7 @@ impl AppSession {
                 deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
             })
         };
-        match self.start(Held::Rpc(done), deadline, permits, message) {
+        match self.start(Held::Rpc(done), deadline, now, permits, message) {
             Ok(id) => Some(id),
             Err(refused) => {
                 let (held, error) = *refused;
@@ -207,7 +212,8 @@ impl AppSession {
             Kind::HttpRequest(request)
         };
         let permits = self.budget.request(None);
-        if let Err(refused) = self.start(Held::Http(done), deadline, permits, message) {
+        let now = Instant::now();
+        if let Err(refused) = self.start(Held::Http(done), deadline, now, permits, message) {
             let (held, error) = *refused;
             fail(held, error);
         }
@@ -216,16 +222,17 @@ impl AppSession {
     /// The one start path of requests: its permits (taken by the caller:
     /// the app's budget and, for RPC, its method's limit), an entry in the
     /// table, the message on the stream. Gives the work back with the error
-    /// when any step fails.
+    /// when any step fails. `now`: the clock read its starter made last.
     fn start(
         &self,
         held: Held,
         deadline: Deadline,
+        now: Instant,
         permits: Result<Permits, CallError>,
         message: impl FnOnce(u64) -> Kind,
     ) -> Result<u64, Box<(Held, CallError)>> {
         // Work whose deadline has passed on its way here is not started.
-        if deadline.at <= Instant::now() {
+        if deadline.at <= now {
             return Err(Box::new((held, CallError::deadline(deadline.timeout))));
         }
         let permits = match permits {
@@ -246,7 +253,8 @@ impl AppSession {
         }
         Ok(id)
     }
-    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Option<CallHandle>>> {
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 

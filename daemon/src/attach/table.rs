@@ -100,4 +100,27 @@ impl crate::apps::LocalApps for SessionTable {
             .map(|s| s as Arc<dyn LocalApp>)
             .collect()
     }
+
+    /// Per request from another host: one pass under the lock, one list of
+    /// the apps that serve (sorted by name only when there are several, so
+    /// turns go round in a stable order).
+    fn serving(
+        &self,
+        interface: &str,
+        version: Option<&str>,
+    ) -> Vec<(Arc<dyn LocalApp>, Option<String>)> {
+        let mut serving: Vec<(Arc<dyn LocalApp>, Option<String>)> = self
+            .read()
+            .values()
+            .filter(|s| s.is_ready())
+            .filter_map(|s| {
+                let version = crate::apps::serving_version(&s.spec, interface, version)?;
+                Some((s.clone() as Arc<dyn LocalApp>, version))
+            })
+            .collect();
+        if serving.len() > 1 {
+            serving.sort_by(|a, b| a.0.spec().app_name.cmp(&b.0.spec().app_name));
+        }
+        serving
+    }
 }

@@ -320,7 +320,7 @@ pub async fn inspect_remote(
         // The `lymph` interface's version, not the looked-up instance's.
         version: None,
         identity: super::remote::identity_header("lymph.inspect", instance),
-        timeout,
+        deadline: crate::deadline::Deadline::after(timeout),
     };
     let reply = remote
         .request(&instance.endpoint, request)

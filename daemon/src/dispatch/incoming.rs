@@ -28,23 +28,39 @@ enum Routed {
     },
 }
 
-/// A request from another host as a `lymphd.cancel` names it: the caller's
-/// endpoint and its request id.
-type Key = (String, String);
-
-/// Requests from other hosts an app is handling, so their caller can cancel
-/// them: the app and its id for the request (`None` while it is handed over).
-/// Bounded by the apps' concurrency: an entry lives while its request does.
+/// Requests from lymphd callers that an app here is handling, so their
+/// caller can cancel them (`lymphd.cancel`): by the caller's id for the
+/// request (lymph's 32 hex digits, as a number). Bounded by the apps'
+/// concurrency: an entry lives while its request does.
 #[derive(Default)]
-pub(super) struct Handling(Mutex<HashMap<Key, Option<AtApp>>>);
+pub(super) struct Handling(Mutex<HashMap<u128, Place, foldhash::fast::RandomState>>);
 
-/// The app handling a request, and its id for it.
-type AtApp = (Weak<dyn LocalApp>, u64);
+/// Where a cancellable request is: its caller (only that endpoint may
+/// cancel it), and the app with its id for the request (`None` while it
+/// is handed over).
+struct Place {
+    from: String,
+    app: Option<(Weak<dyn LocalApp>, u64)>,
+}
 
 impl Handling {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Option<AtApp>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u128, Place, foldhash::fast::RandomState>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A request id as the handling table keys it; `None` for an id not in
+/// lymph's form (such a request cannot be cancelled).
+pub(super) fn request_key(id: &str) -> Option<u128> {
+    if id.len() != 32 {
+        return None;
+    }
+    // Per request: a shift per digit (32 digits cannot overflow 128 bits),
+    // not `from_str_radix`'s checked 128-bit multiply.
+    id.bytes().try_fold(0u128, |n, b| {
+        let digit = char::from(b).to_digit(16)?;
+        Some((n << 4) | u128::from(digit))
+    })
 }
 
 /// The one response to an incoming request, with its metrics.
@@ -54,7 +70,7 @@ struct Answering {
     metrics: Arc<Metrics>,
     responder: Responder,
     /// Its place among the requests apps are handling, once handed to one.
-    handling: Option<(Arc<Handling>, Key)>,
+    handling: Option<(Arc<Handling>, u128)>,
 }
 
 impl Answering {
@@ -114,9 +130,10 @@ impl Dispatcher {
             return self.cancel_incoming(&from, &body, responder);
         }
         let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
+        let now = tokio::time::Instant::now();
         let mut answering = Answering {
             subject,
-            started: std::time::Instant::now(),
+            started: now.into_std(),
             metrics: self.metrics.clone(),
             responder,
             handling: None,
@@ -145,30 +162,40 @@ impl Dispatcher {
             method,
             body,
             trace_id,
-            deadline: Deadline::after(self.incoming_timeout(deadline)),
+            deadline: Deadline::from(now, self.incoming_timeout(deadline)),
+            now,
         };
-        // Placed before the app has it: its answer may come at once, and
-        // then takes the place away again.
-        let key = (from, id);
-        self.handling.map().insert(key.clone(), None);
-        answering.handling = Some((self.handling.clone(), key.clone()));
+        // Only a lymphd caller can cancel (it sends its deadline, and
+        // `lymphd.cancel` goes only to lymphd peers). Placed before the app
+        // has it: its answer may come at once, and then takes the place away.
+        let key = deadline.and_then(|_| request_key(&id));
+        if let Some(key) = key {
+            let place = Place { from, app: None };
+            self.handling.map().insert(key, place);
+            answering.handling = Some((self.handling.clone(), key));
+        }
         let done = Box::new(move |outcome: Result<Bytes, CallError>| {
             answering.finish(outcome, Some(def_version));
         });
         if let Some(app_id) = app.start_request(request, done)
-            && let Some(slot) = self.handling.map().get_mut(&key)
+            && let Some(key) = key
+            && let Some(place) = self.handling.map().get_mut(&key)
         {
-            *slot = Some((Arc::downgrade(&app), app_id));
+            place.app = Some((Arc::downgrade(&app), app_id));
         }
     }
 
     /// `lymphd.cancel` from a peer: the request it names, if an app here is
     /// still handling it, ends and its app is told (`Cancel`).
     fn cancel_incoming(&self, from: &str, body: &[u8], responder: Responder) {
-        let place = frame::decode_cancel_body(body).and_then(|id| {
-            let key = (from.to_owned(), id);
-            self.handling.map().get(&key).cloned().flatten()
-        });
+        let place = frame::decode_cancel_body(body)
+            .as_deref()
+            .and_then(request_key)
+            .and_then(|key| {
+                let map = self.handling.map();
+                let place = map.get(&key).filter(|p| p.from == from)?;
+                place.app.clone()
+            });
         if let Some((app, app_id)) = place
             && let Some(app) = app.upgrade()
         {

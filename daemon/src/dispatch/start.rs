@@ -29,6 +29,8 @@ struct Started {
     interface: String,
     method: String,
     deadline: Deadline,
+    /// The last clock read on its way (the deadline's checks reuse it).
+    now: tokio::time::Instant,
     requirement: Option<super::VersionReq>,
     done: CallDone,
 }
@@ -50,8 +52,10 @@ impl Dispatcher {
                 return handle;
             }
         };
-        let started = Started {
-            deadline: Deadline::after(self.timeout(call.timeout)),
+        let now = tokio::time::Instant::now();
+        let mut started = Started {
+            deadline: Deadline::from(now, self.timeout(call.timeout)),
+            now,
             handle: handle.clone(),
             call,
             interface,
@@ -67,7 +71,10 @@ impl Dispatcher {
         let this = self.clone();
         self.tasks.spawn(async move {
             match this.instances(&started.call.service).await {
-                Ok((list, next)) => this.start_on(&list, &next, started),
+                Ok((list, next)) => {
+                    started.now = tokio::time::Instant::now();
+                    this.start_on(&list, &next, started);
+                }
                 Err(e) => (started.done)(Err(e)),
             }
         });
@@ -95,6 +102,7 @@ impl Dispatcher {
             interface,
             method,
             deadline,
+            now,
             requirement,
             done,
         } = started;
@@ -110,10 +118,10 @@ impl Dispatcher {
                 return done(Err(e));
             }
         };
-        let finish = Finish::start(&self.metrics, subject, &instance, done);
+        let finish = Finish::start(&self.metrics, subject, &instance, now.into_std(), done);
         // Its time ran out on the way (the service's look-up), or its caller
         // gave up meanwhile: not started.
-        if deadline.at <= tokio::time::Instant::now() {
+        if deadline.at <= now {
             return finish.finish(Err(CallError::deadline(deadline.timeout)));
         }
         if handle.cancelled() {
@@ -142,6 +150,7 @@ impl Dispatcher {
                             body: call.body,
                             trace_id: call.trace_id,
                             deadline,
+                            now,
                         };
                         let done = Box::new(move |outcome| finish.finish(outcome));
                         if let Some(id) = app.start_request(request, done) {
@@ -162,9 +171,7 @@ impl Dispatcher {
                     body: call.body,
                     trace_id: call.trace_id,
                     version: instance.version.clone(),
-                    timeout: deadline
-                        .at
-                        .saturating_duration_since(tokio::time::Instant::now()),
+                    deadline: deadline.left_at(now),
                 };
                 let reply_done = Box::new(move |reply: Result<crate::rpc::IncomingReply, _>| {
                     let outcome = match reply {
@@ -254,12 +261,13 @@ impl Finish {
         metrics: &Arc<Metrics>,
         subject: String,
         instance: &Instance,
+        started: std::time::Instant,
         done: CallDone,
     ) -> Finish {
         metrics.rpc_started();
         Finish {
             metrics: metrics.clone(),
-            started: std::time::Instant::now(),
+            started,
             subject,
             identity: instance.identity.clone(),
             version: instance.version.clone(),

@@ -236,3 +236,26 @@ async fn draining_refuses_new_calls() {
     let err = d.call(call("Echo", "echo")).await.expect_err("draining");
     assert_eq!(err.kind, ErrorKind::ShuttingDown);
 }
+
+#[test]
+fn request_ids_key_the_handling_table_in_lymphs_form_only() {
+    let id = crate::rpc::frame::new_message_id();
+    let key = incoming::request_key(&id).expect("a lymph id is a key");
+    assert_eq!(format!("{key:032x}"), id);
+    assert_ne!(
+        incoming::request_key(&crate::rpc::frame::new_message_id()),
+        Some(key)
+    );
+    assert_eq!(
+        incoming::request_key("0123456789ABCDEF0123456789abcdef"),
+        Some(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+    );
+    for bad in [
+        "",
+        "abc",
+        "0123456789abcdef0123456789abcdeg",
+        "+123456789abcdef0123456789abcdef",
+    ] {
+        assert_eq!(incoming::request_key(bad), None, "{bad:?}");
+    }
+}

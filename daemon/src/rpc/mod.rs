@@ -88,7 +88,9 @@ pub struct OutgoingRequest {
     /// The chosen instance's identity, for the `lymphd_identity` header
     /// (set only where the answer depends on the app, e.g. `lymph.inspect`).
     pub identity: Option<String>,
-    pub timeout: Duration,
+    /// When the caller stops waiting; its `timeout` is the time left as the
+    /// request leaves (the `lymphd_deadline_ms` header).
+    pub deadline: crate::deadline::Deadline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,7 +266,7 @@ pub trait Remote: Send + Sync + 'static {
     fn probe(&self, endpoint: &str);
 
     /// Sends a request without waiting: `done` runs once, in the task that
-    /// sees the reply, or with the failure (at once, past `request.timeout`,
+    /// sees the reply, or with the failure (at once, past `request.deadline`,
     /// the peer gone). No task and no timer per call: the one start path.
     /// Returns the request's id while it waits (`None`: `done` ran already).
     fn start_request(
@@ -280,7 +282,7 @@ pub trait Remote: Send + Sync + 'static {
     fn cancel_request(&self, endpoint: &str, request_id: &str, tell_peer: bool);
 
     /// `start_request`, waiting for the first reply (the transport's deadline
-    /// sweep ends it past `request.timeout`).
+    /// sweep ends it past `request.deadline`).
     async fn request(
         &self,
         endpoint: &str,

@@ -135,8 +135,10 @@ impl Remote for RpcClient {
         request: OutgoingRequest,
         done: ReplyDone,
     ) -> Option<String> {
-        let timeout = request.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let crate::deadline::Deadline {
+            at: deadline,
+            timeout,
+        } = request.deadline;
         let message = request_message(request);
         let frames = frame::encode(endpoint, &message);
         if let Err(e) = check_size(&frames, &self.shared) {
@@ -193,7 +195,7 @@ impl Remote for RpcClient {
             trace_id: crate::trace::new_trace_id(),
             version: None,
             identity: None,
-            timeout: CANCEL_TIMEOUT,
+            deadline: crate::deadline::Deadline::after(CANCEL_TIMEOUT),
         };
         // Nobody waits for the peer's answer: the caller has gone already.
         self.start_request(endpoint, request, Box::new(|_| {}));
@@ -216,7 +218,7 @@ fn refused_error(endpoint: &str, refused: Refused) -> RpcError {
 
 /// lymph's REQ message for an outgoing request, with a fresh message id.
 fn request_message(request: OutgoingRequest) -> Message {
-    let deadline_ms = u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX);
+    let deadline_ms = u64::try_from(request.deadline.timeout.as_millis()).unwrap_or(u64::MAX);
     Message {
         id: frame::new_message_id(),
         kind: MessageType::Req,

@@ -13,9 +13,11 @@ use lymph_proto::v1 as pb;
 use crate::harness::{TestDaemon, kind, outcome, wait_until, zookeeper_chroot};
 use crate::raw_app::{RawApp, Spec};
 
-/// A's deadline may look this much later at C: each daemon rounds the time
-/// left to whole milliseconds.
-const ROUNDING: Duration = Duration::from_millis(5);
+/// A's deadline may look this much later at C than the test's clock says:
+/// A counts the caller's 1 s from when its request arrived (the test's
+/// gRPC hop to A, a few ms in a debug build), and each hop's clock read
+/// comes a little before its send.
+const SLACK: Duration = Duration::from_millis(25);
 
 #[tokio::test]
 async fn the_callers_deadline_ends_the_request_on_the_other_host() {
@@ -87,7 +89,7 @@ async fn a_chain_of_three_daemons_never_runs_past_the_first_callers_deadline() {
         let request = &seen.requests[0];
         let ends = request.at + Duration::from_millis(request.deadline_ms.into());
         assert!(
-            ends <= deadline + ROUNDING,
+            ends <= deadline + SLACK,
             "C was given {} ms, {:?} past A's deadline",
             request.deadline_ms,
             ends.saturating_duration_since(deadline)

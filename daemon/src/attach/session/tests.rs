@@ -69,6 +69,7 @@ fn start(session: &AppSession, deadline: Instant, done: Completion) {
             at: deadline,
             timeout: Duration::from_secs(1),
         },
+        now: Instant::now(),
     };
     session.start_request(request, done);
 }

@@ -51,7 +51,7 @@ pub(super) fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingReques
         trace_id: "trace-1".to_owned(),
         version: Some("1.2.3".to_owned()),
         identity: None,
-        timeout: wait,
+        deadline: crate::deadline::Deadline::after(wait),
     }
 }
 
