@@ -95,7 +95,12 @@ impl<K, V> Default for Family<K, V> {
 
 impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
     /// The series `key`, made on first use (or the overflow series `other`).
-    fn get(&self, key: &K, other: impl FnOnce() -> K) -> Arc<V> {
+    /// Looked up by a borrowed key: nothing is allocated once it exists.
+    fn get<Q>(&self, key: &Q, other: impl FnOnce() -> K) -> Arc<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let read = self.series.read().unwrap_or_else(|p| p.into_inner());
         if let Some(series) = read.get(key) {
             return series.clone();
@@ -105,7 +110,7 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
         let key = if write.len() >= MAX_SERIES && !write.contains_key(key) {
             other()
         } else {
-            key.clone()
+            key.to_owned()
         };
         write.entry(key).or_default().clone()
     }
@@ -121,7 +126,8 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
 
 #[derive(Default)]
 pub struct Metrics {
-    rpc: Family<(Side, String), SubjectStats>,
+    /// RPCs by subject, one family per `Side` (client, then server).
+    rpc: [Family<String, SubjectStats>; 2],
     /// HTTP requests by (method, route pattern); errors are 5xx answers.
     http: Family<(String, String), SubjectStats>,
     events: Family<String, EventCounts>,
@@ -175,9 +181,8 @@ impl Metrics {
         if failed {
             self.calls_failed.fetch_add(1, Ordering::Relaxed);
         }
-        let key = (side, subject.to_owned());
-        self.rpc
-            .get(&key, || (side, OTHER.to_owned()))
+        self.rpc[side as usize]
+            .get(subject, || OTHER.to_owned())
             .record(elapsed, failed);
     }
 
@@ -192,7 +197,7 @@ impl Metrics {
 
     /// One event of `event_type` reached `step`.
     pub fn event(&self, step: EventStep, event_type: &str) {
-        let counts = self.events.get(&event_type.to_owned(), || OTHER.to_owned());
+        let counts = self.events.get(event_type, || OTHER.to_owned());
         counts.0[step as usize].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -213,9 +218,11 @@ impl Metrics {
             Sample::plain("rpc.calls_failed", failed as f64),
             Sample::plain("rpc.in_flight", in_flight as f64),
         ];
-        for ((side, subject), s) in self.rpc.sorted() {
-            let tags = vec![("subject", subject), ("side", side.name().to_owned())];
-            timed(&mut out, RPC_NAMES, &s, &tags);
+        for side in [Side::Client, Side::Server] {
+            for (subject, s) in self.rpc[side as usize].sorted() {
+                let tags = vec![("subject", subject), ("side", side.name().to_owned())];
+                timed(&mut out, RPC_NAMES, &s, &tags);
+            }
         }
         for ((method, route), s) in self.http.sorted() {
             let tags = vec![("method", method), ("route", route)];
