@@ -175,6 +175,9 @@ pub async fn broadcast_reaches_every_instance(bus: &dyn EventBus) {
     assert_eq!(per_instance, vec![events; 3]);
 }
 
+/// How early a delayed event may arrive, by the test's clock.
+const DELAY_TOLERANCE: Duration = Duration::from_millis(20);
+
 pub async fn delay_is_respected(bus: &dyn EventBus) {
     let ty = unique("later");
     let mut consumer = consume(bus, subscription("Later", "l0", &ty)).await;
@@ -194,8 +197,10 @@ pub async fn delay_is_respected(bus: &dyn EventBus) {
     let second = next(&mut consumer).await;
     let waited = started.elapsed();
     assert!(second.event.id.starts_with("00000001"));
+    // RabbitMQ expires a message's TTL on its own millisecond clock, and was
+    // seen handing it over 2.3 ms short of 1.5 s as this test counts it.
     assert!(
-        waited >= Duration::from_millis(1500),
+        waited >= Duration::from_millis(1500) - DELAY_TOLERANCE,
         "arrived after {waited:?}"
     );
     ack(&consumer, &second);
