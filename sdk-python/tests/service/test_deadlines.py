@@ -36,8 +36,12 @@ def test_a_call_inside_a_handler_gets_no_more_than_its_time_left(lymph_network):
     lymph_network.add(Echo)
     patient = lymph_network.add(Patient)
     # The handler has 300 ms; its call asks for 5 s, to a method that takes 4 s.
-    with pytest.raises(Timeout):
+    # The handler answers as soon as its call times out, which may beat the
+    # daemon's sweep of its own request (10 ms ticks): either end is right.
+    try:
         lymph_network.client.proxy("Patient", timeout=0.3).call_slow(timeout=5, seconds=4)
+    except Timeout:
+        pass
     [(outcome, elapsed, left)] = wait_for(lambda: patient.noted("call_slow"), timeout=10,
                                           message="call_slow never noted how its call ended")
     assert 0 < left <= 0.3
