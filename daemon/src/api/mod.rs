@@ -119,10 +119,10 @@ impl Lymph for Api {
         };
         let reply = match self.dispatcher.call(call).await {
             Ok(answer) => pb::CallReply {
+                identity: answer.identity().to_owned(),
+                version: answer.version().unwrap_or_default().to_owned(),
                 outcome: Some(pb::call_reply::Outcome::Body(answer.body)),
                 trace_id,
-                identity: answer.identity,
-                version: answer.version.unwrap_or_default(),
             },
             Err(e) => pb::CallReply {
                 identity: e.instance.clone().unwrap_or_default(),

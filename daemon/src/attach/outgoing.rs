@@ -10,7 +10,7 @@ use lymph_proto::v1::daemon_message::Kind as Out;
 use tokio_util::task::TaskTracker;
 
 use super::{AppSession, Attacher};
-use crate::dispatch::Call;
+use crate::dispatch::{Call, CallHandle};
 use crate::error::{CallError, ErrorKind};
 use crate::trace;
 
@@ -54,7 +54,8 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
     };
     // Placed before the call starts: its outcome may come at once, and then
     // takes the place away again, so no handle outlives its call.
-    session.calls_started(id);
+    let handle = CallHandle::default();
+    session.call_started(id, handle.clone());
     let answer = {
         let (tasks, session) = (attacher.tasks.clone(), session.clone());
         move |result: Result<crate::dispatch::Answer, CallError>| {
@@ -72,8 +73,9 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
             deliver(&tasks, &session, result);
         }
     };
-    let handle = attacher.dispatcher.start(call, Box::new(answer));
-    session.call_handle(id, handle);
+    attacher
+        .dispatcher
+        .start_with(call, handle, Box::new(answer));
 }
 
 /// The app gave up on its call `id`: the call is cancelled wherever it is.

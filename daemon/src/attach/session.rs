@@ -68,7 +68,7 @@ pub struct AppSession {
 
 /// An app's own calls in flight by its id, with their cancel handles;
 /// looked up per call: foldhash rather than SipHash.
-type Calls = HashMap<u64, Option<CallHandle>, foldhash::fast::RandomState>;
+type Calls = HashMap<u64, CallHandle, foldhash::fast::RandomState>;
 
 impl AppSession {
     pub(crate) fn new(
@@ -258,16 +258,9 @@ impl AppSession {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The app's call `id` is about to start.
-    pub(super) fn calls_started(&self, id: u64) {
-        self.calls().insert(id, None);
-    }
-
-    /// The app's call `id` started: its handle, unless it ended already.
-    pub(super) fn call_handle(&self, id: u64, handle: CallHandle) {
-        if let Some(slot) = self.calls().get_mut(&id) {
-            *slot = Some(handle);
-        }
+    /// The app's call `id` is about to start: its handle, until it ends.
+    pub(super) fn call_started(&self, id: u64, handle: CallHandle) {
+        self.calls().insert(id, handle);
     }
 
     /// The app's call `id` ended.
@@ -277,7 +270,7 @@ impl AppSession {
 
     /// The handle of the app's call `id` in flight.
     pub(super) fn call(&self, id: u64) -> Option<CallHandle> {
-        self.calls().get(&id).cloned().flatten()
+        self.calls().get(&id).cloned()
     }
 
     /// Ends the request `id` because its caller gave up: the app is told to

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
+use super::Picked;
 use crate::apps::LocalApp;
 use crate::rpc::Remote;
 
@@ -27,7 +28,8 @@ enum Where {
     },
     Remote {
         remote: Weak<dyn Remote>,
-        endpoint: String,
+        /// The instance (its endpoint) the request went to.
+        picked: Picked,
         id: String,
         /// The peer is a lymphd (it understands `lymphd.cancel`).
         lymphd: bool,
@@ -51,12 +53,12 @@ impl CallHandle {
             }
             Where::Remote {
                 remote,
-                endpoint,
+                picked,
                 id,
                 lymphd,
             } => {
                 if let Some(remote) = remote.upgrade() {
-                    remote.cancel_request(&endpoint, &id, lymphd);
+                    remote.cancel_request(&picked.instance().endpoint, &id, lymphd);
                 }
             }
             Where::Starting | Where::Cancelled => {}
@@ -80,13 +82,13 @@ impl CallHandle {
     pub(super) fn at_peer(
         &self,
         remote: &Arc<dyn Remote>,
-        endpoint: &str,
+        picked: Picked,
         id: String,
         lymphd: bool,
     ) {
         self.settle(Where::Remote {
             remote: Arc::downgrade(remote),
-            endpoint: endpoint.to_owned(),
+            picked,
             id,
             lymphd,
         });

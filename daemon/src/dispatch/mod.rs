@@ -7,6 +7,7 @@ mod builtin;
 mod cancel;
 mod choice;
 mod incoming;
+mod picked;
 mod probe;
 mod remote;
 mod start;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 pub use builtin::{BUILTIN_VERSION, MethodDesc, describe};
 pub use cancel::CallHandle;
+pub use picked::Picked;
 
 pub use version::VersionReq;
 
@@ -59,9 +61,27 @@ pub struct Call {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub body: Bytes,
-    pub identity: String,
-    pub version: Option<String>,
+    /// The instance that answered.
+    pub from: Picked,
 }
+
+impl Answer {
+    /// The identity of the app (process) that answered.
+    pub fn identity(&self) -> &str {
+        &self.from.instance().identity
+    }
+
+    /// The version of the instance that answered, if it has one.
+    pub fn version(&self) -> Option<&str> {
+        self.from.instance().version.as_deref()
+    }
+}
+
+/// Matching instances held inline (no allocation) by a call's choice.
+const INLINE_CANDIDATES: usize = 8;
+
+/// A call's candidates: index in the service's list, and liveness.
+type Candidates = smallvec::SmallVec<[(usize, Liveness); INLINE_CANDIDATES]>;
 
 struct Route {
     rx: watch::Receiver<Instances>,
@@ -149,13 +169,14 @@ impl Dispatcher {
         &self,
         service: &str,
         version: Option<&str>,
-    ) -> Result<(Instance, Target), CallError> {
+    ) -> Result<(Picked, Target), CallError> {
         let requirement = requirement(version)?;
         let (list, next) = self.instances(service).await?;
         self.pick_in(&list, &next, service, version, requirement.as_ref())
     }
 
-    /// `pick` over a known instance list.
+    /// `pick` over a known instance list. Per call: allocates nothing for
+    /// up to `INLINE_CANDIDATES` matching instances, copies no instance.
     fn pick_in(
         &self,
         list: &Instances,
@@ -163,12 +184,14 @@ impl Dispatcher {
         service: &str,
         version: Option<&str>,
         requirement: Option<&VersionReq>,
-    ) -> Result<(Instance, Target), CallError> {
-        let candidates: Vec<&Instance> = list
+    ) -> Result<(Picked, Target), CallError> {
+        let classed: Candidates = list
             .iter()
-            .filter(|i| requirement.is_none_or(|r| r.matches(i.version.as_deref())))
+            .enumerate()
+            .filter(|(_, i)| requirement.is_none_or(|r| r.matches(i.version.as_deref())))
+            .map(|(index, i)| (index, self.liveness(i)))
             .collect();
-        if candidates.is_empty() {
+        if classed.is_empty() {
             return Err(match (list.is_empty(), version) {
                 (false, Some(v)) => CallError::new(
                     ErrorKind::UnknownService,
@@ -178,14 +201,17 @@ impl Dispatcher {
             });
         }
         let turn = next.fetch_add(1, Ordering::Relaxed);
-        let classed: Vec<(&Instance, Liveness)> =
-            candidates.iter().map(|i| (*i, self.liveness(i))).collect();
-        for (instance, liveness) in choice::order(&classed, turn) {
-            if let Some(target) = self.target(instance) {
+        for (index, liveness) in choice::order(&classed, turn) {
+            let Some(instance) = list.get(index) else {
+                continue;
+            };
+            if let Some(target) = self.target(instance)
+                && let Some(picked) = Picked::new(list, index)
+            {
                 if liveness == Liveness::Verified {
-                    self.probe_passed_over(&classed);
+                    self.probe_passed_over(list, &classed);
                 }
-                return Ok((instance.clone(), target));
+                return Ok((picked, target));
             }
         }
         Err(CallError::new(
@@ -219,12 +245,14 @@ impl Dispatcher {
     /// Probes the unverified instances a call passed over, so they become
     /// verified or dead without a call going there (a no-op for those being
     /// reached already; this re-probes one forgotten by the transport).
-    fn probe_passed_over(&self, classed: &[(&Instance, Liveness)]) {
+    fn probe_passed_over(&self, list: &[Instance], classed: &[(usize, Liveness)]) {
         let Some(remote) = &self.remote else {
             return;
         };
-        for (instance, liveness) in classed {
-            if *liveness == Liveness::Unverified {
+        for (index, liveness) in classed {
+            if *liveness == Liveness::Unverified
+                && let Some(instance) = list.get(*index)
+            {
                 remote.probe(&instance.endpoint);
             }
         }
@@ -279,18 +307,19 @@ impl Dispatcher {
         service: &str,
         version: Option<&str>,
     ) -> Result<(String, Vec<MethodDesc>), CallError> {
-        let (instance, target) = self.pick(service, version).await?;
+        let (picked, target) = self.pick(service, version).await?;
+        let instance = picked.instance();
         Ok(match target {
-            Target::Daemon => (instance.identity, describe(None)),
-            Target::App(app) => (instance.identity, describe(Some(app.spec()))),
+            Target::Daemon => (instance.identity.clone(), describe(None)),
+            Target::App(app) => (instance.identity.clone(), describe(Some(app.spec()))),
             Target::Remote => {
                 let Some(remote) = &self.remote else {
                     return Err(CallError::new(ErrorKind::Internal, "no transport"));
                 };
                 let methods =
-                    builtin::inspect_remote(remote.as_ref(), &instance, self.rpc.default_timeout)
+                    builtin::inspect_remote(remote.as_ref(), instance, self.rpc.default_timeout)
                         .await?;
-                (instance.identity, methods)
+                (instance.identity.clone(), methods)
             }
         })
     }

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    Answer, Call, CallHandle, Dispatcher, Target, builtin, remote, requirement, split_subject,
+    Answer, Call, CallHandle, Dispatcher, Picked, Target, builtin, remote, requirement,
+    split_subject,
 };
 use crate::apps::{AppRequest, Deadline, LocalApp};
 use crate::error::{CallError, ErrorKind};
@@ -41,22 +42,26 @@ impl Dispatcher {
     /// The handle cancels it.
     pub fn start(self: &Arc<Self>, call: Call, done: CallDone) -> CallHandle {
         let handle = CallHandle::default();
+        self.start_with(call, handle.clone(), done);
+        handle
+    }
+
+    /// `start`, with a handle the caller made (and may have put where a
+    /// cancel finds it) before the call could end.
+    pub fn start_with(self: &Arc<Self>, call: Call, handle: CallHandle, done: CallDone) {
         let checked = self.check_call(&call).and_then(|(interface, method)| {
             let requirement = requirement(call.version.as_deref())?;
             Ok((interface, method, requirement))
         });
         let (interface, method, requirement) = match checked {
             Ok(checked) => checked,
-            Err(e) => {
-                done(Err(e));
-                return handle;
-            }
+            Err(e) => return done(Err(e)),
         };
         let now = tokio::time::Instant::now();
         let mut started = Started {
             deadline: Deadline::from(now, self.timeout(call.timeout)),
             now,
-            handle: handle.clone(),
+            handle,
             call,
             interface,
             method,
@@ -64,8 +69,7 @@ impl Dispatcher {
             done,
         };
         if let Some((list, next)) = self.cached_instances(&started.call.service) {
-            self.start_on(&list, &next, started);
-            return handle;
+            return self.start_on(&list, &next, started);
         }
         // Not watched yet: look the service up in a task, then go on.
         let this = self.clone();
@@ -78,7 +82,6 @@ impl Dispatcher {
                 Err(e) => (started.done)(Err(e)),
             }
         });
-        handle
     }
 
     /// Starts `call` and waits for its outcome.
@@ -109,7 +112,7 @@ impl Dispatcher {
         let subject = format!("{interface}.{method}");
         let version = call.version.as_deref();
         let picked = self.pick_in(list, next, &call.service, version, requirement.as_ref());
-        let (instance, target) = match picked {
+        let (picked, target) = match picked {
             Ok(picked) => picked,
             Err(e) => {
                 let elapsed = std::time::Duration::ZERO;
@@ -118,7 +121,8 @@ impl Dispatcher {
                 return done(Err(e));
             }
         };
-        let finish = Finish::start(&self.metrics, subject, &instance, now.into_std(), done);
+        let instance = picked.instance();
+        let finish = Finish::start(&self.metrics, subject, &picked, now.into_std(), done);
         // Its time ran out on the way (the service's look-up), or its caller
         // gave up meanwhile: not started.
         if deadline.at <= now {
@@ -140,7 +144,7 @@ impl Dispatcher {
             }
             Target::App(app) => {
                 let checked =
-                    self.check_app(app.as_ref(), &instance, &interface, &method, &call.body);
+                    self.check_app(app.as_ref(), instance, &interface, &method, &call.body);
                 match checked {
                     Ok(Some(answer)) => finish.finish(Ok(answer)),
                     Ok(None) => {
@@ -164,9 +168,9 @@ impl Dispatcher {
                 let Some(remote) = &self.remote else {
                     return finish.finish(Err(CallError::new(ErrorKind::Internal, "no transport")));
                 };
-                let subject = format!("{interface}.{method}");
+                let subject = finish.subject.clone();
                 let request = OutgoingRequest {
-                    identity: remote::identity_header(&subject, &instance),
+                    identity: remote::identity_header(&subject, instance),
                     subject,
                     body: call.body,
                     trace_id: call.trace_id,
@@ -183,7 +187,7 @@ impl Dispatcher {
                 // Python lymph has no `app_name` in its nodes, nor lymphd.cancel.
                 let lymphd = instance.app_name.is_some();
                 if let Some(id) = remote.start_request(&instance.endpoint, request, reply_done) {
-                    handle.at_peer(remote, &instance.endpoint, id, lymphd);
+                    handle.at_peer(remote, picked, id, lymphd);
                 }
             }
         }
@@ -251,8 +255,7 @@ struct Finish {
     metrics: Arc<Metrics>,
     started: std::time::Instant,
     subject: String,
-    identity: String,
-    version: Option<String>,
+    picked: Picked,
     done: CallDone,
 }
 
@@ -260,7 +263,7 @@ impl Finish {
     fn start(
         metrics: &Arc<Metrics>,
         subject: String,
-        instance: &Instance,
+        picked: &Picked,
         started: std::time::Instant,
         done: CallDone,
     ) -> Finish {
@@ -269,8 +272,7 @@ impl Finish {
             metrics: metrics.clone(),
             started,
             subject,
-            identity: instance.identity.clone(),
-            version: instance.version.clone(),
+            picked: picked.clone(),
             done,
         }
     }
@@ -284,11 +286,10 @@ impl Finish {
         (self.done)(match outcome {
             Ok(body) => Ok(Answer {
                 body,
-                identity: self.identity,
-                version: self.version,
+                from: self.picked,
             }),
             Err(e) => Err(CallError {
-                instance: Some(self.identity),
+                instance: Some(self.picked.instance().identity.clone()),
                 ..e
             }),
         });

@@ -141,7 +141,7 @@ async fn round_robin_over_instances() {
     let mut seen = Vec::new();
     for _ in 0..4 {
         let answer = d.call(call("Echo", "echo")).await.expect("call");
-        seen.push(answer.identity);
+        seen.push(answer.identity().to_owned());
     }
     assert_eq!(seen, ["a", "b", "a", "b"]);
 }
@@ -192,7 +192,7 @@ async fn builtins_answer_ping_status_inspect() {
         rmpv::decode::read_value(&mut &reply.body[..]).expect("msgpack"),
         Value::from("hello")
     );
-    assert_eq!(reply.identity, "daemon");
+    assert_eq!(reply.identity(), "daemon");
 
     // lymph.status addressed to an Echo instance answers with the app's identity.
     let reply = d.call(call("Echo", "lymph.status")).await.expect("status");
