@@ -130,12 +130,13 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// Checks the size limits of a received multipart message, before decoding.
-pub fn check_limits<'a>(
-    frames: impl IntoIterator<Item = &'a Bytes>,
+pub fn check_limits<F: AsRef<[u8]>>(
+    frames: impl IntoIterator<Item = F>,
     limits: &Limits,
 ) -> Result<(), FrameError> {
     let mut total: usize = 0;
     for (index, frame) in frames.into_iter().enumerate() {
+        let frame = frame.as_ref();
         if frame.len() > limits.max_frame_bytes {
             return Err(FrameError::FrameTooLarge {
                 index,

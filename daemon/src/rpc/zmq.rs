@@ -140,11 +140,14 @@ impl Remote for RpcClient {
             timeout,
         } = request.deadline;
         let message = request_message(request);
-        let frames = frame::encode(endpoint, &message);
-        if let Err(e) = check_size(&frames, &self.shared) {
-            done(Err(e));
-            return None;
-        }
+        let request_id = Some(message.id.clone());
+        let outgoing = match Outgoing::encode_within(&message, request_id, &self.shared.limits) {
+            Ok(outgoing) => outgoing,
+            Err(e) => {
+                done(Err(e));
+                return None;
+            }
+        };
         let queue = match self.shared.conn_for(endpoint) {
             Ok(queue) => queue,
             Err(e) => {
@@ -155,10 +158,6 @@ impl Remote for RpcClient {
         let id = message.id;
         self.shared
             .add_pending(id.clone(), endpoint, done, deadline, timeout);
-        let outgoing = Outgoing {
-            frames,
-            request_id: Some(id.clone()),
-        };
         match queue.try_send(outgoing) {
             Ok(()) => {}
             // A busy peer: wait for room in a task, within the call's deadline
@@ -231,16 +230,5 @@ fn request_message(request: OutgoingRequest) -> Message {
             ..Headers::default()
         },
         body: request.body,
-    }
-}
-
-fn check_size(frames: &[bytes::Bytes], shared: &Shared) -> Result<(), RpcError> {
-    match frame::check_limits(frames, &shared.limits) {
-        Ok(()) => Ok(()),
-        Err(frame::FrameError::FrameTooLarge { size, limit, .. })
-        | Err(frame::FrameError::MessageTooLarge { size, limit }) => {
-            Err(RpcError::TooLarge { size, limit })
-        }
-        Err(_) => Ok(()),
     }
 }

@@ -107,8 +107,7 @@ async fn deliver(
     };
     open.out.clear();
     for outgoing in batch.drain(..) {
-        // Frame 0 is the routing frame a ROUTER strips before sending.
-        zmtp::encode_message(outgoing.frames.get(1..).unwrap_or_default(), &mut open.out);
+        open.out.extend_from_slice(&outgoing.wire);
     }
     let stall = shared.config.peer_write_timeout;
     if let Err(failed) = write_within(&open.write, &open.out, stall).await {

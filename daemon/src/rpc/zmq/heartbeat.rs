@@ -72,10 +72,7 @@ fn ping(trace_id: &str) -> Outgoing {
         },
         body: Bytes::from_static(PING_BODY),
     };
-    Outgoing {
-        frames: frame::encode("", &ping),
-        request_id: None,
-    }
+    Outgoing::encode(&ping, None)
 }
 
 #[cfg(test)]

@@ -219,10 +219,7 @@ fn send_reply(
         headers,
         body,
     };
-    let outgoing = Outgoing {
-        frames: frame::encode("", &message),
-        request_id: None,
-    };
+    let outgoing = Outgoing::encode(&message, None);
     let queue = match shared.conn_for(peer) {
         Ok(queue) => queue,
         Err(error) => {

@@ -24,11 +24,12 @@ use crate::rpc::{IncomingReply, Liveness, ReplyDone, RpcError, TransportConfig};
 /// enough to hold the calls issued while a connect is in progress.
 pub(super) const PEER_QUEUE: usize = 1024;
 
-/// One message for a peer: frames 1..=5, frame 0 is filled in by the
-/// connection task with the identity the peer announced.
+/// One message for a peer: frames 1..=5 as ZMTP puts them on the wire,
+/// encoded once into one buffer (`Outgoing::encode`); frame 0, the routing
+/// identity, is not sent (a ROUTER strips it).
 #[derive(Debug)]
 pub(super) struct Outgoing {
-    pub frames: Vec<Bytes>,
+    pub wire: Bytes,
     /// Set for requests, so a failed delivery fails the waiting call at once.
     pub request_id: Option<String>,
 }

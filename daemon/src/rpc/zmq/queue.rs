@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 use super::peers::{Outgoing, PEER_QUEUE};
+use super::zmtp;
+use crate::rpc::RpcError;
+use crate::rpc::frame::{self, FrameError, Limits, Message};
 
 /// Why a message was not queued.
 #[derive(Debug)]
@@ -65,10 +68,57 @@ pub(super) fn channel(limit: usize) -> (PeerTx, PeerRx) {
 }
 
 impl Outgoing {
-    /// The bytes this message holds (its frames).
-    pub fn size(&self) -> usize {
-        self.frames.iter().map(|f| f.len()).sum()
+    /// `message` for the wire, in one allocation (and one for its headers).
+    pub fn encode(message: &Message, request_id: Option<String>) -> Outgoing {
+        let headers = message.headers.encode();
+        Outgoing::from_frames(&frames_of(message, &headers), request_id)
     }
+
+    /// `encode` for a request, checked against `limits` first (the peer's
+    /// limits are ours: a call too large for them fails here, not there).
+    pub fn encode_within(
+        message: &Message,
+        request_id: Option<String>,
+        limits: &Limits,
+    ) -> Result<Outgoing, RpcError> {
+        let headers = message.headers.encode();
+        let frames = frames_of(message, &headers);
+        if let Err(
+            FrameError::FrameTooLarge { size, limit, .. }
+            | FrameError::MessageTooLarge { size, limit },
+        ) = frame::check_limits(frames, limits)
+        {
+            return Err(RpcError::TooLarge { size, limit });
+        }
+        Ok(Outgoing::from_frames(&frames, request_id))
+    }
+
+    fn from_frames(frames: &[&[u8]; 5], request_id: Option<String>) -> Outgoing {
+        // Each frame: a flag byte and a length of 1 or 8 bytes.
+        let size = frames.iter().map(|f| f.len() + 9).sum();
+        let mut wire = bytes::BytesMut::with_capacity(size);
+        zmtp::encode_message(frames, &mut wire);
+        Outgoing {
+            wire: wire.freeze(),
+            request_id,
+        }
+    }
+
+    /// The bytes this message holds on the wire.
+    pub fn size(&self) -> usize {
+        self.wire.len()
+    }
+}
+
+/// Frames 1..=5 of `message` (lymph's id, type, subject, headers, body).
+fn frames_of<'a>(message: &'a Message, headers: &'a [u8]) -> [&'a [u8]; 5] {
+    [
+        message.id.as_bytes(),
+        message.kind.as_str().as_bytes(),
+        message.subject.as_bytes(),
+        headers,
+        &message.body,
+    ]
 }
 
 impl PeerQueue {
@@ -125,7 +175,7 @@ mod tests {
 
     fn message(size: usize) -> Outgoing {
         Outgoing {
-            frames: vec![Bytes::new(), Bytes::from(vec![0u8; size])],
+            wire: Bytes::from(vec![0u8; size]),
             request_id: None,
         }
     }

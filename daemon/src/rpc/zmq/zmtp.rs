@@ -42,9 +42,10 @@ pub(super) async fn handshake(
 }
 
 /// Appends one message's frames to `out`, all but the last marked MORE.
-pub(super) fn encode_message(frames: &[Bytes], out: &mut BytesMut) {
+pub(super) fn encode_message<F: AsRef<[u8]>>(frames: &[F], out: &mut BytesMut) {
     let last = frames.len().saturating_sub(1);
     for (i, frame) in frames.iter().enumerate() {
+        let frame = frame.as_ref();
         let more = if i < last { 0x01 } else { 0x00 };
         match u8::try_from(frame.len()) {
             Ok(short) => {
