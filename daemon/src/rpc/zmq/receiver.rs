@@ -128,9 +128,10 @@ async fn serve(
                 }
                 Frame::Message(parts) => {
                     let from = identity.get_or_insert_with(anonymous).clone();
-                    let mut frames = Vec::with_capacity(parts.len() + 1);
-                    frames.push(from);
-                    frames.extend(parts);
+                    // Frame 0 is the sender, as a ROUTER delivers it (the
+                    // reader left room for it).
+                    let mut frames = parts;
+                    frames.insert(0, from);
                     inbound::handle(shared, incoming, frames, &mut heard);
                 }
             }

@@ -160,6 +160,10 @@ pub(super) enum Frame {
     Message(Vec<Bytes>),
 }
 
+/// Room for a lymph message's parts (5 frames) and the sender identity the
+/// receive side puts in front: one allocation per message.
+const PARTS_CAPACITY: usize = 6;
+
 /// Splits a connection's bytes into ZMTP frames, refusing any frame or
 /// message beyond the limits as soon as its header says so.
 pub(super) struct Reader {
@@ -175,7 +179,7 @@ impl Reader {
     pub(super) fn new(limits: Limits) -> Reader {
         Reader {
             limits,
-            parts: Vec::new(),
+            parts: Vec::with_capacity(PARTS_CAPACITY),
             message_bytes: 0,
             wanted: 0,
         }
@@ -225,7 +229,11 @@ impl Reader {
             self.parts.push(body);
             if !more {
                 self.message_bytes = 0;
-                return Ok(Some(Frame::Message(std::mem::take(&mut self.parts))));
+                let next = Vec::with_capacity(PARTS_CAPACITY);
+                return Ok(Some(Frame::Message(std::mem::replace(
+                    &mut self.parts,
+                    next,
+                ))));
             }
         }
     }
