@@ -80,6 +80,8 @@ impl Daemon {
             .arg("--socket")
             .arg(&socket)
             .env("LYMPHD_LOG", "warn")
+            // Each daemon its own /metrics port (--ab-env may set another).
+            .env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0")
             .envs(bins.daemon_env.iter().map(|(k, v)| (k, v)));
         let proc = Proc::try_spawn(name, cmd, dir)?;
         let mut daemon = Daemon {

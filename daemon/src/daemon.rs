@@ -46,6 +46,8 @@ pub struct Daemon {
     tasks: TaskTracker,
     /// The port of the daemon's own log records (`log.publish`).
     own_log: Option<crate::logs::PortHandle>,
+    /// The `/metrics` port, bound, and what it serves; served from `run`.
+    metrics: Option<(tokio::net::TcpListener, Arc<crate::metrics::prom::Exporter>)>,
 }
 
 impl Daemon {
@@ -64,6 +66,10 @@ impl Daemon {
             None => Arc::new(EmbeddedStore::new().session()),
         };
         let remote = fleet.as_ref().map(|f| f.remote.clone());
+        let metrics_listener = crate::metrics::endpoint::bind(&config.metrics).await;
+        let metrics_listen = metrics_listener
+            .as_ref()
+            .and_then(crate::metrics::endpoint::address);
         let identity = trace::new_id();
         let bus: Arc<dyn EventBus> = match &config.events {
             EventsConfig::Embedded { queue_limit } => Arc::new(EmbeddedBus::spawn(*queue_limit)),
@@ -85,7 +91,15 @@ impl Daemon {
         let tasks = TaskTracker::new();
         let draining = CancellationToken::new();
         let sessions = Arc::new(SessionTable::default());
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(config.metrics.listen.is_some()));
+        let gauges = Arc::new(crate::gauges::DaemonGauges {
+            sessions: sessions.clone(),
+            metrics: metrics.clone(),
+            registry: registry.clone(),
+            bus: bus.clone(),
+            remote: remote.clone(),
+        });
+        let exporter = Arc::new(crate::metrics::prom::Exporter::new(metrics.clone(), gauges));
         let dispatcher = Arc::new(Dispatcher::new(
             registry.clone(),
             sessions.clone(),
@@ -137,6 +151,7 @@ impl Daemon {
             started: Instant::now(),
             attacher: attacher.clone(),
             metrics,
+            metrics_listen,
         });
         let api = Api {
             apps: config.apps.clone(),
@@ -175,6 +190,7 @@ impl Daemon {
             sessions_closed,
             tasks,
             own_log,
+            metrics: metrics_listener.map(|listener| (listener, exporter)),
         })
     }
 
@@ -203,6 +219,15 @@ impl Daemon {
             .add_service(api.server())
             .serve_with_incoming_shutdown(incoming, served.clone().cancelled_owned());
         let server = tokio::spawn(server);
+        if let Some((listener, exporter)) = self.metrics.take() {
+            crate::metrics::endpoint::serve(
+                listener,
+                exporter,
+                &self.config.metrics,
+                self.sessions_closed.clone(),
+                &self.tasks,
+            );
+        }
 
         shutdown.await;
         self.drain().await;

@@ -25,6 +25,7 @@ pub(crate) mod fleet;
 #[cfg(feature = "fleet")]
 #[doc(hidden)]
 pub mod fuzz;
+pub(crate) mod gauges;
 pub mod log_fields;
 pub mod logs;
 pub(crate) mod metrics;

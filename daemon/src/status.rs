@@ -19,6 +19,8 @@ pub struct StatusBoard {
     pub started: Instant,
     pub attacher: Arc<Attacher>,
     pub metrics: Arc<Metrics>,
+    /// The address `/metrics` is served on, if it is.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl StatusBoard {
@@ -36,6 +38,10 @@ impl StatusBoard {
             calls_total,
             calls_failed,
             calls_in_flight,
+            metrics_listen: self
+                .metrics_listen
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
         }
     }
 }

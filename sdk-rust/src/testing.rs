@@ -41,6 +41,15 @@ pub enum TestingError {
     Api(String),
 }
 
+/// Each test daemon serves `/metrics` on a port of its own (any free one)
+/// unless the config names another: tests run side by side.
+fn own_metrics_port(config: &mut lymphd::Config) {
+    let default = lymphd::Config::default().metrics.listen;
+    if config.metrics.listen == default {
+        config.metrics.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+}
+
 /// A daemon running inside the test process. Stops when dropped.
 pub struct TestDaemon {
     socket: PathBuf,
@@ -57,7 +66,8 @@ impl TestDaemon {
     }
 
     /// Starts a daemon with the given config; its socket is always a fresh temp path.
-    pub async fn with_config(config: lymphd::Config) -> Result<TestDaemon, TestingError> {
+    pub async fn with_config(mut config: lymphd::Config) -> Result<TestDaemon, TestingError> {
+        own_metrics_port(&mut config);
         let dir = tempfile::Builder::new()
             .prefix("lymph-test")
             .tempdir()
@@ -193,7 +203,9 @@ impl TestDaemon {
         let shutdown = self.stop.clone().cancelled_owned();
         let path = self.socket.clone();
         self.task = Some(tokio::spawn(async move {
-            lymphd::serve(lymphd::Config::default(), Some(path), shutdown)
+            let mut config = lymphd::Config::default();
+            own_metrics_port(&mut config);
+            lymphd::serve(config, Some(path), shutdown)
                 .await
                 .map_err(|e| format!("{e:#}"))
         }));

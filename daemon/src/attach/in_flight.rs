@@ -25,6 +25,8 @@ pub(crate) enum Held {
         event_type: String,
         /// Its handler's last try: a fail drops the event.
         last_try: bool,
+        /// When it was handed to the app (`messaging.process.duration`).
+        handed: Instant,
     },
 }
 

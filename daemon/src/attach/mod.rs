@@ -169,7 +169,10 @@ impl Attacher {
         }
         let mut consumers = Vec::new();
         for session in &self.sessions.all() {
-            session.close();
+            for event_type in session.close() {
+                self.metrics
+                    .event(crate::metrics::EventStep::Returned, &event_type);
+            }
             let subscribed = session
                 .subscriptions
                 .lock()

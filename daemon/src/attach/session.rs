@@ -361,13 +361,15 @@ impl AppSession {
             tag,
             event_type: event_type.to_owned(),
             last_try,
+            handed: Instant::now(),
         };
         self.in_flight.insert(held, None, permits).ok()
     }
 
     /// Passes the app's ack or fail of a delivery to the bus. Returns the
-    /// event's type and what became of it; `None` for an unknown delivery id.
-    pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> Option<(String, EventStep)> {
+    /// event's type, what became of it and how long the app held it; `None`
+    /// for an unknown delivery id.
+    pub fn settle(&self, delivery_id: u64, fail: Option<String>) -> Option<Settled> {
         let Some(Entry {
             held:
                 Held::Delivery {
@@ -375,6 +377,7 @@ impl AppSession {
                     tag,
                     event_type,
                     last_try,
+                    handed,
                 },
             ..
         }) = self
@@ -390,18 +393,28 @@ impl AppSession {
         };
         // The consumer may be gone already; then the bus has taken the event back.
         let _ = settle.send(message);
-        Some((event_type, step))
+        Some(Settled {
+            event_type,
+            step,
+            held: handed.elapsed(),
+        })
     }
 
     /// Ends the session: every request in flight fails at once with
     /// "disconnected", new ones are refused, held event deliveries go back to
-    /// the bus for another instance, and the response stream ends.
-    pub fn close(&self) {
+    /// the bus for another instance, and the response stream ends. Returns
+    /// the event types of the deliveries given back.
+    pub fn close(&self) -> Vec<String> {
+        let mut returned = Vec::new();
         for entry in self.in_flight.close() {
+            if let Held::Delivery { event_type, .. } = &entry.held {
+                returned.push(event_type.clone());
+            }
             fail(entry.held, CallError::app_gone());
         }
         self.stop_consuming.cancel();
         self.closed.cancel();
+        returned
     }
 }
 
@@ -413,6 +426,15 @@ fn fail(held: Held, error: CallError) {
         Held::Http(done) => done(Err(error)),
         Held::Delivery { .. } => {}
     }
+}
+
+/// A delivery the app answered: its type, what became of it, how long the
+/// app held it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub event_type: String,
+    pub step: EventStep,
+    pub held: std::time::Duration,
 }
 
 impl crate::apps::LocalApp for AppSession {

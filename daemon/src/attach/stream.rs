@@ -129,7 +129,9 @@ async fn handle(
         In::CancelCall(cancel) => outgoing::cancel(session, cancel.id),
         In::Emit(emit) => outgoing::emit(attacher, session, emit),
         In::Ack(ack) => match session.settle(ack.delivery_id, None) {
-            Some((event_type, step)) => attacher.metrics.event(step, &event_type),
+            Some(s) => attacher
+                .metrics
+                .event_settled(s.step, &s.event_type, s.held),
             None => {
                 debug!(app = %session.spec.app_name, id = ack.delivery_id, "ack of no delivery held")
             }
@@ -137,7 +139,9 @@ async fn handle(
         In::Fail(fail) => {
             debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %crate::names::shown(&fail.reason), "delivery failed");
             match session.settle(fail.delivery_id, Some(fail.reason)) {
-                Some((event_type, step)) => attacher.metrics.event(step, &event_type),
+                Some(s) => attacher
+                    .metrics
+                    .event_settled(s.step, &s.event_type, s.held),
                 None => {
                     debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held")
                 }
@@ -191,7 +195,11 @@ async fn detach(attacher: &Arc<Attacher>, session: &Arc<AppSession>) {
     // Unregister first so nobody routes to the app, then fail what is in flight.
     attacher.registrar.unregister(session).await;
     let in_flight = session.in_flight();
-    session.close();
+    for event_type in session.close() {
+        attacher
+            .metrics
+            .event(crate::metrics::EventStep::Returned, &event_type);
+    }
     info!(app = %session.spec.app_name, identity = %session.identity,
           failed_in_flight = in_flight, "app detached");
 }

@@ -23,6 +23,7 @@ fn counts(config: &Config) -> Vec<(&'static str, usize)> {
         ("apps.max_connections", config.apps.max_connections),
         ("web.max_connections", config.web.max_connections),
         ("log.max_subscribers", config.log.max_subscribers),
+        ("metrics.max_connections", config.metrics.max_connections),
     ];
     match &config.events {
         EventsConfig::Embedded { queue_limit } => all.push(("events.queue_limit", *queue_limit)),

@@ -38,6 +38,14 @@ pub fn apply_env(
     if let Some(v) = lookup("LYMPHD_WEB_TIMEOUT") {
         config.web.timeout = duration("LYMPHD_WEB_TIMEOUT", &v)?;
     }
+    if let Some(v) = lookup("LYMPHD_METRICS_LISTEN") {
+        config.metrics.listen =
+            super::parse_metrics_listen(&v).map_err(|message| ConfigError::Env {
+                name: "LYMPHD_METRICS_LISTEN",
+                value: v.clone(),
+                message,
+            })?;
+    }
     if let Some(v) = lookup("LYMPHD_LOG_PUBLISH") {
         config.log.publish = parse("LYMPHD_LOG_PUBLISH", &v)?;
     }

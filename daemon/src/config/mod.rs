@@ -31,6 +31,7 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     /// Who may serve a service name: a name listed here only by the uids and
     /// groups it names; any other name by anyone allowed to attach.
     pub services: BTreeMap<String, ServiceAccess>,
@@ -383,6 +384,57 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// The Prometheus endpoint (`docs/metrics.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served, `ip:port` (port 0: any free port,
+    /// shown by `lymphctl status`), or `off`: no endpoint, and only the
+    /// counts behind `lymph.get_metrics` and `Status` are kept.
+    #[serde(deserialize_with = "metrics_listen")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Scrapers connected at once; past it a connection is closed at once.
+    pub max_connections: usize,
+    /// Time a scraper has to send its request, and to take the answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                DEFAULT_METRICS_PORT,
+            ))),
+            max_connections: 16,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The default port of `/metrics` (the OpenTelemetry Prometheus exporter's).
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
+
+/// Reads `metrics.listen`: `off`, or `ip:port`.
+pub fn parse_metrics_listen(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        format!("metrics.listen {text:?} is neither `off` nor an address like 127.0.0.1:9464")
+    })
+}
+
+fn metrics_listen<'de, D>(deserializer: D) -> Result<Option<std::net::SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
+}
+
 /// The daemon's own log.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -630,6 +682,7 @@ impl Config {
             ("web.header_timeout", self.web.header_timeout),
             ("web.body_timeout", self.web.body_timeout),
             ("shutdown.grace_period", self.shutdown.grace_period),
+            ("metrics.timeout", self.metrics.timeout),
         ];
         if let RegistryConfig::Zookeeper(zk) = &self.registry {
             all.push(("registry.session_timeout", zk.session_timeout));

@@ -36,6 +36,8 @@ enum Command {
     Consume(Subscription, oneshot::Sender<Result<Consumer, EventError>>),
     Settle(u64, Settle),
     Gone(u64),
+    /// How many events wait in the queues (a scrape asks).
+    Depth(oneshot::Sender<u64>),
 }
 
 struct Message {
@@ -130,6 +132,12 @@ impl EventBus for EmbeddedBus {
         self.send(Command::Consume(subscription, tx)).await?;
         rx.await.map_err(|_| EventError::Closed)?
     }
+
+    async fn queued(&self) -> Option<u64> {
+        let (reply, depth) = oneshot::channel();
+        self.send(Command::Depth(reply)).await.ok()?;
+        depth.await.ok()
+    }
 }
 
 impl Actor {
@@ -150,6 +158,10 @@ impl Actor {
                 }
                 Command::Settle(consumer, settle) => self.settle(consumer, settle),
                 Command::Gone(consumer) => self.remove_consumer(consumer),
+                Command::Depth(reply) => {
+                    let depth = self.queues.values().map(|q| q.ready.len() as u64).sum();
+                    let _ = reply.send(depth);
+                }
             }
         }
     }

@@ -165,4 +165,16 @@ pub trait EventBus: Send + Sync + 'static {
     /// refusing the queue's declaration) returns the consumer anyway, retries
     /// with backoff and reports it in `Consumer::health`.
     async fn consume(&self, subscription: Subscription) -> Result<Consumer, EventError>;
+
+    /// Whether the backend's connection is up now (the embedded bus's always
+    /// is): the `lymphd_broker_connected` gauge.
+    fn connected(&self) -> bool {
+        true
+    }
+
+    /// Events waiting in the bus's queues, when the bus keeps them itself
+    /// (the embedded one; RabbitMQ's queues are the broker's to report).
+    async fn queued(&self) -> Option<u64> {
+        None
+    }
 }

@@ -1,9 +1,13 @@
 //! The one recording seam for metrics: every hop reports here (RPC calls
 //! this daemon routes and requests it serves for other hosts, HTTP requests,
-//! events emitted, delivered, acked, failed and dropped), and `lymph.get_metrics`,
-//! `Status` and later exporters read from here. Recording is lock-free after
-//! the first report of a series; series are bounded in number.
+//! events emitted, delivered and settled), and `lymph.get_metrics`, `Status`
+//! and the Prometheus exporter (`prom`) read from here. Recording is
+//! lock-free after the first report of a series; series are bounded in number.
 
+pub mod endpoint;
+mod http;
+pub mod process;
+pub mod prom;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -13,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use stats::SubjectStats;
+pub use http::HttpStats;
+pub use stats::{Snapshot, SubjectStats, Timing};
 
 use crate::error::ErrorKind;
 
@@ -54,15 +59,18 @@ pub enum EventStep {
     Failed,
     /// Failed by its handler past its retry count: the bus drops it.
     Dropped,
+    /// Held by an app that went away unanswered: back to the bus.
+    Returned,
 }
 
 impl EventStep {
-    const ALL: [EventStep; 5] = [
+    const ALL: [EventStep; 6] = [
         EventStep::Emitted,
         EventStep::Delivered,
         EventStep::Acked,
         EventStep::Failed,
         EventStep::Dropped,
+        EventStep::Returned,
     ];
 
     fn name(self) -> &'static str {
@@ -72,13 +80,24 @@ impl EventStep {
             EventStep::Acked => "events.acked",
             EventStep::Failed => "events.failed",
             EventStep::Dropped => "events.dropped",
+            EventStep::Returned => "events.returned",
         }
     }
 }
 
-/// Counts per event type, one per `EventStep`.
+/// Counts per event type, one per `EventStep`, and how long its handlers
+/// held its deliveries (to their ack or fail; labelled histograms only).
 #[derive(Default)]
-struct EventCounts([AtomicU64; 5]);
+pub struct EventCounts {
+    steps: [AtomicU64; 6],
+    pub processed: Timing,
+}
+
+impl EventCounts {
+    pub fn count(&self, step: EventStep) -> u64 {
+        self.steps[step as usize].load(Ordering::Relaxed)
+    }
+}
 
 /// A family of series by name, bounded to `MAX_SERIES`.
 struct Family<K, V> {
@@ -116,7 +135,7 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
     }
 
     /// Every series, sorted by key.
-    fn sorted(&self) -> Vec<(K, Arc<V>)> {
+    pub fn sorted(&self) -> Vec<(K, Arc<V>)> {
         let read = self.series.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<(K, Arc<V>)> = read.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -124,16 +143,26 @@ impl<K: std::hash::Hash + Eq + Clone + Ord, V: Default> Family<K, V> {
     }
 }
 
-#[derive(Default)]
 pub struct Metrics {
+    /// Whether outcomes are kept apart by their labels (error kind, HTTP
+    /// status) and event handling is timed: what only the Prometheus
+    /// exporter shows (`metrics.listen`). The counts behind
+    /// `lymph.get_metrics` and `Status` are kept either way.
+    labelled: bool,
     /// RPCs by subject, one family per `Side` (client, then server).
     rpc: [Family<String, SubjectStats>; 2],
     /// HTTP requests by (method, route pattern); errors are 5xx answers.
-    http: Family<(String, String), SubjectStats>,
+    http: Family<(String, String), HttpStats>,
     events: Family<String, EventCounts>,
     calls_total: AtomicU64,
     calls_failed: AtomicU64,
     in_flight: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(true)
+    }
 }
 
 /// One metric: lymph's `[name, value, tags]` triple.
@@ -154,6 +183,19 @@ fn unreached(kind: ErrorKind) -> bool {
 }
 
 impl Metrics {
+    /// `labelled`: keep the series only the Prometheus exporter shows.
+    pub fn new(labelled: bool) -> Metrics {
+        Metrics {
+            labelled,
+            rpc: Default::default(),
+            http: Family::default(),
+            events: Family::default(),
+            calls_total: AtomicU64::new(0),
+            calls_failed: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
     /// An RPC is on its way (this daemon's `rpc.in_flight`).
     pub fn rpc_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +225,7 @@ impl Metrics {
         }
         self.rpc[side as usize]
             .get(subject, || OTHER.to_owned())
-            .record(elapsed, failed);
+            .record(elapsed, outcome, self.labelled);
     }
 
     /// An HTTP request answered with `status`; `route` is the matched
@@ -192,13 +234,38 @@ impl Metrics {
         let key = (method.to_owned(), route.to_owned());
         self.http
             .get(&key, || (OTHER.to_owned(), OTHER.to_owned()))
-            .record(elapsed, status >= 500);
+            .record(status, elapsed, self.labelled);
     }
 
     /// One event of `event_type` reached `step`.
     pub fn event(&self, step: EventStep, event_type: &str) {
         let counts = self.events.get(event_type, || OTHER.to_owned());
-        counts.0[step as usize].fetch_add(1, Ordering::Relaxed);
+        counts.steps[step as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A handler answered a delivery of `event_type` (`step`: acked, failed
+    /// or dropped) after holding it `held`.
+    pub fn event_settled(&self, step: EventStep, event_type: &str, held: Duration) {
+        let counts = self.events.get(event_type, || OTHER.to_owned());
+        counts.steps[step as usize].fetch_add(1, Ordering::Relaxed);
+        if self.labelled {
+            counts.processed.record(held);
+        }
+    }
+
+    /// The RPC series of one side, sorted by subject.
+    pub fn rpc_series(&self, side: Side) -> Vec<(String, Arc<SubjectStats>)> {
+        self.rpc[side as usize].sorted()
+    }
+
+    /// The HTTP series, sorted by (method, route).
+    pub fn http_series(&self) -> Vec<((String, String), Arc<HttpStats>)> {
+        self.http.sorted()
+    }
+
+    /// The event series, sorted by type.
+    pub fn event_series(&self) -> Vec<(String, Arc<EventCounts>)> {
+        self.events.sorted()
     }
 
     /// RPCs recorded, failed among them, and in flight now.
@@ -221,16 +288,18 @@ impl Metrics {
         for side in [Side::Client, Side::Server] {
             for (subject, s) in self.rpc[side as usize].sorted() {
                 let tags = vec![("subject", subject), ("side", side.name().to_owned())];
-                timed(&mut out, RPC_NAMES, &s, &tags);
+                let counts = [&s.calls, &s.errors].map(|c| c.load(Ordering::Relaxed));
+                timed(&mut out, RPC_NAMES, counts, &s.all(), &tags);
             }
         }
         for ((method, route), s) in self.http.sorted() {
             let tags = vec![("method", method), ("route", route)];
-            timed(&mut out, HTTP_NAMES, &s, &tags);
+            let counts = [&s.calls, &s.errors].map(|c| c.load(Ordering::Relaxed));
+            timed(&mut out, HTTP_NAMES, counts, &s.all.snapshot(), &tags);
         }
         for (event_type, counts) in self.events.sorted() {
             for step in EventStep::ALL {
-                let value = counts.0[step as usize].load(Ordering::Relaxed);
+                let value = counts.count(step);
                 if value > 0 {
                     out.push(Sample {
                         name: step.name(),
@@ -270,16 +339,18 @@ const HTTP_NAMES: [&str; 5] = [
     "http.latency_p99_ms",
 ];
 
-/// The samples of one timed series, named by `names`.
+/// The samples of one timed series (its calls and errors, and the
+/// durations of all its outcomes), named by `names`.
 fn timed(
     out: &mut Vec<Sample>,
     names: [&'static str; 5],
-    s: &SubjectStats,
+    [calls, errors]: [u64; 2],
+    s: &Snapshot,
     tags: &[(&'static str, String)],
 ) {
     let values = [
-        s.calls.load(Ordering::Relaxed) as f64,
-        s.errors.load(Ordering::Relaxed) as f64,
+        calls as f64,
+        errors as f64,
         s.mean_us() as f64 / 1000.0,
         s.quantile_us(0.5) as f64 / 1000.0,
         s.quantile_us(0.99) as f64 / 1000.0,

@@ -102,6 +102,12 @@ pub trait Registry: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the backend's session is up now (the embedded registry's
+    /// always is): the `lymphd_registry_connected` gauge.
+    fn connected(&self) -> bool {
+        true
+    }
+
     /// Ends the session: every registration it made disappears.
     async fn close(&self);
 }

@@ -254,6 +254,10 @@ pub trait Remote: Send + Sync + 'static {
     /// What is known of `endpoint`'s liveness, for choosing instances.
     fn liveness(&self, endpoint: &str) -> Liveness;
 
+    /// Peers known now, by liveness: verified, unverified, dead (the
+    /// `lymphd_peers` gauge).
+    fn peer_counts(&self) -> [u64; 3];
+
     /// lymph's liveness: false only for a peer known to be dead.
     #[cfg(test)]
     fn is_alive(&self, endpoint: &str) -> bool {

@@ -120,6 +120,10 @@ impl Remote for RpcClient {
         &self.shared.endpoint
     }
 
+    fn peer_counts(&self) -> [u64; 3] {
+        self.shared.peer_counts()
+    }
+
     fn liveness(&self, endpoint: &str) -> super::Liveness {
         self.shared.liveness(endpoint)
     }

@@ -18,6 +18,8 @@ mod listener;
 pub mod routes;
 mod stall;
 
+pub use stall::WriteStall;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

@@ -26,6 +26,7 @@ fn lymphctl_without_a_daemon_says_so() {
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let daemon = TestDaemon::start();
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket").arg(&daemon.socket);
     let out = run_bounded(cmd, Duration::from_secs(30));
     assert!(!out.status.success());
@@ -63,6 +64,7 @@ fn a_stale_socket_is_replaced() {
         "SIGKILL leaves the socket file behind"
     );
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket").arg(&first.socket);
     let _second = Proc::spawn("lymphd-2", cmd, first.dir.path());
     crate::harness::wait_until(
@@ -78,6 +80,7 @@ fn a_bad_config_exits_64_naming_the_problem() {
     let config = dir.path().join("bad.yml");
     std::fs::write(&config, "rpc:\n  default_timout: 3s\n").expect("write");
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket")
         .arg(dir.path().join("x.sock"))
         .arg("--config")
@@ -94,6 +97,7 @@ fn a_bad_config_exits_64_naming_the_problem() {
 /// `lymphd --socket <dir>/lymphd.sock` to completion (it should refuse to start).
 fn lymphd_in(dir: &std::path::Path) -> std::process::Output {
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket").arg(dir.join("lymphd.sock"));
     run_bounded(cmd, Duration::from_secs(30))
 }
@@ -143,6 +147,7 @@ fn a_socket_directory_others_could_write_is_refused_with_exit_64() {
     // A directory the daemon makes itself in that parent is its own: it starts.
     let fresh = shared.join("lymph-mine");
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket").arg(fresh.join("lymphd.sock"));
     let started = Proc::spawn("lymphd-fresh", cmd, root.path());
     crate::harness::wait_until(

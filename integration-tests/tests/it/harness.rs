@@ -368,7 +368,9 @@ fn spawn_lymphd(name: &str, socket: &Path, args: &[String], dir: &Path) -> Proc 
     cmd.arg("--socket")
         .arg(socket)
         .args(args)
-        .env("LYMPHD_LOG", "info");
+        .env("LYMPHD_LOG", "info")
+        // A port of its own (any free one; `Status` says which).
+        .env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     Proc::spawn(name, cmd, dir)
 }
 

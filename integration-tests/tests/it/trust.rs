@@ -84,6 +84,7 @@ fn set_mode(path: &Path, mode: u32) {
 fn lymphd_as(user: User, dir: &Path, logs: &Path) -> (Proc, PathBuf) {
     let socket = dir.join("lymphd.sock");
     let mut cmd = Command::new(bin("lymphd"));
+    cmd.env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
     cmd.arg("--socket")
         .arg(&socket)
         .env("LYMPHD_LOG", "info")

@@ -105,6 +105,8 @@ class World:
         env.pop("LYMPHD_CONFIG", None)
         env["PYTHONUNBUFFERED"] = "1"
         env["RUST_LOG"] = "info"
+        # Each lymphd its own /metrics port (any free one).
+        env["LYMPHD_METRICS_LISTEN"] = "127.0.0.1:0"
         # `python3` in node files is this interpreter's.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.update(extra)

@@ -227,14 +227,19 @@ async fn deliveries_are_settled_once_and_counted_handled() {
         .expect("tracked");
     assert_eq!(session.in_flight(), 0, "deliveries are not requests");
     assert_eq!(session.holding(), 2, "but a drain waits for them");
+    let answered = |id, fail| {
+        session
+            .settle(id, fail)
+            .map(|s| (s.event_type, s.step, s.held < Duration::from_secs(5)))
+    };
     assert_eq!(
-        session.settle(first, None),
-        Some(("t".to_owned(), EventStep::Acked))
+        answered(first, None),
+        Some(("t".to_owned(), EventStep::Acked, true))
     );
-    assert_eq!(session.settle(first, None), None, "settled once");
+    assert_eq!(answered(first, None), None, "settled once");
     assert_eq!(
-        session.settle(second, Some("boom".to_owned())),
-        Some(("t".to_owned(), EventStep::Dropped)),
+        answered(second, Some("boom".to_owned())),
+        Some(("t".to_owned(), EventStep::Dropped, true)),
         "a fail on the last try drops the event"
     );
     assert!(matches!(

@@ -40,6 +40,12 @@ pub fn render_text(s: &StatusReply) -> String {
     let _ = writeln!(out, "registry:  {}", s.registry);
     let _ = writeln!(out, "events:    {}", s.events);
     let _ = writeln!(out, "uptime:    {uptime}");
+    let metrics = if s.metrics_listen.is_empty() {
+        "off".to_owned()
+    } else {
+        format!("http://{}/metrics", s.metrics_listen)
+    };
+    let _ = writeln!(out, "metrics:   {metrics}");
     let _ = writeln!(
         out,
         "calls:     {} total, {} failed, {} in flight",
@@ -152,7 +158,8 @@ pub fn to_json(s: &StatusReply) -> Json {
         "version": s.version, "socket": s.socket, "endpoint": s.endpoint,
         "identity": s.identity, "registry": s.registry, "events": s.events,
         "uptime_ms": s.uptime_ms, "calls_total": s.calls_total,
-        "calls_failed": s.calls_failed, "calls_in_flight": s.calls_in_flight, "apps": apps,
+        "calls_failed": s.calls_failed, "calls_in_flight": s.calls_in_flight,
+        "metrics_listen": s.metrics_listen, "apps": apps,
     })
 }
 

@@ -66,6 +66,11 @@ impl Link {
         Ok(Link { state })
     }
 
+    /// Whether a session is up now.
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(*self.state.borrow(), LinkState::Up(_))
+    }
+
     /// A live session newer than `after` (0: any), waiting for a reconnect
     /// until `deadline`.
     pub(crate) async fn session(

@@ -132,6 +132,10 @@ impl EventBus for AmqpBus {
     async fn consume(&self, subscription: Subscription) -> Result<Consumer, EventError> {
         self.consuming.start(subscription).await
     }
+
+    fn connected(&self) -> bool {
+        self.consuming.link.is_up()
+    }
 }
 
 #[cfg(test)]

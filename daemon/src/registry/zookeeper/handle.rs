@@ -26,6 +26,14 @@ impl Registry for ZookeeperRegistry {
         "zookeeper"
     }
 
+    fn connected(&self) -> bool {
+        self.shared
+            .session
+            .borrow()
+            .as_ref()
+            .is_some_and(|client| client.state() == zk::SessionState::SyncConnected)
+    }
+
     async fn register(&self, instance: Instance) -> Result<(), RegistryError> {
         self.check_open()?;
         let path = self.path_of(&instance.service, &instance.id)?;

@@ -198,6 +198,21 @@ impl Shared {
         }
     }
 
+    /// Peers known now, by liveness: verified, unverified, dead.
+    pub fn peer_counts(&self) -> [u64; 3] {
+        let (now, after) = (Instant::now(), self.config.unresponsive_after);
+        let mut counts = [0; 3];
+        for peer in self.state().peers.values() {
+            let slot = match peer.liveness(now, after) {
+                Liveness::Verified => 0,
+                Liveness::Unverified => 1,
+                Liveness::Dead => 2,
+            };
+            counts[slot] += 1;
+        }
+        counts
+    }
+
     /// Whether `endpoint` has an entry (is being reached, or was lately).
     pub fn is_known(&self, endpoint: &str) -> bool {
         self.state().peers.contains_key(endpoint)
