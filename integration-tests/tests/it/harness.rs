@@ -55,6 +55,8 @@ pub struct TestDaemon {
     pub proc: Proc,
     /// Its arguments after `--socket`, for `restart`.
     args: Vec<String>,
+    /// Environment variables set over the harness's own, for `restart`.
+    env: Vec<(String, String)>,
 }
 
 impl TestDaemon {
@@ -64,19 +66,34 @@ impl TestDaemon {
 
     /// Starts with extra arguments (e.g. `--config FILE`).
     pub fn start_with(args: &[&str]) -> TestDaemon {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts with extra arguments and environment variables (over the
+    /// harness's, e.g. `LYMPHD_METRICS_LISTEN`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir, args.iter().map(|a| (*a).to_owned()).collect())
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::start_in(dir, args.iter().map(|a| (*a).to_owned()).collect(), env)
     }
 
     /// Starts `lymphd --socket <dir>/lymphd.sock args...` and waits until it listens.
-    fn start_in(dir: tempfile::TempDir, args: Vec<String>) -> TestDaemon {
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> TestDaemon {
         let socket = dir.path().join("lymphd.sock");
-        let proc = spawn_lymphd("lymphd", &socket, &args, dir.path());
+        let proc = spawn_lymphd("lymphd", &socket, &args, &env, dir.path());
         let daemon = TestDaemon {
             dir,
             socket,
             proc,
             args,
+            env,
         };
         daemon.wait_listening();
         daemon
@@ -89,6 +106,7 @@ impl TestDaemon {
             "lymphd-restarted",
             &self.socket,
             &self.args,
+            &self.env,
             self.dir.path(),
         );
         self.wait_listening();
@@ -359,18 +377,25 @@ impl TestDaemon {
         let yaml = format!("{}{extra_yaml}", fleet_config(hosts, ip, port));
         std::fs::write(&config, yaml).expect("write config");
         let config = config.to_str().expect("utf-8 temp path").to_owned();
-        Self::start_in(dir, vec!["--config".to_owned(), config])
+        Self::start_in(dir, vec!["--config".to_owned(), config], Vec::new())
     }
 }
 
-fn spawn_lymphd(name: &str, socket: &Path, args: &[String], dir: &Path) -> Proc {
+fn spawn_lymphd(
+    name: &str,
+    socket: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    dir: &Path,
+) -> Proc {
     let mut cmd = Command::new(bin("lymphd"));
     cmd.arg("--socket")
         .arg(socket)
         .args(args)
         .env("LYMPHD_LOG", "info")
         // A port of its own (any free one; `Status` says which).
-        .env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0");
+        .env("LYMPHD_METRICS_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     Proc::spawn(name, cmd, dir)
 }
 

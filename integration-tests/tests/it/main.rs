@@ -26,6 +26,7 @@ mod metrics;
 mod names;
 mod node;
 mod parity;
+mod prometheus;
 mod raw_app;
 mod routing;
 mod trust;
