@@ -181,3 +181,109 @@ async fn a_bad_address_fails_the_start_naming_the_setting() {
         "{err}"
     );
 }
+
+/// The families an exposition declares (`# TYPE name type`).
+fn families(exposition: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `promql` without its label matchers (`{...}`) and groupings
+/// (`by (...)`): what is left names metrics (and functions).
+fn without_labels(promql: &str) -> String {
+    let mut out = String::new();
+    let mut rest = promql;
+    while let Some(at) = rest.find(['{', '(']) {
+        let (before, from) = rest.split_at(at);
+        let grouping =
+            before.trim_end().ends_with(" by") || before.trim_end().ends_with(" without");
+        out.push_str(before);
+        if from.starts_with('{') || grouping {
+            let close = if from.starts_with('{') { '}' } else { ')' };
+            rest = from.find(close).map_or("", |end| &from[end + 1..]);
+        } else {
+            out.push('(');
+            rest = &from[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The metric names a PromQL expression reads (lymphd's and the process's).
+fn names_in(promql: &str) -> Vec<String> {
+    without_labels(promql)
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|word| {
+            ["rpc_", "http_", "messaging_", "lymphd_", "process_"]
+                .iter()
+                .any(|prefix| word.starts_with(prefix))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The family a sample name belongs to: histograms' `_bucket`, `_count` and
+/// `_sum` and counters' `_total` are suffixes of their family's name.
+fn family_of<'a>(name: &'a str, declared: &[String]) -> Option<&'a str> {
+    std::iter::once(name)
+        .chain(
+            ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .filter_map(|suffix| name.strip_suffix(suffix)),
+        )
+        .find(|candidate| declared.iter().any(|d| d == candidate))
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_series_on_metrics() {
+    // A fleet daemon: its peers and the embedded bus's depth are exported too.
+    let hosts = crate::harness::zookeeper_chroot();
+    let daemon = TestDaemon::start_fleet(&hosts, "127.0.0.2", 0);
+    let scrape = get(port_of(&metrics_listen(&daemon)), "/metrics");
+    assert_eq!(scrape.status, 200);
+    let declared = families(&scrape.body);
+
+    let path = crate::harness::workspace_root().join("conf/grafana/lymphd.json");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard"))
+            .expect("json");
+    let mut queries: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            queries.push(target["expr"].as_str().expect("an expr").to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        if let Some(query) = variable["query"].as_str() {
+            queries.push(query.to_owned());
+        }
+    }
+    let read: Vec<String> = queries.iter().flat_map(|q| names_in(q)).collect();
+    for name in &read {
+        assert!(
+            family_of(name, &declared).is_some(),
+            "the dashboard reads {name}, which /metrics does not export"
+        );
+    }
+    // What the dashboard is for: rate, errors and duration per method,
+    // events per type and result, peers, apps.
+    for needed in [
+        "rpc_client_call_duration_seconds_count",
+        "rpc_client_call_duration_seconds_bucket",
+        "rpc_server_call_duration_seconds_count",
+        "lymphd_events_settled_total",
+        "messaging_client_sent_messages_total",
+        "lymphd_peers",
+        "lymphd_apps",
+    ] {
+        assert!(read.iter().any(|n| n == needed), "no panel reads {needed}");
+    }
+}
