@@ -7,6 +7,7 @@
 mod amqp;
 mod local_socket;
 mod log_port;
+mod metrics_port;
 mod registry;
 mod rpc_frames;
 mod rpc_port;
