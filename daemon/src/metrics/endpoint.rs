@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -104,21 +103,12 @@ async fn connection(
         let exporter = exporter.clone();
         async move { Ok::<_, Infallible>(answer(&request, &exporter).await) }
     });
-    let write_stall = crate::web::WriteStall::new(stream, timeout);
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(write_stall), service);
-    tokio::pin!(connection);
-    let served = tokio::select! {
-        served = connection.as_mut() => served,
-        () = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
+    let bounds = crate::web::http1::Bounds {
+        header_timeout: timeout,
+        max_head_bytes: MAX_HEAD_BYTES,
+        write_stall: timeout,
     };
-    if let Err(error) = served {
+    if let Err(error) = crate::web::http1::serve(stream, service, bounds, &stop).await {
         debug!(%error, "metrics connection ended with an error");
     }
 }

@@ -7,9 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,7 +16,6 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::Port;
-use super::stall::WriteStall;
 use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
 
@@ -93,21 +91,12 @@ async fn serve(stream: TcpStream, port: Arc<Port>, permits: [OwnedSemaphorePermi
     // A response must be taken at least as briskly as a body must be sent.
     let write_stall = port.limits.body_timeout;
     let service = service_fn(move |request| super::forward::handle(port.clone(), request));
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(WriteStall::new(stream, write_stall)), service);
-    tokio::pin!(connection);
-    let served = tokio::select! {
-        served = connection.as_mut() => served,
-        () = stop.cancelled() => {
-            // Finish the request in flight, then close; idle ones close now.
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
+    let bounds = super::http1::Bounds {
+        header_timeout,
+        max_head_bytes: MAX_HEAD_BYTES,
+        write_stall,
     };
-    if let Err(e) = served {
+    if let Err(e) = super::http1::serve(stream, service, bounds, &stop).await {
         // Idle keep-alive connections end by the header timeout too: debug.
         debug!(error = %e, timeout = e.is_timeout(), "http connection ended with an error");
     }

@@ -14,11 +14,12 @@
 
 mod body;
 mod forward;
+pub mod http1;
 mod listener;
 pub mod routes;
 mod stall;
 
-pub use stall::WriteStall;
+use stall::WriteStall;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

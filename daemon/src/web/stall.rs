@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// Wraps a stream; writes that stay pending for `limit` fail with `TimedOut`.
-pub struct WriteStall<S> {
+pub(super) struct WriteStall<S> {
     inner: S,
     limit: Duration,
     /// Armed at the first pending write, dropped at the next progress: one
@@ -21,7 +21,7 @@ pub struct WriteStall<S> {
 }
 
 impl<S> WriteStall<S> {
-    pub fn new(inner: S, limit: Duration) -> WriteStall<S> {
+    pub(super) fn new(inner: S, limit: Duration) -> WriteStall<S> {
         WriteStall {
             inner,
             limit,
