@@ -81,8 +81,7 @@ async fn a_handler_on_another_daemon_hears_cancel_within_200ms_of_its_callers_ti
         &b.socket,
         Spec {
             methods: vec![("sleep", 0), ("quick", 0)],
-            held_methods: vec!["sleep"],
-            ..Spec::new("Slow")
+            ..Spec::holding("Slow", "sleep")
         },
     )
     .await;

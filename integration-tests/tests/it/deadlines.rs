@@ -59,15 +59,7 @@ async fn a_chain_of_three_daemons_never_runs_past_the_first_callers_deadline() {
     let b = TestDaemon::start_fleet(&hosts, "127.0.0.3", 0);
     let c = TestDaemon::start_fleet(&hosts, "127.0.0.4", 0);
     let _relay = b.app("testapp", "testapp", &[]);
-    let slow = RawApp::attach(
-        &c.socket,
-        Spec {
-            methods: vec![("sleep", 0)],
-            held_methods: vec!["sleep"],
-            ..Spec::new("Slow")
-        },
-    )
-    .await;
+    let slow = RawApp::attach(&c.socket, Spec::holding("Slow", "sleep")).await;
     a.wait_for_instances("Test", 1).await;
     b.wait_for_instances("Slow", 1).await;
     outcome(&a.call("Test", "echo", json!({"text": "hi"}), 5_000).await).expect("echo");

@@ -48,6 +48,16 @@ impl Spec {
             shut: true,
         }
     }
+
+    /// `interface` with one method, `method`, whose requests it holds
+    /// unanswered (until their caller gives up or the test answers).
+    pub fn holding(interface: &'static str, method: &'static str) -> Spec {
+        Spec {
+            methods: vec![(method, 0)],
+            held_methods: vec![method],
+            ..Spec::new(interface)
+        }
+    }
 }
 
 /// One request the app got.
