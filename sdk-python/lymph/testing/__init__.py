@@ -105,6 +105,8 @@ class Lymphd:
     def start(self, timeout=START_TIMEOUT):
         env = dict(os.environ)
         env.pop("LYMPHD_CONFIG", None)
+        # Its own /metrics port (any free one), so test daemons run side by side.
+        env.setdefault("LYMPHD_METRICS_LISTEN", "127.0.0.1:0")
         env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
