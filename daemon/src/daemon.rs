@@ -92,23 +92,28 @@ impl Daemon {
         let draining = CancellationToken::new();
         let sessions = Arc::new(SessionTable::default());
         let metrics = Arc::new(Metrics::new(config.metrics.listen.is_some()));
+        let spans = crate::spans::Spans::start(&config.tracing, "lymphd");
         let gauges = Arc::new(crate::gauges::DaemonGauges {
             sessions: sessions.clone(),
             metrics: metrics.clone(),
             registry: registry.clone(),
             bus: bus.clone(),
             remote: remote.clone(),
+            spans: spans.clone(),
         });
         let exporter = Arc::new(crate::metrics::prom::Exporter::new(metrics.clone(), gauges));
-        let dispatcher = Arc::new(Dispatcher::new(
-            registry.clone(),
-            sessions.clone(),
-            me.clone(),
-            config.rpc.clone(),
-            metrics.clone(),
-            remote,
-            tasks.clone(),
-        ));
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                registry.clone(),
+                sessions.clone(),
+                me.clone(),
+                config.rpc.clone(),
+                metrics.clone(),
+                remote,
+                tasks.clone(),
+            )
+            .with_spans(spans.clone()),
+        );
         let own_log = crate::logs::open_port(&config, "the daemon").await;
         let web = Arc::new(crate::web::Gateway::new(
             config.web.clone(),
@@ -116,12 +121,15 @@ impl Daemon {
             tasks.clone(),
             metrics.clone(),
         ));
-        let emitter = Arc::new(Emitter::new(
-            bus.clone(),
-            config.rpc.max_body_bytes,
-            draining.clone(),
-            metrics.clone(),
-        ));
+        let emitter = Arc::new(
+            Emitter::new(
+                bus.clone(),
+                config.rpc.max_body_bytes,
+                draining.clone(),
+                metrics.clone(),
+            )
+            .with_spans(spans.clone()),
+        );
         let registrar = Registrar::new(
             registry.clone(),
             me.endpoint.clone(),

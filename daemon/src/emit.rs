@@ -19,6 +19,8 @@ pub struct Emitter {
     /// Cancelled when the daemon starts stopping: emits are refused.
     draining: CancellationToken,
     metrics: Arc<Metrics>,
+    /// A PRODUCER span per emit (off by default).
+    spans: crate::spans::Spans,
 }
 
 impl Emitter {
@@ -33,7 +35,14 @@ impl Emitter {
             max_body_bytes,
             draining,
             metrics,
+            spans: crate::spans::Spans::off(),
         }
+    }
+
+    /// Records a span of each emit with `spans`.
+    pub fn with_spans(mut self, spans: crate::spans::Spans) -> Emitter {
+        self.spans = spans;
+        self
     }
 
     /// Checks and publishes one event; returns its id once the bus took it.
@@ -67,13 +76,35 @@ impl Emitter {
             trace_id,
         };
         let event_type = event.event_type.clone();
-        self.bus
+        let span = self.spans.open(&event.trace_id, None);
+        let emitted = self
+            .bus
             .emit(event, Duration::from_millis(delay_ms))
             .await
-            .map_err(event_error)?;
+            .map_err(event_error);
+        if let Some(open) = span {
+            let error = emitted
+                .as_ref()
+                .err()
+                .map(|e| crate::error::kind_name(e.kind));
+            let attributes = messaging_attributes(&event_type, "send");
+            let name = format!("send {event_type}");
+            let kind = crate::spans::Kind::Producer;
+            self.spans.record(open.end(name, kind, attributes, error));
+        }
+        emitted?;
         self.metrics.event(EventStep::Emitted, &event_type);
         Ok(id)
     }
+}
+
+/// An event span's attributes (semantic conventions v1.40.0).
+pub fn messaging_attributes(event_type: &str, operation: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("messaging.system", "lymph".to_owned()),
+        ("messaging.destination.name", event_type.to_owned()),
+        ("messaging.operation.name", operation.to_owned()),
+    ]
 }
 
 /// A bus error as callers see it.

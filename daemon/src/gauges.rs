@@ -17,6 +17,7 @@ pub struct DaemonGauges {
     pub registry: Arc<dyn Registry>,
     pub bus: Arc<dyn EventBus>,
     pub remote: Option<Arc<dyn Remote>>,
+    pub spans: crate::spans::Spans,
 }
 
 #[async_trait::async_trait]
@@ -31,6 +32,7 @@ impl GaugeSource for DaemonGauges {
             peers: self.remote.as_ref().map(|r| r.peer_counts()),
             registry_connected: self.registry.connected(),
             broker_connected: self.bus.connected(),
+            spans_dropped: self.spans.is_on().then(|| self.spans.dropped()),
         }
     }
 }

@@ -34,6 +34,7 @@ pub(crate) mod registry;
 pub(crate) mod rpc;
 pub mod server;
 pub mod shutdown;
+pub(crate) mod spans;
 pub(crate) mod spec;
 pub mod stats;
 pub(crate) mod status;

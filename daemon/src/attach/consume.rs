@@ -45,6 +45,7 @@ pub async fn start(
     session: &Arc<AppSession>,
     tasks: &TaskTracker,
     metrics: &Arc<Metrics>,
+    spans: &crate::spans::Spans,
 ) -> Result<(), EventError> {
     for iface in &session.spec.interfaces {
         for sub in &iface.subscriptions {
@@ -82,7 +83,7 @@ pub async fn start(
                 retry: sub.retry,
                 gate,
             };
-            tasks.spawn(feed.pump(consumer, metrics.clone()));
+            tasks.spawn(feed.pump(consumer, metrics.clone(), spans.clone()));
         }
     }
     Ok(())
@@ -142,7 +143,12 @@ impl Feed {
     /// waited for: waiting first would hold permits (of the share, of the
     /// budget calls use too) while the subscription is idle. The bus counts
     /// it either way: its consumer holds no more than its prefetch.
-    async fn pump(self, mut consumer: crate::events::Consumer, metrics: Arc<Metrics>) {
+    async fn pump(
+        self,
+        mut consumer: crate::events::Consumer,
+        metrics: Arc<Metrics>,
+        spans: crate::spans::Spans,
+    ) {
         let session = &self.session;
         loop {
             let delivery = tokio::select! {
@@ -163,8 +169,14 @@ impl Feed {
             // lymph's count: the first delivery is attempt 1, then `retry` more.
             let last_try = d.attempt > self.retry;
             let settle = &consumer.settle;
-            let tracked =
-                session.track_delivery(settle, d.tag, &d.event.event_type, last_try, permits);
+            let span = spans.open(&d.event.trace_id, None);
+            let held = super::session::Handed {
+                tag: d.tag,
+                event_type: &d.event.event_type,
+                last_try,
+                span,
+            };
+            let tracked = session.track_delivery(settle, held, permits);
             let Some(delivery_id) = tracked else {
                 break;
             };

@@ -27,6 +27,9 @@ pub(crate) enum Held {
         last_try: bool,
         /// When it was handed to the app (`messaging.process.duration`).
         handed: Instant,
+        /// Its CONSUMER span, when spans are on and its trace sampled
+        /// (boxed: most entries have none, and every entry is this size).
+        span: Option<Box<crate::spans::Open>>,
     },
 }
 

@@ -351,17 +351,16 @@ impl AppSession {
     pub(crate) fn track_delivery(
         &self,
         settle: &mpsc::UnboundedSender<Settle>,
-        tag: u64,
-        event_type: &str,
-        last_try: bool,
+        handed: Handed<'_>,
         permits: Permits,
     ) -> Option<u64> {
         let held = Held::Delivery {
             settle: settle.clone(),
-            tag,
-            event_type: event_type.to_owned(),
-            last_try,
+            tag: handed.tag,
+            event_type: handed.event_type.to_owned(),
+            last_try: handed.last_try,
             handed: Instant::now(),
+            span: handed.span.map(Box::new),
         };
         self.in_flight.insert(held, None, permits).ok()
     }
@@ -378,6 +377,7 @@ impl AppSession {
                     event_type,
                     last_try,
                     handed,
+                    span,
                 },
             ..
         }) = self
@@ -397,6 +397,7 @@ impl AppSession {
             event_type,
             step,
             held: handed.elapsed(),
+            span: span.map(|s| *s),
         })
     }
 
@@ -430,11 +431,21 @@ fn fail(held: Held, error: CallError) {
 
 /// A delivery the app answered: its type, what became of it, how long the
 /// app held it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Settled {
     pub event_type: String,
     pub step: EventStep,
     pub held: std::time::Duration,
+    pub span: Option<crate::spans::Open>,
+}
+
+/// A delivery handed to the app: its bus tag, type, whether it is its
+/// handler's last try (a fail then drops it), and its span.
+pub struct Handed<'a> {
+    pub tag: u64,
+    pub event_type: &'a str,
+    pub last_try: bool,
+    pub span: Option<crate::spans::Open>,
 }
 
 impl crate::apps::LocalApp for AppSession {

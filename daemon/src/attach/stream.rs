@@ -129,9 +129,7 @@ async fn handle(
         In::CancelCall(cancel) => outgoing::cancel(session, cancel.id),
         In::Emit(emit) => outgoing::emit(attacher, session, emit),
         In::Ack(ack) => match session.settle(ack.delivery_id, None) {
-            Some(s) => attacher
-                .metrics
-                .event_settled(s.step, &s.event_type, s.held),
+            Some(s) => settled(attacher, s),
             None => {
                 debug!(app = %session.spec.app_name, id = ack.delivery_id, "ack of no delivery held")
             }
@@ -139,9 +137,7 @@ async fn handle(
         In::Fail(fail) => {
             debug!(app = %session.spec.app_name, id = fail.delivery_id, reason = %crate::names::shown(&fail.reason), "delivery failed");
             match session.settle(fail.delivery_id, Some(fail.reason)) {
-                Some(s) => attacher
-                    .metrics
-                    .event_settled(s.step, &s.event_type, s.held),
+                Some(s) => settled(attacher, s),
                 None => {
                     debug!(app = %session.spec.app_name, id = fail.delivery_id, "fail of no delivery held")
                 }
@@ -168,11 +164,26 @@ async fn handle(
     Ok(())
 }
 
+/// A delivery the app acked or failed: its metrics and its span.
+fn settled(attacher: &Attacher, s: super::session::Settled) {
+    attacher
+        .metrics
+        .event_settled(s.step, &s.event_type, s.held);
+    if let Some(open) = s.span {
+        let error = (s.step != crate::metrics::EventStep::Acked).then_some("handler_failed");
+        let attributes = crate::emit::messaging_attributes(&s.event_type, "process");
+        let name = format!("process {}", s.event_type);
+        let spans = attacher.dispatcher.spans();
+        spans.record(open.end(name, crate::spans::Kind::Consumer, attributes, error));
+    }
+}
+
 /// An app that said Ready: its subscriptions consume, its web port opens,
 /// its instances are registered (last, so nobody routes to it before).
 async fn ready(attacher: &Attacher, session: &Arc<AppSession>) -> Result<(), CallError> {
     let (bus, tasks, metrics) = (&attacher.bus, &attacher.tasks, &attacher.metrics);
-    super::consume::start(bus, session, tasks, metrics)
+    let spans = attacher.dispatcher.spans();
+    super::consume::start(bus, session, tasks, metrics, spans)
         .await
         .map_err(crate::emit::event_error)?;
     // Invalid: a port in use or taken is the app's setup, not a passing

@@ -24,6 +24,7 @@ fn counts(config: &Config) -> Vec<(&'static str, usize)> {
         ("web.max_connections", config.web.max_connections),
         ("log.max_subscribers", config.log.max_subscribers),
         ("metrics.max_connections", config.metrics.max_connections),
+        ("tracing.queue", config.tracing.queue),
     ];
     match &config.events {
         EventsConfig::Embedded { queue_limit } => all.push(("events.queue_limit", *queue_limit)),

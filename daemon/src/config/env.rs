@@ -46,6 +46,17 @@ pub fn apply_env(
                 message,
             })?;
     }
+    if let Some(v) = lookup("LYMPHD_TRACING_OTLP_ENDPOINT") {
+        config.tracing.otlp_endpoint =
+            super::parse_otlp_endpoint(&v).map_err(|message| ConfigError::Env {
+                name: "LYMPHD_TRACING_OTLP_ENDPOINT",
+                value: v.clone(),
+                message,
+            })?;
+    }
+    if let Some(v) = lookup("LYMPHD_TRACING_SAMPLE_RATIO") {
+        config.tracing.sample_ratio = parse("LYMPHD_TRACING_SAMPLE_RATIO", &v)?;
+    }
     if let Some(v) = lookup("LYMPHD_LOG_PUBLISH") {
         config.log.publish = parse("LYMPHD_LOG_PUBLISH", &v)?;
     }

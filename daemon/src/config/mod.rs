@@ -32,6 +32,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub tracing: TracingConfig,
     /// Who may serve a service name: a name listed here only by the uids and
     /// groups it names; any other name by anyone allowed to attach.
     pub services: BTreeMap<String, ServiceAccess>,
@@ -413,6 +414,56 @@ impl Default for MetricsConfig {
     }
 }
 
+/// OpenTelemetry spans of every hop, exported over OTLP/gRPC.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// The collector's OTLP/gRPC address (`http://127.0.0.1:4317`), or
+    /// `off` (the default): no spans.
+    #[serde(deserialize_with = "otlp_endpoint")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of traces recorded, 0 to 1, decided by trace id: every hop
+    /// of a trace, on every daemon, decides alike.
+    pub sample_ratio: f64,
+    /// Finished spans waiting for export, at most; past it a span is
+    /// dropped (and counted), never waited for.
+    pub queue: usize,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+            queue: 4096,
+        }
+    }
+}
+
+/// Reads `tracing.otlp_endpoint`: `off`, or an `http://` or `https://` URL.
+pub fn parse_otlp_endpoint(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let valid = (text.starts_with("http://") || text.starts_with("https://"))
+        && text.parse::<hyper::Uri>().is_ok();
+    if !valid {
+        return Err(format!(
+            "tracing.otlp_endpoint {text:?} is neither `off` nor a URL like http://127.0.0.1:4317"
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn otlp_endpoint<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_otlp_endpoint(&text).map_err(serde::de::Error::custom)
+}
+
 /// The default port of `/metrics` (the OpenTelemetry Prometheus exporter's).
 pub const DEFAULT_METRICS_PORT: u16 = 9464;
 
@@ -537,6 +588,9 @@ impl Config {
         }
         if self.rpc.max_body_bytes == 0 {
             return invalid("rpc.max_body_bytes must be above zero");
+        }
+        if !(0.0..=1.0).contains(&self.tracing.sample_ratio) {
+            return invalid("tracing.sample_ratio must be between 0 and 1");
         }
         if self.runtime.workers > MAX_WORKERS {
             return Err(ConfigError::Invalid(format!(

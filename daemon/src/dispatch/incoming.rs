@@ -71,6 +71,8 @@ struct Answering {
     responder: Responder,
     /// Its place among the requests apps are handling, once handed to one.
     handling: Option<(Arc<Handling>, u128)>,
+    /// Its span (when spans are on and its trace sampled), and its caller.
+    span: Option<(crate::spans::Spans, crate::spans::Open, String)>,
 }
 
 impl Answering {
@@ -82,6 +84,12 @@ impl Answering {
             handling.map().remove(key);
         }
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind);
+        if let Some((spans, open, from)) = self.span {
+            let attributes = super::start::rpc_attributes(&self.subject, &from);
+            let error = outcome.err().map(crate::error::kind_name);
+            let kind = crate::spans::Kind::Server;
+            spans.record(open.end(self.subject.clone(), kind, attributes, error));
+        }
         let elapsed = self.started.elapsed();
         self.metrics
             .rpc_done(Side::Server, &self.subject, elapsed, outcome);
@@ -131,12 +139,17 @@ impl Dispatcher {
         }
         let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
         let now = tokio::time::Instant::now();
+        let span = self
+            .spans
+            .open(&trace_id, None)
+            .map(|open| (self.spans.clone(), open, from.clone()));
         let mut answering = Answering {
             subject,
             started: now.into_std(),
             metrics: self.metrics.clone(),
             responder,
             handling: None,
+            span,
         };
         let (app, def_version, interface, method) = match routed {
             Ok(Routed::App {

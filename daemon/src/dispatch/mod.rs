@@ -104,6 +104,8 @@ pub struct Dispatcher {
     tasks: tokio_util::task::TaskTracker,
     /// Requests from other hosts that apps here are handling.
     handling: Arc<incoming::Handling>,
+    /// Spans of the calls routed and the requests served (off by default).
+    spans: crate::spans::Spans,
 }
 
 /// What a call resolved to.
@@ -135,7 +137,19 @@ impl Dispatcher {
             local_next: AtomicUsize::new(0),
             tasks,
             handling: Arc::default(),
+            spans: crate::spans::Spans::off(),
         }
+    }
+
+    /// Where spans of this daemon's hops go.
+    pub fn spans(&self) -> &crate::spans::Spans {
+        &self.spans
+    }
+
+    /// Records spans of its calls and requests with `spans`.
+    pub fn with_spans(mut self, spans: crate::spans::Spans) -> Self {
+        self.spans = spans;
+        self
     }
 
     /// From now on every call fails with "shutting down".

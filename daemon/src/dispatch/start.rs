@@ -122,7 +122,10 @@ impl Dispatcher {
             }
         };
         let instance = picked.instance();
-        let finish = Finish::start(&self.metrics, subject, &picked, now.into_std(), done);
+        let mut finish = Finish::start(&self.metrics, subject, &picked, now.into_std(), done);
+        if let Some(open) = self.spans.open(&call.trace_id, None) {
+            finish.span = Some((self.spans.clone(), open));
+        }
         // Its time ran out on the way (the service's look-up), or its caller
         // gave up meanwhile: not started.
         if deadline.at <= now {
@@ -257,6 +260,8 @@ struct Finish {
     subject: String,
     picked: Picked,
     done: CallDone,
+    /// Its span, when spans are on and its trace sampled.
+    span: Option<(crate::spans::Spans, crate::spans::Open)>,
 }
 
 impl Finish {
@@ -274,12 +279,20 @@ impl Finish {
             subject,
             picked: picked.clone(),
             done,
+            span: None,
         }
     }
 
     fn finish(self, outcome: Result<Bytes, CallError>) {
         self.metrics.rpc_ended();
         let result = outcome.as_ref().map(|_| ()).map_err(|e| e.kind);
+        if let Some((spans, open)) = self.span {
+            let instance = self.picked.instance();
+            let attributes = rpc_attributes(&self.subject, &instance.endpoint);
+            let error = result.err().map(crate::error::kind_name);
+            let kind = crate::spans::Kind::Client;
+            spans.record(open.end(self.subject.clone(), kind, attributes, error));
+        }
         let elapsed = self.started.elapsed();
         self.metrics
             .rpc_done(Side::Client, &self.subject, elapsed, result);
@@ -294,4 +307,14 @@ impl Finish {
             }),
         });
     }
+}
+
+/// A call span's attributes (semantic conventions v1.40.0): the RPC system,
+/// the fully qualified method, and the peer it went to.
+pub(super) fn rpc_attributes(subject: &str, peer: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("rpc.system.name", "lymph".to_owned()),
+        ("rpc.method", subject.to_owned()),
+        ("network.peer.address", peer.to_owned()),
+    ]
 }

@@ -46,6 +46,9 @@ pub struct Gauges {
     pub registry_connected: bool,
     /// Whether the event bus's connection is up (the embedded one always is).
     pub broker_connected: bool,
+    /// Spans dropped (export queue full, or refused by the collector);
+    /// `None` while tracing is off.
+    pub spans_dropped: Option<u64>,
 }
 
 /// Reads the daemon's gauges at each scrape (asking the backends: nothing
@@ -304,6 +307,16 @@ impl Collector for Exposition {
             "1 while the event bus's connection is up.",
             f64::from(u8::from(g.broker_connected)),
         )?;
+
+        if let Some(dropped) = g.spans_dropped {
+            let c = prometheus_client::metrics::counter::ConstCounter::new(dropped);
+            c.encode(encoder.encode_descriptor(
+                "lymphd_spans_dropped",
+                "Spans not exported: the export queue was full, or the collector did not take them.",
+                None,
+                c.metric_type(),
+            )?)?;
+        }
 
         let p = Process::read();
         if let Some(bytes) = p.resident_bytes {

@@ -29,6 +29,7 @@ mod parity;
 mod prometheus;
 mod raw_app;
 mod routing;
+mod spans;
 mod trust;
 mod web;
 mod zookeeper;

@@ -220,10 +220,10 @@ async fn deliveries_are_settled_once_and_counted_handled() {
     let (session, _rx) = session(1);
     let (settle, mut settled) = mpsc::unbounded_channel();
     let first = session
-        .track_delivery(&settle, 7, "t", false, Permits::default())
+        .track_delivery(&settle, handed(7, false), Permits::default())
         .expect("tracked");
     let second = session
-        .track_delivery(&settle, 8, "t", true, Permits::default())
+        .track_delivery(&settle, handed(8, true), Permits::default())
         .expect("tracked");
     assert_eq!(session.in_flight(), 0, "deliveries are not requests");
     assert_eq!(session.holding(), 2, "but a drain waits for them");
@@ -255,7 +255,7 @@ async fn deliveries_are_settled_once_and_counted_handled() {
     session.close();
     assert!(
         session
-            .track_delivery(&settle, 9, "t", false, Permits::default())
+            .track_delivery(&settle, handed(9, false), Permits::default())
             .is_none(),
         "closed"
     );
@@ -309,7 +309,7 @@ async fn a_held_delivery_keeps_its_permits_until_it_is_settled() {
     let permits = session.budget.delivery(&gate).await.expect("permits");
     let (settle, _settled) = mpsc::unbounded_channel();
     let id = session
-        .track_delivery(&settle, 1, "t", false, permits)
+        .track_delivery(&settle, handed(1, false), permits)
         .expect("tracked");
     assert_eq!(gate.held(), 1);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -327,4 +327,14 @@ async fn a_held_delivery_keeps_its_permits_until_it_is_settled() {
     start(&session, deadline, done());
     assert_eq!(outcomes.lock().expect("lock").len(), 1, "this one runs");
     assert_eq!(session.in_flight(), 1);
+}
+
+/// A delivery of type "t" with bus tag `tag`, no span.
+fn handed(tag: u64, last_try: bool) -> super::Handed<'static> {
+    super::Handed {
+        tag,
+        event_type: "t",
+        last_try,
+        span: None,
+    }
 }

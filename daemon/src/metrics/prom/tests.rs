@@ -139,6 +139,7 @@ async fn gauges_and_the_process() {
         peers: Some([4, 1, 0]),
         registry_connected: true,
         broker_connected: false,
+        spans_dropped: Some(4),
     };
     let text = scrape(&m, gauges).await;
     for (series, expected) in [
@@ -150,6 +151,7 @@ async fn gauges_and_the_process() {
         (r#"lymphd_peers{state="dead"}"#, 0.0),
         ("lymphd_registry_connected", 1.0),
         ("lymphd_broker_connected", 0.0),
+        ("lymphd_spans_dropped_total", 4.0),
     ] {
         assert_eq!(value(&text, series), Some(expected), "{series}: {text}");
     }
@@ -159,6 +161,10 @@ async fn gauges_and_the_process() {
     // No embedded bus, no transport: their gauges are left out.
     let bare = scrape(&m, Gauges::default()).await;
     assert!(!bare.contains("lymphd_queue_depth") && !bare.contains("lymphd_peers"));
+    assert!(
+        !bare.contains("lymphd_spans_dropped"),
+        "tracing off: no such counter"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,194 @@
+//! The OTLP/gRPC exporter: a bounded queue of finished spans, drained by one
+//! task in batches (up to `BATCH` spans, or what came within `LINGER` of the
+//! first) sent to the collector's `TraceService/Export` with a deadline. A
+//! batch the collector does not take is dropped and counted: spans are never
+//! retried past their batch, so a collector that is down costs a warning a
+//! minute and the queue's memory, nothing more.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::{Kind, Record};
+use crate::warn_limit::WarnLimit;
+use crate::warn_limited;
+
+/// Spans sent in one request, at most.
+const BATCH: usize = 512;
+/// How long a batch waits for more spans after its first.
+const LINGER: Duration = Duration::from_millis(500);
+/// One export's deadline, connecting included.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+static FAILED: WarnLimit = WarnLimit::new(Duration::from_secs(60));
+
+/// The sending side of the queue.
+pub struct Exporter {
+    tx: mpsc::Sender<Record>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Exporter {
+    /// Spawns the exporting task for `endpoint` (`http://host:port`).
+    pub fn spawn(endpoint: &str, queue: usize, service_name: &str) -> Exporter {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let failed = Arc::new(AtomicU64::new(0));
+        let resource = Resource {
+            attributes: vec![text("service.name", service_name.to_owned())],
+            ..Resource::default()
+        };
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned()).map(|e| {
+            e.connect_timeout(EXPORT_TIMEOUT)
+                .timeout(EXPORT_TIMEOUT)
+                .connect_lazy()
+        });
+        match channel {
+            Ok(channel) => {
+                let client = TraceServiceClient::new(channel);
+                tokio::spawn(run(
+                    rx,
+                    client,
+                    resource,
+                    failed.clone(),
+                    endpoint.to_owned(),
+                ));
+            }
+            // Validated with the config; a queue nobody drains drops every span.
+            Err(error) => {
+                warn!(%endpoint, %error, "tracing.otlp_endpoint unusable; no spans are exported")
+            }
+        }
+        Exporter { tx, failed }
+    }
+
+    /// An exporter whose queue nobody drains (tests).
+    #[cfg(test)]
+    pub fn closed() -> Exporter {
+        let (tx, _) = mpsc::channel(1);
+        Exporter {
+            tx,
+            failed: Arc::default(),
+        }
+    }
+
+    /// Queues a span; `false` when the queue is full (or the task is gone).
+    pub fn offer(&self, record: Record) -> bool {
+        self.tx.try_send(record).is_ok()
+    }
+
+    /// Spans of batches the collector did not take.
+    pub fn failed_spans(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<Record>,
+    mut client: TraceServiceClient<tonic::transport::Channel>,
+    resource: Resource,
+    failed: Arc<AtomicU64>,
+    endpoint: String,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(span_of(first));
+        let until = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(record)) => batch.push(span_of(record)),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource.clone()),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "lymphd".to_owned(),
+                        version: crate::VERSION.to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    spans: std::mem::take(&mut batch),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        match tokio::time::timeout(EXPORT_TIMEOUT, client.export(request)).await {
+            Ok(Ok(_)) => debug!(spans = n, "spans exported"),
+            Ok(Err(status)) => {
+                failed.fetch_add(n, Ordering::Relaxed);
+                warn_limited!(FAILED, %endpoint, error = %status.message(), dropped = n,
+                    "the trace collector refused spans; dropped");
+            }
+            Err(_) => {
+                failed.fetch_add(n, Ordering::Relaxed);
+                warn_limited!(FAILED, %endpoint, dropped = n,
+                    "the trace collector did not answer in time; spans dropped");
+            }
+        }
+    }
+}
+
+fn text(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+fn nanos(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A record as OTLP's span.
+fn span_of(record: Record) -> Span {
+    let kind = match record.kind {
+        Kind::Server => span::SpanKind::Server,
+        Kind::Client => span::SpanKind::Client,
+        Kind::Producer => span::SpanKind::Producer,
+        Kind::Consumer => span::SpanKind::Consumer,
+    };
+    let mut attributes: Vec<KeyValue> = record
+        .attributes
+        .into_iter()
+        .map(|(k, v)| text(k, v))
+        .collect();
+    let status = match record.error {
+        Some(kind) => {
+            attributes.push(text("error.type", kind.to_owned()));
+            Status {
+                code: status::StatusCode::Error as i32,
+                message: kind.to_owned(),
+            }
+        }
+        None => Status::default(),
+    };
+    Span {
+        trace_id: record.trace_id.to_vec(),
+        span_id: record.span_id.to_vec(),
+        parent_span_id: record.parent.map(|p| p.to_vec()).unwrap_or_default(),
+        name: record.name,
+        kind: kind as i32,
+        start_time_unix_nano: nanos(record.start),
+        end_time_unix_nano: nanos(record.end),
+        attributes,
+        status: Some(status),
+        ..Span::default()
+    }
+}

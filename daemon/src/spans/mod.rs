@@ -1,0 +1,210 @@
+//! OpenTelemetry spans of the hops this daemon carries, exported over
+//! OTLP/gRPC (`tracing.otlp_endpoint`, off by default). A span is recorded
+//! when its hop ends, if its trace is sampled, into a bounded queue that the
+//! exporter (`export`) drains in batches; a full queue drops the span and
+//! counts it, never slowing the hop. Off, the hops pay one branch.
+//!
+//! Trace ids: lymph's trace id when it is 32 hex digits (lymphd makes them
+//! so), else a fresh id, with lymph's kept as the `lymph.trace_id`
+//! attribute. Sampling is by trace id (a trace-id ratio rule over its last
+//! 7 bytes), so every hop of one trace, on every daemon, decides alike.
+
+mod export;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+pub use export::Exporter;
+
+use crate::config::TracingConfig;
+
+/// What a span stands for (OpenTelemetry's span kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A request that arrived (a call from another host, an HTTP request).
+    Server,
+    /// A call this daemon routed.
+    Client,
+    /// An event emitted.
+    Producer,
+    /// An event delivered to a handler.
+    Consumer,
+}
+
+/// One finished span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub parent: Option<[u8; 8]>,
+    pub name: String,
+    pub kind: Kind,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: Vec<(&'static str, String)>,
+    /// The error kind, when the hop failed (status ERROR).
+    pub error: Option<&'static str>,
+}
+
+/// A hop's span while it runs: its ids and start.
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub parent: Option<[u8; 8]>,
+    pub start: SystemTime,
+    /// lymph's trace id, when it is not itself the span's trace id.
+    lymph_trace_id: Option<String>,
+}
+
+impl Open {
+    /// Ends the span now.
+    pub fn end(
+        self,
+        name: String,
+        kind: Kind,
+        mut attributes: Vec<(&'static str, String)>,
+        error: Option<&'static str>,
+    ) -> Record {
+        if let Some(id) = self.lymph_trace_id {
+            attributes.push(("lymph.trace_id", id));
+        }
+        Record {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent: self.parent,
+            name,
+            kind,
+            start: self.start,
+            end: SystemTime::now(),
+            attributes,
+            error,
+        }
+    }
+}
+
+/// The daemon's span recorder: off, or sampling into an exporter.
+#[derive(Clone, Default)]
+pub struct Spans(Option<Arc<Recorder>>);
+
+struct Recorder {
+    /// Traces whose id's last 7 bytes fall under this are sampled.
+    threshold: u64,
+    exporter: Exporter,
+    dropped: AtomicU64,
+}
+
+impl Spans {
+    /// Off: nothing is recorded.
+    pub fn off() -> Spans {
+        Spans(None)
+    }
+
+    /// From the config: off without an endpoint; else the exporter's task
+    /// is spawned (it connects lazily, and retries per batch).
+    pub fn start(config: &TracingConfig, service_name: &str) -> Spans {
+        let Some(endpoint) = &config.otlp_endpoint else {
+            return Spans::off();
+        };
+        let exporter = Exporter::spawn(endpoint, config.queue, service_name);
+        Spans(Some(Arc::new(Recorder {
+            threshold: threshold(config.sample_ratio),
+            exporter,
+            dropped: AtomicU64::new(0),
+        })))
+    }
+
+    /// Opens a span of the trace lymph calls `trace_id`, under `parent`, if
+    /// spans are on and the trace is sampled.
+    pub fn open(&self, trace_id: &str, parent: Option<[u8; 8]>) -> Option<Open> {
+        let recorder = self.0.as_ref()?;
+        let (id, lymph_trace_id) = match parse_trace_id(trace_id) {
+            Some(id) => (id, None),
+            None => (random_trace_id(), Some(trace_id.to_owned())),
+        };
+        if !sampled(&id, recorder.threshold) {
+            return None;
+        }
+        Some(Open {
+            trace_id: id,
+            span_id: random_span_id(),
+            parent,
+            start: SystemTime::now(),
+            lymph_trace_id,
+        })
+    }
+
+    /// Hands a finished span to the exporter; dropped (and counted) when
+    /// its queue is full.
+    pub fn record(&self, record: Record) {
+        if let Some(recorder) = &self.0
+            && !recorder.exporter.offer(record)
+        {
+            recorder.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether spans are recorded at all.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Spans dropped so far (queue full, or the collector refused a batch).
+    pub fn dropped(&self) -> u64 {
+        self.0.as_ref().map_or(0, |r| {
+            r.dropped.load(Ordering::Relaxed) + r.exporter.failed_spans()
+        })
+    }
+}
+
+/// lymph's trace id as an OpenTelemetry one, when it is 32 hex digits (and
+/// not all zeros, which OpenTelemetry reserves).
+pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
+    if text.len() != 32 {
+        return None;
+    }
+    let n = u128::from_str_radix(text, 16).ok().filter(|n| *n != 0)?;
+    Some(n.to_be_bytes())
+}
+
+fn random_trace_id() -> [u8; 16] {
+    uuid::Uuid::new_v4().into_bytes()
+}
+
+fn random_span_id() -> [u8; 8] {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    // A span id of zeros is invalid.
+    high.max(1).to_be_bytes()
+}
+
+/// Random bits of a trace id the sampling reads: its last 7 bytes. lymph's
+/// trace ids are UUIDv4s, whose byte 8 carries fixed variant bits (and byte
+/// 6 the version), so OpenTelemetry's rule over the last 8 bytes would keep
+/// nothing below a ratio of 0.5; the last 7 are random in both kinds of id.
+const SAMPLED_BITS: u32 = 56;
+
+/// The threshold for `ratio` (0 to 1) over `SAMPLED_BITS` random bits.
+fn threshold(ratio: f64) -> u64 {
+    if ratio >= 1.0 {
+        u64::MAX
+    } else if ratio <= 0.0 {
+        0
+    } else {
+        (ratio * (1u64 << SAMPLED_BITS) as f64) as u64
+    }
+}
+
+/// Whether the trace `id` is sampled under `threshold` (a trace-id ratio
+/// rule: every daemon decides alike for one trace).
+fn sampled(id: &[u8; 16], threshold: u64) -> bool {
+    if threshold == u64::MAX {
+        return true;
+    }
+    let mut low = [0u8; 8];
+    low[1..].copy_from_slice(&id[9..]);
+    u64::from_be_bytes(low) < threshold
+}
+
+#[cfg(test)]
+mod tests;
