@@ -72,7 +72,7 @@ struct Answering {
     /// Its place among the requests apps are handling, once handed to one.
     handling: Option<(Arc<Handling>, u128)>,
     /// Its span (when spans are on and its trace sampled), and its caller.
-    span: Option<(crate::spans::Spans, crate::spans::Open, String)>,
+    span: Option<Box<(crate::spans::Spans, crate::spans::Open, String)>>,
 }
 
 impl Answering {
@@ -84,7 +84,8 @@ impl Answering {
             handling.map().remove(key);
         }
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.kind);
-        if let Some((spans, open, from)) = self.span {
+        if let Some(span) = self.span {
+            let (spans, open, from) = *span;
             let attributes = super::start::rpc_attributes(&self.subject, &from);
             let error = outcome.err().map(crate::error::kind_name);
             let kind = crate::spans::Kind::Server;
@@ -142,7 +143,7 @@ impl Dispatcher {
         let span = self
             .spans
             .open(&trace_id, None)
-            .map(|open| (self.spans.clone(), open, from.clone()));
+            .map(|open| Box::new((self.spans.clone(), open, from.clone())));
         let mut answering = Answering {
             subject,
             started: now.into_std(),

@@ -124,7 +124,7 @@ impl Dispatcher {
         let instance = picked.instance();
         let mut finish = Finish::start(&self.metrics, subject, &picked, now.into_std(), done);
         if let Some(open) = self.spans.open(&call.trace_id, None) {
-            finish.span = Some((self.spans.clone(), open));
+            finish.span = Some(Box::new((self.spans.clone(), open)));
         }
         // Its time ran out on the way (the service's look-up), or its caller
         // gave up meanwhile: not started.
@@ -260,8 +260,9 @@ struct Finish {
     subject: String,
     picked: Picked,
     done: CallDone,
-    /// Its span, when spans are on and its trace sampled.
-    span: Option<(crate::spans::Spans, crate::spans::Open)>,
+    /// Its span, when spans are on and its trace sampled (boxed: the
+    /// common case, none, stays one word in what every call carries).
+    span: Option<Box<(crate::spans::Spans, crate::spans::Open)>>,
 }
 
 impl Finish {
@@ -286,7 +287,8 @@ impl Finish {
     fn finish(self, outcome: Result<Bytes, CallError>) {
         self.metrics.rpc_ended();
         let result = outcome.as_ref().map(|_| ()).map_err(|e| e.kind);
-        if let Some((spans, open)) = self.span {
+        if let Some(span) = self.span {
+            let (spans, open) = *span;
             let instance = self.picked.instance();
             let attributes = rpc_attributes(&self.subject, &instance.endpoint);
             let error = result.err().map(crate::error::kind_name);

@@ -198,6 +198,12 @@ async fn sigterm_waits_for_an_event_handler_and_its_ack() {
     let status = daemon.proc.wait(WAIT);
     let exited = Instant::now();
     assert!(status.success(), "{status}");
+    // The app's reader notes its stream's end in a task of its own: it may
+    // come just after the daemon's exit is seen (seen failing in CI).
+    eventually("the app to see its stream end", WAIT, || {
+        app.seen().ended_at.is_some()
+    })
+    .await;
     let seen = app.seen();
     assert!(seen.drain_at.is_some(), "the app was told to drain");
     let acked = *seen
