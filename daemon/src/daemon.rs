@@ -115,12 +115,15 @@ impl Daemon {
             .with_spans(spans.clone()),
         );
         let own_log = crate::logs::open_port(&config, "the daemon").await;
-        let web = Arc::new(crate::web::Gateway::new(
-            config.web.clone(),
-            config.rpc.max_body_bytes,
-            tasks.clone(),
-            metrics.clone(),
-        ));
+        let web = Arc::new(
+            crate::web::Gateway::new(
+                config.web.clone(),
+                config.rpc.max_body_bytes,
+                tasks.clone(),
+                metrics.clone(),
+            )
+            .with_spans(spans.clone()),
+        );
         let emitter = Arc::new(
             Emitter::new(
                 bus.clone(),

@@ -10,6 +10,7 @@
 //! 7 bytes), so every hop of one trace, on every daemon, decides alike.
 
 mod export;
+pub mod traceparent;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,11 +119,24 @@ impl Spans {
     /// Opens a span of the trace lymph calls `trace_id`, under `parent`, if
     /// spans are on and the trace is sampled.
     pub fn open(&self, trace_id: &str, parent: Option<[u8; 8]>) -> Option<Open> {
+        match parse_trace_id(trace_id) {
+            Some(id) => self.open_in(id, parent, None),
+            None => self.open_in(random_trace_id(), parent, Some(trace_id)),
+        }
+    }
+
+    /// Opens a span of the OpenTelemetry trace `id` (a W3C `traceparent`'s),
+    /// keeping lymph's trace id as an attribute when it is another.
+    pub fn open_in(
+        &self,
+        id: [u8; 16],
+        parent: Option<[u8; 8]>,
+        lymph_trace_id: Option<&str>,
+    ) -> Option<Open> {
         let recorder = self.0.as_ref()?;
-        let (id, lymph_trace_id) = match parse_trace_id(trace_id) {
-            Some(id) => (id, None),
-            None => (random_trace_id(), Some(trace_id.to_owned())),
-        };
+        let lymph_trace_id = lymph_trace_id
+            .filter(|lymph| parse_trace_id(lymph) != Some(id))
+            .map(str::to_owned);
         if !sampled(&id, recorder.threshold) {
             return None;
         }

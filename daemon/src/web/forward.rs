@@ -27,6 +27,7 @@ use crate::warn_limit::WarnLimit;
 use crate::warn_limited;
 
 const TRACE_HEADER: &str = "x-trace-id";
+const TRACEPARENT: &str = "traceparent";
 const HEALTH_PATH: &str = "/_health/";
 
 static SLOW_BODY: WarnLimit = WarnLimit::new(Duration::from_secs(10));
@@ -50,12 +51,24 @@ pub(super) async fn handle(
     port: Arc<Port>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let trace_id = trace_id_for(
-        request
-            .headers()
-            .get(TRACE_HEADER)
-            .map(HeaderValue::as_bytes),
-    );
+    use crate::spans::traceparent;
+    let headers = request.headers();
+    let parent = headers
+        .get(TRACEPARENT)
+        .and_then(|v| traceparent::parse(v.as_bytes()));
+    let given = headers.get(TRACE_HEADER).map(HeaderValue::as_bytes);
+    // lymph's trace id: X-Trace-Id, else the W3C trace's, else a new one.
+    let trace_id = match (given, &parent) {
+        (None, Some(parent)) => traceparent::hex(&parent.trace_id),
+        (given, _) => trace_id_for(given),
+    };
+    // The W3C trace wins for the OpenTelemetry span.
+    let span = match &parent {
+        Some(p) => port
+            .spans
+            .open_in(p.trace_id, Some(p.span_id), Some(&trace_id)),
+        None => port.spans.open(&trace_id, None),
+    };
     let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let mut route = None;
@@ -67,7 +80,39 @@ pub(super) async fn handle(
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
+    let answer = match &span {
+        Some(open) => Some(traceparent::format(&open.trace_id, &open.span_id, true)),
+        None => parent.map(|p| traceparent::format(&p.trace_id, &p.span_id, p.sampled)),
+    };
+    if let Some(value) = answer.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(TRACEPARENT, value);
+    }
+    if let Some(open) = span {
+        let attributes = vec![
+            ("http.request.method", method.clone()),
+            ("http.route", route.to_owned()),
+            ("http.response.status_code", status.to_string()),
+            ("url.scheme", "http".to_owned()),
+        ];
+        let error = (status >= 500).then(|| server_error(status));
+        let name = format!("{method} {route}");
+        let record = open.end(name, crate::spans::Kind::Server, attributes, error);
+        port.spans.record(record);
+    }
     Ok(response)
+}
+
+/// An HTTP span's `error.type` for a 5xx status: the code, as the semantic
+/// conventions ask.
+fn server_error(status: u16) -> &'static str {
+    match status {
+        500 => "500",
+        501 => "501",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => "5xx",
+    }
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {

@@ -70,6 +70,7 @@ pub(crate) struct Port {
     max_body: usize,
     limits: Limits,
     metrics: Arc<Metrics>,
+    spans: crate::spans::Spans,
 }
 
 /// What one port's clients may hold: connections, and time to send a
@@ -114,6 +115,7 @@ impl Port {
 pub struct Gateway {
     config: WebConfig,
     metrics: Arc<Metrics>,
+    spans: crate::spans::Spans,
     max_body: usize,
     ports: Mutex<HashMap<u16, Arc<Port>>>,
     tasks: TaskTracker,
@@ -139,10 +141,17 @@ impl Gateway {
         Gateway {
             config,
             metrics,
+            spans: crate::spans::Spans::off(),
             max_body,
             ports: Mutex::new(HashMap::new()),
             tasks,
         }
+    }
+
+    /// Records a SERVER span of each HTTP request with `spans`.
+    pub fn with_spans(mut self, spans: crate::spans::Spans) -> Gateway {
+        self.spans = spans;
+        self
     }
 
     fn ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Arc<Port>>> {
@@ -195,6 +204,7 @@ impl Gateway {
                 max_body: self.max_body,
                 limits: Limits::of(&self.config),
                 metrics: self.metrics.clone(),
+                spans: self.spans.clone(),
             });
             {
                 let mut ports = self.ports();

@@ -68,14 +68,7 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_its_event_and_the_delivery_share_one_trace() {
     let received = Received::default();
-    let port = free_port();
-    let server = tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(received.clone()))
-        .serve(([127, 0, 0, 1], port).into());
-    tokio::spawn(server);
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let daemon =
-        TestDaemon::start_with_env(&[], &[("LYMPHD_TRACING_OTLP_ENDPOINT", endpoint.as_str())]);
+    let daemon = traced_daemon(&received);
     let _greeting = daemon.app("greeting", "greeting", &["--config", "conf/greeting.yml"]);
     let _listen = daemon.app("listen", "listen", &["--config", "conf/listen.yml"]);
     daemon.wait_for_instances("Greeting", 1).await;
@@ -136,4 +129,64 @@ async fn a_call_its_event_and_the_delivery_share_one_trace() {
     };
     assert!(attribute("rpc.method").is_some_and(|v| v.contains("Greeting.greet")));
     assert!(attribute("rpc.system.name").is_some_and(|v| v.contains("lymph")));
+}
+
+/// The receiver on a free port, and a daemon exporting to it.
+fn traced_daemon(received: &Received) -> TestDaemon {
+    let port = free_port();
+    let server = tonic::transport::Server::builder()
+        .add_service(TraceServiceServer::new(received.clone()))
+        .serve(([127, 0, 0, 1], port).into());
+    tokio::spawn(server);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    TestDaemon::start_with_env(&[], &[("LYMPHD_TRACING_OTLP_ENDPOINT", endpoint.as_str())])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_takes_and_answers_traceparent() {
+    let received = Received::default();
+    let daemon = traced_daemon(&received);
+    let web_port = free_port();
+    let config = crate::web::app_config(&daemon, web_port);
+    let _greeting = daemon.app("greeting", "greeting", &["--config", "conf/greeting.yml"]);
+    let _web = daemon.app("web", "web", &["--config", config.to_str().expect("utf-8")]);
+    daemon.wait_for_instances("Greeting", 1).await;
+    daemon.wait_for_instances("Web", 1).await;
+
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let caller_span = "b7ad6b7169203331";
+    let header = format!("traceparent: 00-{trace}-{caller_span}-01\r\n");
+    let reply = crate::web::http(web_port, "GET", "/greet?name=Tp", &header).expect("http");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Without X-Trace-Id, lymph's trace id is the W3C trace's.
+    assert_eq!(reply.header("x-trace-id"), Some(trace));
+    let answered = reply.header("traceparent").expect("a traceparent answer");
+    let gateway_span = answered
+        .strip_prefix(&format!("00-{trace}-"))
+        .and_then(|rest| rest.strip_suffix("-01"))
+        .unwrap_or_else(|| panic!("{answered}"));
+    assert_ne!(gateway_span, caller_span, "the gateway's own span");
+
+    wait_until("the gateway's and the call's spans", WAIT, || {
+        received.find("GET /greet", SpanKind::Server).is_some()
+            && received.find("Greeting.greet", SpanKind::Client).is_some()
+    });
+    let (_, server) = received
+        .find("GET /greet", SpanKind::Server)
+        .expect("server");
+    assert_eq!(hex(&server.trace_id), trace);
+    assert_eq!(
+        hex(&server.parent_span_id),
+        caller_span,
+        "under the caller's span"
+    );
+    assert_eq!(hex(&server.span_id), gateway_span);
+    let (_, client) = received
+        .find("Greeting.greet", SpanKind::Client)
+        .expect("client");
+    assert_eq!(
+        hex(&client.trace_id),
+        trace,
+        "the call is in the same trace"
+    );
 }
