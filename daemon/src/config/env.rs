@@ -39,20 +39,14 @@ pub fn apply_env(
         config.web.timeout = duration("LYMPHD_WEB_TIMEOUT", &v)?;
     }
     if let Some(v) = lookup("LYMPHD_METRICS_LISTEN") {
-        config.metrics.listen =
-            super::parse_metrics_listen(&v).map_err(|message| ConfigError::Env {
-                name: "LYMPHD_METRICS_LISTEN",
-                value: v.clone(),
-                message,
-            })?;
+        config.metrics.listen = read("LYMPHD_METRICS_LISTEN", &v, super::parse_metrics_listen)?;
     }
     if let Some(v) = lookup("LYMPHD_TRACING_OTLP_ENDPOINT") {
-        config.tracing.otlp_endpoint =
-            super::parse_otlp_endpoint(&v).map_err(|message| ConfigError::Env {
-                name: "LYMPHD_TRACING_OTLP_ENDPOINT",
-                value: v.clone(),
-                message,
-            })?;
+        config.tracing.otlp_endpoint = read(
+            "LYMPHD_TRACING_OTLP_ENDPOINT",
+            &v,
+            super::parse_otlp_endpoint,
+        )?;
     }
     if let Some(v) = lookup("LYMPHD_TRACING_SAMPLE_RATIO") {
         config.tracing.sample_ratio = parse("LYMPHD_TRACING_SAMPLE_RATIO", &v)?;
@@ -147,6 +141,20 @@ pub fn apply_env(
         config.shutdown.grace_period = duration("LYMPHD_SHUTDOWN_GRACE_PERIOD", &v)?;
     }
     Ok(())
+}
+
+/// `value` read by `reader`, the setting's own parser (the one its value
+/// in the file goes through too).
+fn read<T>(
+    name: &'static str,
+    value: &str,
+    reader: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    reader(value).map_err(|message| ConfigError::Env {
+        name,
+        value: value.to_owned(),
+        message,
+    })
 }
 
 fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -133,14 +134,39 @@ fn counter(
         .encode_counter::<NoLabelSet, _, u64>(&value, None)
 }
 
+/// One family of one unlabelled series.
+fn single(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric: &impl prometheus_client::encoding::EncodeMetric,
+) -> std::fmt::Result {
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
 fn gauge(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     value: f64,
 ) -> std::fmt::Result {
-    let g = ConstGauge::new(value);
-    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+    single(encoder, name, help, None, &ConstGauge::new(value))
+}
+
+/// One family of gauges told apart by one label.
+fn gauges<const N: usize>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: [(&str, u64); N],
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (value, n) in values {
+        ConstGauge::new(n as f64).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
 }
 
 impl Collector for Exposition {
@@ -267,15 +293,13 @@ impl Collector for Exposition {
             "Apps attached to this daemon.",
             g.apps as f64,
         )?;
-        let mut family = encoder.encode_descriptor(
+        gauges(
+            &mut encoder,
             "lymphd_in_flight",
             "Work in flight: calls this daemon routed that wait for an answer, and requests and deliveries its apps hold.",
-            None,
-            MetricType::Gauge,
+            "kind",
+            [("calls", g.calls_in_flight), ("held", g.held)],
         )?;
-        for (kind, n) in [("calls", g.calls_in_flight), ("held", g.held)] {
-            ConstGauge::new(n as f64).encode(family.encode_family(&[("kind", kind)])?)?;
-        }
         if let Some(depth) = g.queue_depth {
             gauge(
                 &mut encoder,
@@ -284,16 +308,18 @@ impl Collector for Exposition {
                 depth as f64,
             )?;
         }
-        if let Some(peers) = g.peers {
-            let mut family = encoder.encode_descriptor(
+        if let Some([verified, unverified, dead]) = g.peers {
+            gauges(
+                &mut encoder,
                 "lymphd_peers",
                 "Peers known to the RPC transport, by state.",
-                None,
-                MetricType::Gauge,
+                "state",
+                [
+                    ("verified", verified),
+                    ("unverified", unverified),
+                    ("dead", dead),
+                ],
             )?;
-            for (state, n) in ["verified", "unverified", "dead"].into_iter().zip(peers) {
-                ConstGauge::new(n as f64).encode(family.encode_family(&[("state", state)])?)?;
-            }
         }
         gauge(
             &mut encoder,
@@ -309,33 +335,33 @@ impl Collector for Exposition {
         )?;
 
         if let Some(dropped) = g.spans_dropped {
-            let c = prometheus_client::metrics::counter::ConstCounter::new(dropped);
-            c.encode(encoder.encode_descriptor(
+            single(
+                &mut encoder,
                 "lymphd_spans_dropped",
                 "Spans not exported: the export queue was full, or the collector did not take them.",
                 None,
-                c.metric_type(),
-            )?)?;
+                &ConstCounter::new(dropped),
+            )?;
         }
 
         let p = Process::read();
         if let Some(bytes) = p.resident_bytes {
-            let g = ConstGauge::new(bytes as f64);
-            g.encode(encoder.encode_descriptor(
+            single(
+                &mut encoder,
                 "process_resident_memory",
                 "Resident memory of the daemon.",
                 Some(&Unit::Bytes),
-                g.metric_type(),
-            )?)?;
+                &ConstGauge::new(bytes as f64),
+            )?;
         }
         if let Some(seconds) = p.cpu_seconds {
-            let c = prometheus_client::metrics::counter::ConstCounter::new(seconds);
-            c.encode(encoder.encode_descriptor(
+            single(
+                &mut encoder,
                 "process_cpu",
                 "User and system CPU time the daemon used.",
                 Some(&Unit::Seconds),
-                c.metric_type(),
-            )?)?;
+                &ConstCounter::new(seconds),
+            )?;
         }
         if let Some(fds) = p.open_fds {
             gauge(

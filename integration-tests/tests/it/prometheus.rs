@@ -15,7 +15,7 @@ use crate::web::{free_port, get, http};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The address `lymphctl status` gives for `/metrics` (empty: none).
-fn metrics_listen(daemon: &TestDaemon) -> String {
+pub(crate) fn metrics_listen(daemon: &TestDaemon) -> String {
     let out = daemon.ctl(&["status", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status: Value = serde_json::from_str(&text(&out.stdout)).expect("json status");
@@ -25,7 +25,7 @@ fn metrics_listen(daemon: &TestDaemon) -> String {
         .to_owned()
 }
 
-fn port_of(address: &str) -> u16 {
+pub(crate) fn port_of(address: &str) -> u16 {
     address
         .rsplit_once(':')
         .and_then(|(_, port)| port.parse().ok())

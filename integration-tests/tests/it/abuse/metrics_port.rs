@@ -8,7 +8,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::open_fds;
-use crate::harness::{TestDaemon, text, wait_until};
+use crate::harness::{TestDaemon, wait_until};
+use crate::prometheus::{metrics_listen, port_of};
 use crate::web::get;
 
 const CAP: usize = 2;
@@ -19,13 +20,7 @@ fn start() -> (TestDaemon, u16) {
     let yaml = format!("metrics:\n  max_connections: {CAP}\n  timeout: 1s\n");
     std::fs::write(&config, yaml).expect("write config");
     let daemon = TestDaemon::start_with(&["--config", config.to_str().expect("utf-8")]);
-    let out = daemon.ctl(&["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
-    let listen = status["metrics_listen"].as_str().expect("metrics_listen");
-    let port = listen
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .expect("a port");
+    let port = port_of(&metrics_listen(&daemon));
     (daemon, port)
 }
 
