@@ -27,6 +27,8 @@ pub struct AppRequest {
     pub method: String,
     pub body: Bytes,
     pub trace_id: String,
+    /// The span the app's handler runs under (`Request.traceparent`).
+    pub traceparent: Option<crate::spans::TraceParent>,
     pub deadline: Deadline,
     /// The clock read its starter made last (the deadline's checks on the
     /// way to the app reuse it rather than read the clock again).

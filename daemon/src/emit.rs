@@ -45,13 +45,15 @@ impl Emitter {
         self
     }
 
-    /// Checks and publishes one event; returns its id once the bus took it.
+    /// Checks and publishes one event, emitted under `parent` (the span of
+    /// the handler that emits it); returns its id once the bus took it.
     pub async fn emit(
         &self,
         event_type: String,
         body: Bytes,
         trace_id: String,
         delay_ms: u64,
+        parent: Option<crate::spans::TraceParent>,
     ) -> Result<String, CallError> {
         if self.draining.is_cancelled() {
             return Err(CallError::shutting_down());
@@ -69,14 +71,15 @@ impl Emitter {
             ));
         }
         let id = trace::new_id();
+        let span = self.spans.open(&trace_id, parent);
         let event = Event {
             id: id.clone(),
             event_type,
             body,
             trace_id,
+            traceparent: crate::spans::passed_on(span.as_ref(), parent),
         };
         let event_type = event.event_type.clone();
-        let span = self.spans.open(&event.trace_id, None);
         let emitted = self
             .bus
             .emit(event, Duration::from_millis(delay_ms))

@@ -200,13 +200,14 @@ class Container:
     async def call_async(self, service, method, kwargs, timeout=None, version=None, trace_id=None):
         """Calls `service.method(**kwargs)` and returns the decoded reply."""
         timeout = request.call_timeout(timeout, "%s.%s" % (service, method))
-        return await self._call(service, method, kwargs, timeout, version, trace_id)
+        traceparent = request.traceparent_for(trace_id)
+        return await self._call(service, method, kwargs, timeout, version, trace_id, traceparent)
 
-    async def _call(self, service, method, kwargs, timeout, version, trace_id):
+    async def _call(self, service, method, kwargs, timeout, version, trace_id, traceparent):
         body = codec.pack(kwargs, "the arguments of %s.%s" % (service, method))
         trace_id = trace_id if trace_id is not None else trace.get_id()
         timeout_ms = max(1, int(timeout * 1000)) if timeout else 0
-        raw = await self._link().call(service, method, body, trace_id, timeout_ms, version)
+        raw = await self._link().call(service, method, body, trace_id, timeout_ms, version, traceparent)
         return codec.unpack(raw, "the reply of %s.%s" % (service, method))
 
     def call_future(self, service, method, kwargs, timeout=None, version=None):
@@ -221,7 +222,9 @@ class Container:
         return self._start_call(service, method, kwargs, timeout, version)
 
     def _start_call(self, service, method, kwargs, timeout, version):
-        coro = self._call(service, method, kwargs, timeout, version, trace.get_id())
+        # The trace is the calling thread's; the coroutine runs on the loop.
+        traceparent = request.traceparent_for(None)
+        coro = self._call(service, method, kwargs, timeout, version, trace.get_id(), traceparent)
         return asyncio.run_coroutine_threadsafe(coro, self._running_loop())
 
     def call(self, service, method, kwargs, timeout=None, version=None):
@@ -232,15 +235,17 @@ class Container:
         future = self._start_call(service, method, kwargs, timeout, version)
         return _result(future, (timeout + DEADLINE_SLACK) if timeout else None, what)
 
-    async def emit_async(self, event_type, body, delay=0, trace_id=None):
+    async def emit_async(self, event_type, body, delay=0, trace_id=None, traceparent=None):
         packed = codec.pack(body, "the body of event %s" % event_type)
+        traceparent = traceparent or request.traceparent_for(trace_id)
         trace_id = trace_id if trace_id is not None else trace.get_id()
-        return await self._link().emit(event_type, packed, trace_id, max(0, int(delay * 1000)))
+        return await self._link().emit(event_type, packed, trace_id, max(0, int(delay * 1000)), traceparent)
 
     def emit(self, event_type, body, delay=0):
         """Emits and blocks until lymphd accepted the event; returns its id."""
         check_blocking_allowed("emit()", "`await self.emit_async(...)`")
-        coro = self.emit_async(event_type, body, delay, trace_id=trace.get_id())
+        coro = self.emit_async(event_type, body, delay, trace_id=trace.get_id(),
+                               traceparent=request.traceparent_for(None))
         return _result(asyncio.run_coroutine_threadsafe(coro, self._running_loop()), None, "emit " + event_type)
 
     def proxy(self, address, timeout=None, version=None):

@@ -57,7 +57,8 @@ async def rpc(container, iface, request, current=None):
     `CurrentRequest` (made from the request when not given)."""
     what = "%s.%s" % (iface.name, request.method)
     if current is None:
-        current = CurrentRequest.arrived(request.trace_id, request.deadline_ms)
+        current = CurrentRequest.arrived(request.trace_id, request.deadline_ms,
+                                         traceparent=request.traceparent)
     try:
         declaration = type(iface).methods.get(request.method)
         if declaration is None:
@@ -125,7 +126,7 @@ async def deliver(container, iface, delivery, current=None):
     """`Ack` or `Fail` for a `Delivery` to `iface`; `current` is its
     `CurrentRequest` (made from the delivery when not given)."""
     if current is None:
-        current = CurrentRequest(delivery.trace_id)
+        current = CurrentRequest(delivery.trace_id, traceparent=delivery.traceparent)
 
     def fail(reason):
         return pb.AppMessage(fail=pb.Fail(delivery_id=delivery.delivery_id, reason=reason))
@@ -179,7 +180,7 @@ async def http(container, iface, request, current=None):
     else:
         func = iface.handle_async if inspect.iscoroutinefunction(handler) else iface.handle
         if current is None:
-            current = CurrentRequest(request.trace_id)
+            current = CurrentRequest(request.trace_id, traceparent=request.traceparent)
         response = await run(container.loop, container.pool, func, (wsgi_request, handler, kwargs),
                              current, web_logger, line)
     return pb.HttpResponse(

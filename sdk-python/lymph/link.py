@@ -395,7 +395,8 @@ class Link:
             error = LookupFailure("this app does not serve %s" % request.interface)
         else:
             # Its deadline counts from now, when it reached the app.
-            current = CurrentRequest.arrived(request.trace_id, request.deadline_ms)
+            current = CurrentRequest.arrived(request.trace_id, request.deadline_ms,
+                                             traceparent=request.traceparent)
 
             async def reply():
                 return pb.AppMessage(reply=await handlers.rpc(self.container, iface, request, current))
@@ -428,7 +429,7 @@ class Link:
             await self.send(pb.AppMessage(http_response=response))
             return
 
-        current = CurrentRequest(request.trace_id)
+        current = CurrentRequest(request.trace_id, traceparent=request.traceparent)
 
         async def respond():
             return pb.AppMessage(http_response=await handlers.http(self.container, iface, request, current))
@@ -439,7 +440,7 @@ class Link:
 
     # -- the app's own calls and emits ----------------------------------------------
 
-    async def call(self, service, method, body, trace_id, timeout_ms, version):
+    async def call(self, service, method, body, trace_id, timeout_ms, version, traceparent=None):
         """Sends one call; returns the raw MessagePack reply."""
         if self.conn is None:
             raise NotConnected("not connected to lymphd")
@@ -450,7 +451,8 @@ class Link:
         try:
             await self.send(pb.AppMessage(call=pb.OutgoingCall(
                 id=call_id, service=service, method=method, body=body,
-                trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "")))
+                trace_id=trace_id or "", timeout_ms=timeout_ms, version=version or "",
+                traceparent=traceparent or "")))
             return await future
         except asyncio.CancelledError:
             # The caller gave up (a cancelled handler's task, an abandoned
@@ -467,7 +469,7 @@ class Link:
         except asyncio.QueueFull:
             logger.debug("outbox full: call %s not cancelled, its deadline will end it", call_id)
 
-    async def emit(self, event_type, body, trace_id, delay_ms):
+    async def emit(self, event_type, body, trace_id, delay_ms, traceparent=None):
         """Sends one emit; returns the event's id once the daemon accepted it."""
         if self.conn is None:
             raise NotConnected("not connected to lymphd")
@@ -475,7 +477,8 @@ class Link:
         future = asyncio.get_running_loop().create_future()
         self.emits[self.next_id] = future
         await self.send(pb.AppMessage(emit=pb.OutgoingEmit(
-            id=self.next_id, event_type=event_type, body=body, trace_id=trace_id or "", delay_ms=delay_ms)))
+            id=self.next_id, event_type=event_type, body=body, trace_id=trace_id or "", delay_ms=delay_ms,
+            traceparent=traceparent or "")))
         return await future
 
 

@@ -17,6 +17,9 @@ class CurrentRequest:
     """One request, delivery or HTTP request being handled.
 
     - `trace_id`: its trace id (also `lymph.trace.get_id()`).
+    - `traceparent`: the W3C `traceparent` of lymphd's span the handler
+      runs under (None when lymphd records no spans); calls and emits made
+      while it runs pass it on, so their spans are the handler's children.
     - `deadline`: when its caller stops waiting, in `time.monotonic()`
       seconds; None when it has none (events, HTTP requests).
     - `cancelled`: True once lymphd cancelled it (its caller's deadline
@@ -24,19 +27,20 @@ class CurrentRequest:
       early; its answer would not be sent anyway. A coroutine handler is
       cancelled outright (`asyncio.CancelledError` in its task)."""
 
-    __slots__ = ("trace_id", "deadline", "_cancelled")
+    __slots__ = ("trace_id", "deadline", "traceparent", "_cancelled")
 
-    def __init__(self, trace_id=None, deadline=None):
+    def __init__(self, trace_id=None, deadline=None, traceparent=None):
         self.trace_id = trace_id or None
         self.deadline = deadline
+        self.traceparent = traceparent or None
         self._cancelled = False
 
     @classmethod
-    def arrived(cls, trace_id, deadline_ms, now=None):
+    def arrived(cls, trace_id, deadline_ms, now=None, traceparent=None):
         """A request that arrived `now` (monotonic) with `deadline_ms` left
         (0: no deadline, as the daemon sends for work without one)."""
         now = time.monotonic() if now is None else now
-        return cls(trace_id, now + deadline_ms / 1000.0 if deadline_ms else None)
+        return cls(trace_id, now + deadline_ms / 1000.0 if deadline_ms else None, traceparent)
 
     @property
     def cancelled(self):
@@ -77,6 +81,15 @@ def current_request():
 def get():
     """The current request, or None outside a handler."""
     return _current.get()
+
+
+def traceparent_for(trace_id):
+    """The `traceparent` a call or emit in trace `trace_id` made now passes
+    on: the current handler's, when it is in that trace; else None."""
+    current = _current.get()
+    if current is None or (trace_id is not None and trace_id != current.trace_id):
+        return None
+    return current.traceparent
 
 
 def enter(current):

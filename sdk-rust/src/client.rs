@@ -53,6 +53,14 @@ impl Drop for CancelOnDrop {
 /// callers wait (`send().await`): that is the backpressure, never unbounded.
 pub(crate) const COMMAND_QUEUE: usize = 1024;
 
+/// The trace an emit is made in: lymph's trace id and the W3C `traceparent`
+/// of the handler's span (both empty outside a handler).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Trace<'a> {
+    pub trace_id: &'a str,
+    pub traceparent: &'a str,
+}
+
 /// Extra time a caller waits past the call's own timeout, so the daemon's
 /// `DEADLINE_EXCEEDED` (with its reason) normally arrives first.
 const DEADLINE_SLACK: Duration = Duration::from_secs(5);
@@ -97,7 +105,8 @@ impl Client {
         event_type: &str,
         body: &T,
     ) -> Result<String, CallError> {
-        self.emit_with(event_type, body, Duration::ZERO, "").await
+        self.emit_with(event_type, body, Duration::ZERO, Trace::default())
+            .await
     }
 
     /// Emits an event delivered no sooner than `delay` from now.
@@ -107,7 +116,8 @@ impl Client {
         body: &T,
         delay: Duration,
     ) -> Result<String, CallError> {
-        self.emit_with(event_type, body, delay, "").await
+        self.emit_with(event_type, body, delay, Trace::default())
+            .await
     }
 
     pub(crate) async fn emit_with<T: Serialize + ?Sized>(
@@ -115,15 +125,16 @@ impl Client {
         event_type: &str,
         body: &T,
         delay: Duration,
-        trace_id: &str,
+        trace: Trace<'_>,
     ) -> Result<String, CallError> {
         let body = crate::codec::encode_body(format_args!("the body of event {event_type}"), body)?;
         let emit = v1::OutgoingEmit {
             id: 0,
             event_type: event_type.to_owned(),
             body: body.into(),
-            trace_id: trace_id.to_owned(),
+            trace_id: trace.trace_id.to_owned(),
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            traceparent: trace.traceparent.to_owned(),
         };
         let (reply, answer) = oneshot::channel();
         self.send(Command::Emit { emit, reply }).await?;

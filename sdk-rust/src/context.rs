@@ -1,7 +1,8 @@
 //! What a handler gets: `Context` (the trace id of the request or event being
-//! handled, carried into every call and emit made through it, and the request's
-//! deadline, which bounds the calls made through it) and `Proxy`, calls to one
-//! service with `timeout`/`version` options and deferred calls.
+//! handled and the daemon's span it runs under, both carried into every call
+//! and emit made through it, and the request's deadline, which bounds the
+//! calls made through it) and `Proxy`, calls to one service with
+//! `timeout`/`version` options and deferred calls.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use crate::error::{CallError, ErrorKind};
 pub struct Context {
     client: Client,
     trace_id: String,
+    traceparent: String,
     deadline: Option<Instant>,
 }
 
@@ -28,8 +30,25 @@ impl Context {
         Context {
             client,
             trace_id: trace_id.into(),
+            traceparent: String::new(),
             deadline: None,
         }
+    }
+
+    /// The same context under the daemon's span `traceparent` (W3C form, as
+    /// the daemon sent it with the request): calls and emits made through it
+    /// pass it on, so their spans are children of the handler's.
+    pub fn with_traceparent(self, traceparent: impl Into<String>) -> Context {
+        Context {
+            traceparent: traceparent.into(),
+            ..self
+        }
+    }
+
+    /// The W3C `traceparent` of the daemon's span this handler runs under;
+    /// empty when the daemon's spans are off.
+    pub fn traceparent(&self) -> &str {
+        &self.traceparent
     }
 
     /// The same context for a request whose caller waits until `deadline`:
@@ -57,11 +76,20 @@ impl Context {
         &self.client
     }
 
+    /// The trace an emit made through this context is in.
+    fn trace(&self) -> crate::client::Trace<'_> {
+        crate::client::Trace {
+            trace_id: &self.trace_id,
+            traceparent: &self.traceparent,
+        }
+    }
+
     /// A proxy for calls to `service` carrying this trace id, each given the
     /// smaller of its own timeout and the request's time left.
     pub fn proxy(&self, service: impl Into<String>) -> Proxy {
         Proxy {
             deadline: self.deadline,
+            traceparent: self.traceparent.clone(),
             ..Proxy::new(self.client.clone(), service.into(), self.trace_id.clone())
         }
     }
@@ -73,7 +101,7 @@ impl Context {
         body: &T,
     ) -> Result<String, CallError> {
         self.client
-            .emit_with(event_type, body, Duration::ZERO, &self.trace_id)
+            .emit_with(event_type, body, Duration::ZERO, self.trace())
             .await
     }
 
@@ -85,7 +113,7 @@ impl Context {
         delay: Duration,
     ) -> Result<String, CallError> {
         self.client
-            .emit_with(event_type, body, delay, &self.trace_id)
+            .emit_with(event_type, body, delay, self.trace())
             .await
     }
 }
@@ -96,6 +124,8 @@ pub struct Proxy {
     client: Client,
     service: String,
     trace_id: String,
+    /// The handler's span, for a proxy made from its `Context`.
+    traceparent: String,
     timeout: Option<Duration>,
     version: String,
     /// The handler's deadline, for a proxy made from its `Context`.
@@ -108,6 +138,7 @@ impl Proxy {
             client,
             service,
             trace_id,
+            traceparent: String::new(),
             timeout: None,
             version: String::new(),
             deadline: None,
@@ -172,6 +203,7 @@ impl Proxy {
             trace_id: self.trace_id.clone(),
             timeout_ms,
             version: self.version.clone(),
+            traceparent: self.traceparent.clone(),
         })
     }
 

@@ -116,6 +116,8 @@ impl Lymph for Api {
             trace_id: trace_id.clone(),
             timeout: Some(Duration::from_millis(u64::from(req.timeout_ms))),
             version: optional(req.version),
+            // A tool's call is a root of its trace.
+            parent: None,
         };
         let reply = match self.dispatcher.call(call).await {
             Ok(answer) => pb::CallReply {
@@ -143,7 +145,13 @@ impl Lymph for Api {
         let trace_id = trace::or_new(&req.trace_id);
         match self
             .emitter
-            .emit(req.event_type, req.body, trace_id.clone(), req.delay_ms)
+            .emit(
+                req.event_type,
+                req.body,
+                trace_id.clone(),
+                req.delay_ms,
+                None,
+            )
             .await
         {
             Ok(event_id) => Ok(Response::new(pb::EmitReply { trace_id, event_id })),

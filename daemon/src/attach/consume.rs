@@ -169,7 +169,10 @@ impl Feed {
             // lymph's count: the first delivery is attempt 1, then `retry` more.
             let last_try = d.attempt > self.retry;
             let settle = &consumer.settle;
-            let span = spans.open(&d.event.trace_id, None);
+            let span = spans.open(&d.event.trace_id, d.event.traceparent);
+            let traceparent = crate::spans::passed_on(span.as_ref(), d.event.traceparent)
+                .map(crate::spans::traceparent::format)
+                .unwrap_or_default();
             let held = super::session::Handed {
                 tag: d.tag,
                 event_type: &d.event.event_type,
@@ -190,6 +193,7 @@ impl Feed {
                 interface: self.interface.clone(),
                 event_id: d.event.id,
                 handler: self.handler.clone(),
+                traceparent,
             });
             if !session.send(message).await {
                 break;

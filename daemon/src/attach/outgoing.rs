@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::{AppSession, Attacher};
 use crate::dispatch::{Call, CallHandle};
 use crate::error::{CallError, ErrorKind};
+use crate::spans::traceparent;
 use crate::trace;
 
 /// Runs one of the app's own calls in its own task; the result goes back on the stream.
@@ -51,6 +52,7 @@ pub(super) fn call(attacher: &Arc<Attacher>, session: &Arc<AppSession>, call: pb
         trace_id: trace_id.clone(),
         timeout: Some(Duration::from_millis(u64::from(call.timeout_ms))),
         version: Some(call.version).filter(|v| !v.is_empty()),
+        parent: traceparent::parse_given(&call.traceparent),
     };
     // Placed before the call starts: its outcome may come at once, and then
     // takes the place away again, so no handle outlives its call.
@@ -119,8 +121,9 @@ pub(super) fn emit(attacher: &Arc<Attacher>, session: &Arc<AppSession>, emit: pb
     attacher.tasks.spawn(async move {
         let _permit = permit;
         let trace_id = trace::or_new(&emit.trace_id);
+        let parent = traceparent::parse_given(&emit.traceparent);
         let result = emitter
-            .emit(emit.event_type, emit.body, trace_id, emit.delay_ms)
+            .emit(emit.event_type, emit.body, trace_id, emit.delay_ms, parent)
             .await;
         let (error, event_id) = match result {
             Ok(event_id) => (None, event_id),

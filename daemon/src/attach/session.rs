@@ -179,6 +179,7 @@ impl AppSession {
             method,
             body,
             trace_id,
+            traceparent,
             deadline,
             now,
         } = request;
@@ -192,6 +193,9 @@ impl AppSession {
                 body,
                 trace_id,
                 deadline_ms: u32::try_from(left.as_millis()).unwrap_or(u32::MAX),
+                traceparent: traceparent
+                    .map(crate::spans::traceparent::format)
+                    .unwrap_or_default(),
             })
         };
         match self.start(Held::Rpc(done), deadline, now, permits, message) {

@@ -321,6 +321,7 @@ pub async fn inspect_remote(
         version: None,
         identity: super::remote::identity_header("lymph.inspect", instance),
         deadline: crate::deadline::Deadline::after(timeout),
+        traceparent: None,
     };
     let reply = remote
         .request(&instance.endpoint, request)

@@ -133,6 +133,7 @@ impl Dispatcher {
             version,
             identity,
             deadline,
+            traceparent,
             responder,
         } = request;
         if subject == CANCEL_SUBJECT {
@@ -140,10 +141,10 @@ impl Dispatcher {
         }
         let routed = self.route_incoming(&subject, &body, version.as_deref(), identity.as_deref());
         let now = tokio::time::Instant::now();
-        let span = self
-            .spans
-            .open(&trace_id, None)
-            .map(|open| Box::new((self.spans.clone(), open, from.clone())));
+        let open = self.spans.open(&trace_id, traceparent);
+        // The app's handler runs under this span, else the caller's.
+        let traceparent = crate::spans::passed_on(open.as_ref(), traceparent);
+        let span = open.map(|open| Box::new((self.spans.clone(), open, from.clone())));
         let mut answering = Answering {
             subject,
             started: now.into_std(),
@@ -176,6 +177,7 @@ impl Dispatcher {
             method,
             body,
             trace_id,
+            traceparent,
             deadline: Deadline::from(now, self.incoming_timeout(deadline)),
             now,
         };

@@ -55,6 +55,8 @@ pub struct Call {
     pub timeout: Option<Duration>,
     /// A semver requirement on the instance, e.g. "1.2".
     pub version: Option<String>,
+    /// The span the call is made under (the caller's handler's).
+    pub parent: Option<crate::spans::TraceParent>,
 }
 
 /// A successful reply and who gave it.

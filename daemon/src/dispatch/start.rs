@@ -123,8 +123,15 @@ impl Dispatcher {
         };
         let instance = picked.instance();
         let mut finish = Finish::start(&self.metrics, subject, &picked, now.into_std(), done);
-        if let Some(open) = self.spans.open(&call.trace_id, None) {
-            finish.span = Some(Box::new((self.spans.clone(), open)));
+        let client = self.spans.open(&call.trace_id, call.parent);
+        // What the next hop is a child of: this call's span, else the caller's.
+        let parent = crate::spans::passed_on(client.as_ref(), call.parent);
+        if let Some(open) = client {
+            finish.span = Some(Box::new(CallSpans {
+                spans: self.spans.clone(),
+                client: open,
+                server: None,
+            }));
         }
         // Its time ran out on the way (the service's look-up), or its caller
         // gave up meanwhile: not started.
@@ -151,11 +158,19 @@ impl Dispatcher {
                 match checked {
                     Ok(Some(answer)) => finish.finish(Ok(answer)),
                     Ok(None) => {
+                        // The app is here: this daemon is the server side
+                        // too, with a SERVER span as another host's would be.
+                        let server = self.spans.open(&call.trace_id, parent);
+                        let traceparent = crate::spans::passed_on(server.as_ref(), parent);
+                        if let Some(span) = &mut finish.span {
+                            span.server = server;
+                        }
                         let request = AppRequest {
                             interface,
                             method,
                             body: call.body,
                             trace_id: call.trace_id,
+                            traceparent,
                             deadline,
                             now,
                         };
@@ -179,6 +194,7 @@ impl Dispatcher {
                     trace_id: call.trace_id,
                     version: instance.version.clone(),
                     deadline: deadline.left_at(now),
+                    traceparent: parent,
                 };
                 let reply_done = Box::new(move |reply: Result<crate::rpc::IncomingReply, _>| {
                     let outcome = match reply {
@@ -260,9 +276,17 @@ struct Finish {
     subject: String,
     picked: Picked,
     done: CallDone,
-    /// Its span, when spans are on and its trace sampled (boxed: the
+    /// Its spans, when spans are on and its trace sampled (boxed: the
     /// common case, none, stays one word in what every call carries).
-    span: Option<Box<(crate::spans::Spans, crate::spans::Open)>>,
+    span: Option<Box<CallSpans>>,
+}
+
+/// A call's open spans: the CLIENT one, and the SERVER one of a call to an
+/// app on this daemon.
+struct CallSpans {
+    spans: crate::spans::Spans,
+    client: crate::spans::Open,
+    server: Option<crate::spans::Open>,
 }
 
 impl Finish {
@@ -288,12 +312,20 @@ impl Finish {
         self.metrics.rpc_ended();
         let result = outcome.as_ref().map(|_| ()).map_err(|e| e.kind);
         if let Some(span) = self.span {
-            let (spans, open) = *span;
+            let CallSpans {
+                spans,
+                client,
+                server,
+            } = *span;
             let instance = self.picked.instance();
             let attributes = rpc_attributes(&self.subject, &instance.endpoint);
             let error = result.err().map(crate::error::kind_name);
+            if let Some(server) = server {
+                let (kind, attributes) = (crate::spans::Kind::Server, attributes.clone());
+                spans.record(server.end(self.subject.clone(), kind, attributes, error));
+            }
             let kind = crate::spans::Kind::Client;
-            spans.record(open.end(self.subject.clone(), kind, attributes, error));
+            spans.record(client.end(self.subject.clone(), kind, attributes, error));
         }
         let elapsed = self.started.elapsed();
         self.metrics

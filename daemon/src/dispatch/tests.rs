@@ -132,6 +132,7 @@ fn call(service: &str, method: &str) -> Call {
         trace_id: "t".to_owned(),
         timeout: None,
         version: None,
+        parent: None,
     }
 }
 

@@ -33,6 +33,7 @@ pub fn event(event_type: &str, n: usize) -> Event {
         event_type: event_type.to_owned(),
         body: Bytes::from(body),
         trace_id: format!("trace-{n}"),
+        traceparent: None,
     }
 }
 

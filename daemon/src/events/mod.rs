@@ -38,6 +38,9 @@ pub struct Event {
     /// MessagePack, passed through untouched.
     pub body: Bytes,
     pub trace_id: String,
+    /// The span that emitted it (its deliveries' spans are its children);
+    /// over RabbitMQ, the envelope's `traceparent` header.
+    pub traceparent: Option<crate::spans::TraceParent>,
 }
 
 /// What a consumer subscribes to. Consumers of one `service` and `handler`

@@ -157,6 +157,9 @@ pub fn envelope_seeds() -> Vec<Vec<u8>> {
         event_type: "greeted".to_owned(),
         body: Bytes::from_static(b"\x81\xa4name\xa3Joe"),
         trace_id: "tv-evt-0001".to_owned(),
+        traceparent: crate::spans::traceparent::parse(
+            b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
     };
     let other = vec![("x-origin".to_owned(), Bytes::from_static(&[0x07]))];
     vec![

@@ -37,6 +37,10 @@ pub const IDENTITY_HEADER: &str = "lymphd_identity";
 /// lymph ignores it (its requests get `rpc.default_timeout`).
 pub const DEADLINE_HEADER: &str = "lymphd_deadline_ms";
 
+/// lymphd's header on a REQ: the W3C `traceparent` of the caller's span
+/// (only while spans are on, or one came from the caller's app).
+pub const TRACEPARENT_HEADER: &str = "lymphd_traceparent";
+
 /// The subject of lymphd's own request telling a peer lymphd that the caller
 /// of one of its requests gave up (body `{"id": <request id>}`). Never sent
 /// to Python lymph.
@@ -91,6 +95,8 @@ pub struct OutgoingRequest {
     /// When the caller stops waiting; its `timeout` is the time left as the
     /// request leaves (the `lymphd_deadline_ms` header).
     pub deadline: crate::deadline::Deadline,
+    /// The caller's span (the `lymphd_traceparent` header).
+    pub traceparent: Option<crate::spans::TraceParent>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +231,8 @@ pub struct IncomingRequest {
     pub deadline: Option<Duration>,
     /// The `lymphd_identity` header: the app a lymphd caller picked.
     pub identity: Option<String>,
+    /// The `lymphd_traceparent` header: the caller's span.
+    pub traceparent: Option<crate::spans::TraceParent>,
     pub responder: Responder,
 }
 

@@ -199,6 +199,7 @@ impl Remote for RpcClient {
             version: None,
             identity: None,
             deadline: crate::deadline::Deadline::after(CANCEL_TIMEOUT),
+            traceparent: None,
         };
         // Nobody waits for the peer's answer: the caller has gone already.
         self.start_request(endpoint, request, Box::new(|_| {}));
@@ -231,6 +232,7 @@ fn request_message(request: OutgoingRequest) -> Message {
             version: request.version,
             identity: request.identity,
             deadline_ms: Some(deadline_ms),
+            traceparent: request.traceparent,
             ..Headers::default()
         },
         body: request.body,

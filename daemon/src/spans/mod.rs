@@ -5,9 +5,13 @@
 //! counts it, never slowing the hop. Off, the hops pay one branch.
 //!
 //! Trace ids: lymph's trace id when it is 32 hex digits (lymphd makes them
-//! so), else a fresh id, with lymph's kept as the `lymph.trace_id`
-//! attribute. Sampling is by trace id (a trace-id ratio rule over its last
-//! 7 bytes), so every hop of one trace, on every daemon, decides alike.
+//! so), else one derived from it (the same on every daemon), with lymph's
+//! kept as the `lymph.trace_id` attribute. A hop that came with a parent
+//! (a W3C `traceparent` from an HTTP caller, an app or a peer) is a child of
+//! it and follows its sampled flag; a root is sampled by trace id (a
+//! trace-id ratio rule over its last 7 bytes), so every hop of one trace, on
+//! every daemon, decides alike. Each hop passes its own span on as the
+//! parent of the next (`passed_on`).
 
 mod export;
 pub mod traceparent;
@@ -17,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 pub use export::Exporter;
+pub use traceparent::TraceParent;
 
 use crate::config::TracingConfig;
 
@@ -60,6 +65,15 @@ pub struct Open {
 }
 
 impl Open {
+    /// This span as the parent of the next hop's.
+    pub fn context(&self) -> TraceParent {
+        TraceParent {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: true,
+        }
+    }
+
     /// Ends the span now.
     pub fn end(
         self,
@@ -116,34 +130,28 @@ impl Spans {
         })))
     }
 
-    /// Opens a span of the trace lymph calls `trace_id`, under `parent`, if
-    /// spans are on and the trace is sampled.
-    pub fn open(&self, trace_id: &str, parent: Option<[u8; 8]>) -> Option<Open> {
-        match parse_trace_id(trace_id) {
-            Some(id) => self.open_in(id, parent, None),
-            None => self.open_in(random_trace_id(), parent, Some(trace_id)),
-        }
-    }
-
-    /// Opens a span of the OpenTelemetry trace `id` (a W3C `traceparent`'s),
-    /// keeping lymph's trace id as an attribute when it is another.
-    pub fn open_in(
-        &self,
-        id: [u8; 16],
-        parent: Option<[u8; 8]>,
-        lymph_trace_id: Option<&str>,
-    ) -> Option<Open> {
+    /// Opens a hop's span, if spans are on and its trace is sampled: a
+    /// child of `parent` (the context the hop came with) when there is one,
+    /// whose sampled flag decides; else a root of the trace lymph calls
+    /// `trace_id`, sampled by ratio.
+    pub fn open(&self, trace_id: &str, parent: Option<TraceParent>) -> Option<Open> {
         let recorder = self.0.as_ref()?;
-        let lymph_trace_id = lymph_trace_id
-            .filter(|lymph| parse_trace_id(lymph) != Some(id))
-            .map(str::to_owned);
-        if !sampled(&id, recorder.threshold) {
-            return None;
-        }
+        let (id, parent_span) = match parent {
+            Some(p) if p.sampled => (p.trace_id, Some(p.span_id)),
+            Some(_) => return None,
+            None => {
+                let id = otel_trace_id(trace_id);
+                if !sampled(&id, recorder.threshold) {
+                    return None;
+                }
+                (id, None)
+            }
+        };
+        let lymph_trace_id = (parse_trace_id(trace_id) != Some(id)).then(|| trace_id.to_owned());
         Some(Open {
             trace_id: id,
             span_id: random_span_id(),
-            parent,
+            parent: parent_span,
             start: SystemTime::now(),
             lymph_trace_id,
         })
@@ -172,6 +180,25 @@ impl Spans {
     }
 }
 
+/// What a hop passes on as the parent of the next: its own span, else the
+/// context it came with (a hop not recorded keeps its caller's decision).
+pub fn passed_on(open: Option<&Open>, parent: Option<TraceParent>) -> Option<TraceParent> {
+    open.map(Open::context).or(parent)
+}
+
+/// The OpenTelemetry trace id of lymph's trace `trace_id`: itself when it is
+/// 32 hex digits, else a name-based UUID (v5) of it, so every daemon gives
+/// one lymph trace one OpenTelemetry trace.
+fn otel_trace_id(trace_id: &str) -> [u8; 16] {
+    parse_trace_id(trace_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v5(&LYMPH_TRACE_IDS, trace_id.as_bytes()).into_bytes())
+}
+
+/// The namespace of the UUIDs made from lymph trace ids: any fixed UUID, the
+/// same in every lymphd, so that daemons agree.
+const LYMPH_TRACE_IDS: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5c1f_7a07_45d6_5a6e_9a3b_0c7f_1d2e_4b11);
+
 /// lymph's trace id as an OpenTelemetry one, when it is 32 hex digits (and
 /// not all zeros, which OpenTelemetry reserves).
 pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
@@ -180,10 +207,6 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     }
     let n = u128::from_str_radix(text, 16).ok().filter(|n| *n != 0)?;
     Some(n.to_be_bytes())
-}
-
-fn random_trace_id() -> [u8; 16] {
-    uuid::Uuid::new_v4().into_bytes()
 }
 
 fn random_span_id() -> [u8; 8] {

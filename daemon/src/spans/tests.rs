@@ -1,4 +1,5 @@
-//! Trace ids from lymph's, sampling by trace id, and a recorder that is off.
+//! Trace ids from lymph's, sampling by trace id or by parent, what a hop
+//! passes on, and a recorder that is off.
 
 use super::*;
 
@@ -33,7 +34,7 @@ fn sampling_is_decided_by_the_trace_id_alone() {
     // About the ratio over many random ids, lymph's (UUIDv4) included.
     let n = 10_000;
     let kept = (0..n)
-        .filter(|_| sampled(&random_trace_id(), threshold(0.1)))
+        .filter(|_| sampled(&uuid::Uuid::new_v4().into_bytes(), threshold(0.1)))
         .count();
     assert!((700..1300).contains(&kept), "{kept} of {n} at 0.1");
 }
@@ -70,12 +71,7 @@ async fn a_full_queue_drops_and_counts() {
 
 #[test]
 fn a_span_keeps_a_foreign_trace_id_as_an_attribute() {
-    let recorder = Recorder {
-        threshold: u64::MAX,
-        exporter: Exporter::closed(),
-        dropped: AtomicU64::new(0),
-    };
-    let spans = Spans(Some(Arc::new(recorder)));
+    let spans = recording(u64::MAX);
     let open = spans.open("request-42", None).expect("sampled");
     let record = open.end("x".to_owned(), Kind::Server, Vec::new(), Some("internal"));
     assert_eq!(
@@ -84,4 +80,58 @@ fn a_span_keeps_a_foreign_trace_id_as_an_attribute() {
     );
     assert_ne!(record.trace_id, [0; 16]);
     assert_eq!(record.error, Some("internal"));
+}
+
+fn recording(threshold: u64) -> Spans {
+    Spans(Some(Arc::new(Recorder {
+        threshold,
+        exporter: Exporter::closed(),
+        dropped: AtomicU64::new(0),
+    })))
+}
+
+#[test]
+fn a_hop_with_a_parent_is_its_child_and_follows_its_decision() {
+    let parent = traceparent::parse(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .expect("valid");
+    // Sampled by the parent even where this daemon's ratio keeps nothing.
+    let spans = recording(threshold(0.0));
+    let open = spans
+        .open("request-42", Some(parent))
+        .expect("the parent's decision");
+    assert_eq!(open.trace_id, parent.trace_id);
+    assert_eq!(open.parent, Some(parent.span_id));
+    assert_ne!(open.span_id, parent.span_id);
+    // The next hop is this span's child.
+    let passed = passed_on(Some(&open), Some(parent)).expect("passed on");
+    assert_eq!(
+        (passed.trace_id, passed.span_id),
+        (open.trace_id, open.span_id)
+    );
+    let record = open.end("x".to_owned(), Kind::Client, Vec::new(), None);
+    assert_eq!(
+        record.attributes,
+        vec![("lymph.trace_id", "request-42".to_owned())]
+    );
+    // A parent not sampled: no span, even at ratio 1, and the parent goes on.
+    let unsampled = TraceParent {
+        sampled: false,
+        ..parent
+    };
+    let all = recording(threshold(1.0));
+    assert!(all.open("request-42", Some(unsampled)).is_none());
+    assert_eq!(passed_on(None, Some(unsampled)), Some(unsampled));
+    // Spans off: the parent goes on untouched.
+    assert!(Spans::off().open("request-42", Some(parent)).is_none());
+}
+
+#[test]
+fn a_foreign_trace_id_gives_one_trace_on_every_daemon() {
+    let (one, two) = (recording(u64::MAX), recording(u64::MAX));
+    let a = one.open("request-42", None).expect("sampled");
+    let b = two.open("request-42", None).expect("sampled");
+    assert_eq!(a.trace_id, b.trace_id, "derived alike");
+    assert_eq!(a.parent, None);
+    let c = one.open("request-43", None).expect("sampled");
+    assert_ne!(a.trace_id, c.trace_id);
 }

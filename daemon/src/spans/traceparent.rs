@@ -1,5 +1,6 @@
-//! W3C Trace Context's `traceparent` header, as the HTTP gateway reads and
-//! answers it: `00-<trace id, 32 hex>-<parent span id, 16 hex>-<flags>`.
+//! W3C Trace Context's `traceparent`: `00-<trace id, 32 hex>-<parent span
+//! id, 16 hex>-<flags>`. The HTTP gateway reads and answers it; apps and
+//! daemons pass it to each other in the same form (`docs/wire.md` §3.5).
 
 /// A valid `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +38,23 @@ pub fn parse(value: &[u8]) -> Option<TraceParent> {
     })
 }
 
-/// A `traceparent` value naming `span_id` of `trace_id`.
-pub fn format(trace_id: &[u8; 16], span_id: &[u8; 8], sampled: bool) -> String {
+/// The `traceparent` value of `context`.
+pub fn format(context: TraceParent) -> String {
     format!(
         "00-{}-{}-{}",
-        hex(trace_id),
-        hex(span_id),
-        if sampled { "01" } else { "00" }
+        hex(&context.trace_id),
+        hex(&context.span_id),
+        if context.sampled { "01" } else { "00" }
     )
+}
+
+/// A `traceparent` an app or a peer passed on: `None` when empty or not
+/// valid (ignored, as the spec says, never an error).
+pub fn parse_given(value: &str) -> Option<TraceParent> {
+    if value.is_empty() {
+        return None;
+    }
+    parse(value.as_bytes())
 }
 
 /// Lowercase hex of `bytes`.
@@ -62,7 +72,7 @@ mod tests {
         let tp = parse(value.as_bytes()).expect("valid");
         assert!(tp.sampled);
         assert_eq!(hex(&tp.trace_id), "0af7651916cd43dd8448eb211c80319c");
-        assert_eq!(format(&tp.trace_id, &tp.span_id, tp.sampled), value);
+        assert_eq!(format(tp), value);
     }
 
     #[test]

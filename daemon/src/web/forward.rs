@@ -62,17 +62,18 @@ pub(super) async fn handle(
         (None, Some(parent)) => traceparent::hex(&parent.trace_id),
         (given, _) => trace_id_for(given),
     };
-    // The W3C trace wins for the OpenTelemetry span.
-    let span = match &parent {
-        Some(p) => port
-            .spans
-            .open_in(p.trace_id, Some(p.span_id), Some(&trace_id)),
-        None => port.spans.open(&trace_id, None),
-    };
+    // The W3C trace wins for the OpenTelemetry span: its child.
+    let span = port.spans.open(&trace_id, parent);
+    // The app's handler runs under this span; the caller hears of it too.
+    let passed_on = crate::spans::passed_on(span.as_ref(), parent).map(traceparent::format);
     let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let mut route = None;
-    let mut response = respond(&port, request, &trace_id, &mut route).await;
+    let context = Forwarded {
+        trace_id: &trace_id,
+        traceparent: passed_on.as_deref().unwrap_or_default(),
+    };
+    let mut response = respond(&port, request, context, &mut route).await;
     let route = route.as_deref().unwrap_or(crate::metrics::OTHER);
     let status = response.status().as_u16();
     port.metrics
@@ -80,10 +81,7 @@ pub(super) async fn handle(
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_HEADER, value);
     }
-    let answer = match &span {
-        Some(open) => Some(traceparent::format(&open.trace_id, &open.span_id, true)),
-        None => parent.map(|p| traceparent::format(&p.trace_id, &p.span_id, p.sampled)),
-    };
+    let answer = passed_on;
     if let Some(value) = answer.and_then(|a| HeaderValue::from_str(&a).ok()) {
         response.headers_mut().insert(TRACEPARENT, value);
     }
@@ -134,12 +132,19 @@ fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
+/// The trace a request is forwarded in: lymph's trace id, and the W3C
+/// context its handler runs under (empty when there is none).
+struct Forwarded<'a> {
+    trace_id: &'a str,
+    traceparent: &'a str,
+}
+
 /// The answer to one request; `matched` is set to the route's pattern once
 /// the request matched one.
 async fn respond(
     port: &Port,
     request: Request<Incoming>,
-    trace_id: &str,
+    context: Forwarded<'_>,
     matched: &mut Option<String>,
 ) -> Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
@@ -222,7 +227,8 @@ async fn respond(
         query,
         headers,
         body,
-        trace_id: trace_id.to_owned(),
+        trace_id: context.trace_id.to_owned(),
+        traceparent: context.traceparent.to_owned(),
         endpoint: route.endpoint,
         path_args: path_args.into_iter().collect::<HashMap<_, _>>(),
         interface: route.interface,

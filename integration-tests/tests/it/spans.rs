@@ -1,7 +1,9 @@
 //! Spans of every hop, exported over OTLP/gRPC to a real receiver (the
 //! collector's protocol, served here with `opentelemetry-proto`'s tonic
 //! server): a call, the event its handler emits, and that event's delivery
-//! share lymph's trace id as their trace id.
+//! share lymph's trace id as their trace id; one request through the seed's
+//! walkthrough (Web → Greeting → Listen) is one tree of spans, on one daemon
+//! and across two (ZeroMQ and RabbitMQ between them).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +54,15 @@ impl TraceService for Received {
 }
 
 impl Received {
+    /// The spans of trace `trace` (32 hex).
+    fn of_trace(&self, trace: &str) -> Vec<Span> {
+        let all = self.0.lock().expect("lock");
+        all.iter()
+            .filter(|(_, s)| hex(&s.trace_id) == trace)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
     fn find(&self, name: &str, kind: SpanKind) -> Option<(String, Span)> {
         let all = self.0.lock().expect("lock");
         all.iter()
@@ -131,14 +142,19 @@ async fn a_call_its_event_and_the_delivery_share_one_trace() {
     assert!(attribute("rpc.system.name").is_some_and(|v| v.contains("lymph")));
 }
 
-/// The receiver on a free port, and a daemon exporting to it.
-fn traced_daemon(received: &Received) -> TestDaemon {
+/// The receiver on a free port; its endpoint.
+fn receiver(received: &Received) -> String {
     let port = free_port();
     let server = tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(received.clone()))
         .serve(([127, 0, 0, 1], port).into());
     tokio::spawn(server);
-    let endpoint = format!("http://127.0.0.1:{port}");
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The receiver, and a daemon exporting to it.
+fn traced_daemon(received: &Received) -> TestDaemon {
+    let endpoint = receiver(received);
     TestDaemon::start_with_env(&[], &[("LYMPHD_TRACING_OTLP_ENDPOINT", endpoint.as_str())])
 }
 
@@ -188,5 +204,151 @@ async fn the_gateway_takes_and_answers_traceparent() {
         hex(&client.trace_id),
         trace,
         "the call is in the same trace"
+    );
+}
+
+/// The walkthrough's hops, parent first: the gateway's request, Web's call
+/// of Greeting (both sides), Greeting's emit, Listen's delivery.
+const WALKTHROUGH: [(&str, SpanKind); 5] = [
+    ("GET /greet", SpanKind::Server),
+    ("Greeting.greet", SpanKind::Client),
+    ("Greeting.greet", SpanKind::Server),
+    ("send greeted", SpanKind::Producer),
+    ("process greeted", SpanKind::Consumer),
+];
+
+/// Waits for the walkthrough's five spans in `trace`, then checks they are
+/// one chain: each the child of the one before, the first a root.
+fn assert_walkthrough_chain(received: &Received, trace: &str) {
+    let one_of_each = || {
+        let spans = received.of_trace(trace);
+        WALKTHROUGH.iter().all(|(name, kind)| {
+            spans
+                .iter()
+                .filter(|s| s.name == *name && s.kind == *kind as i32)
+                .count()
+                == 1
+        })
+    };
+    wait_until("the walkthrough's five spans", WAIT, one_of_each);
+    let spans = received.of_trace(trace);
+    assert_eq!(
+        spans.len(),
+        WALKTHROUGH.len(),
+        "no other span in the trace: {spans:#?}"
+    );
+    let chain: Vec<&Span> = WALKTHROUGH
+        .iter()
+        .map(|(name, kind)| {
+            spans
+                .iter()
+                .find(|s| s.name == *name && s.kind == *kind as i32)
+                .expect("found")
+        })
+        .collect();
+    assert!(
+        chain[0].parent_span_id.is_empty(),
+        "the gateway's span is the root"
+    );
+    for pair in chain.windows(2) {
+        let (parent, child) = (pair[0], pair[1]);
+        assert_eq!(
+            hex(&child.parent_span_id),
+            hex(&parent.span_id),
+            "{} ({:?}) is a child of {} ({:?})",
+            child.name,
+            child.kind(),
+            parent.name,
+            parent.kind()
+        );
+        assert!(
+            child.start_time_unix_nano >= parent.start_time_unix_nano,
+            "{} starts after its parent",
+            child.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_through_the_walkthrough_is_one_chain_of_spans() {
+    let received = Received::default();
+    let daemon = traced_daemon(&received);
+    let web_port = free_port();
+    let config = crate::web::app_config(&daemon, web_port);
+    let _greeting = daemon.app("greeting", "greeting", &["--config", "conf/greeting.yml"]);
+    let _listen = daemon.app("listen", "listen", &["--config", "conf/listen.yml"]);
+    let _web = daemon.app("web", "web", &["--config", config.to_str().expect("utf-8")]);
+    for service in ["Greeting", "Listen", "Web"] {
+        daemon.wait_for_instances(service, 1).await;
+    }
+
+    let reply = crate::web::http(web_port, "GET", "/greet?name=Chain", "").expect("http");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let trace = reply.header("x-trace-id").expect("a trace id").to_owned();
+    let answered = reply.header("traceparent").expect("a traceparent answer");
+    assert!(answered.starts_with(&format!("00-{trace}-")), "{answered}");
+    assert_walkthrough_chain(&received, &trace);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_crosses_daemons_over_zeromq_and_rabbitmq() {
+    let received = Received::default();
+    let endpoint = receiver(&received);
+    let vhost = crate::amqp::Vhost::new().await;
+    let hosts = crate::harness::zookeeper_chroot();
+    let yaml = format!(
+        "events:\n  backend: amqp\n  url: {}\n  mode: lymph\ntracing:\n  otlp_endpoint: {endpoint}\n",
+        vhost.url()
+    );
+    // Web and Listen on one host, Greeting on the other: the call goes out
+    // over ZeroMQ and its event comes back over RabbitMQ.
+    let a = TestDaemon::start_fleet_with(&hosts, "127.0.0.2", 0, &yaml);
+    let b = TestDaemon::start_fleet_with(&hosts, "127.0.0.3", 0, &yaml);
+    let web_port = free_port();
+    let config = crate::web::app_config(&a, web_port);
+    let _web = a.app("web", "web", &["--config", config.to_str().expect("utf-8")]);
+    let _listen = a.app("listen", "listen", &["--config", "conf/listen.yml"]);
+    let _greeting = b.app("greeting", "greeting", &["--config", "conf/greeting.yml"]);
+    for service in ["Greeting", "Listen", "Web"] {
+        a.wait_for_instances(service, 1).await;
+    }
+
+    // Listen's queue is bound once its consumer has joined: ask until one
+    // request's chain is whole, each with a trace of its own.
+    let mut last = String::new();
+    let whole = |trace: &str| {
+        let spans = received.of_trace(trace);
+        WALKTHROUGH.iter().all(|(name, kind)| {
+            spans
+                .iter()
+                .any(|s| s.name == *name && s.kind == *kind as i32)
+        })
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < WAIT {
+        let reply = crate::web::http(web_port, "GET", "/greet?name=Hosts", "").expect("http");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        last = reply.header("x-trace-id").expect("a trace id").to_owned();
+        std::thread::sleep(Duration::from_millis(500));
+        if whole(&last) {
+            break;
+        }
+    }
+    assert_walkthrough_chain(&received, &last);
+    let server = received
+        .of_trace(&last)
+        .into_iter()
+        .find(|s| s.name == "Greeting.greet" && s.kind == SpanKind::Server as i32)
+        .expect("the server span");
+    let peer = server
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "network.peer.address")
+        .and_then(|kv| kv.value.as_ref()?.value.clone())
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    assert!(
+        peer.contains("127.0.0.2"),
+        "served for the other host: {peer}"
     );
 }

@@ -117,8 +117,8 @@ class World:
         self.procs.append(proc)
         return proc
 
-    def start_daemon(self):
-        self.daemon = self.spawn("lymphd", [self.bins / "lymphd", "--socket", self.socket])
+    def start_daemon(self, **env):
+        self.daemon = self.spawn("lymphd", [self.bins / "lymphd", "--socket", self.socket], **env)
         wait_until("lymphd's socket", self.socket.exists)
         return self.daemon
 

@@ -25,6 +25,14 @@ class Service(lymph.Interface):
         current = lymph.current_request()
         return [current.trace_id, current.time_left(), current.cancelled]
 
+    @lymph.rpc()
+    def span(self):
+        return lymph.current_request().traceparent
+
+    @lymph.event("spanned")
+    def on_spanned(self, event):
+        self.span_seen = lymph.current_request().traceparent
+
     @lymph.event("seen")
     def on_seen(self, event):
         current = lymph.current_request()
@@ -113,59 +121,75 @@ def test_calls_get_the_smaller_of_their_timeout_and_the_time_left():
 class RecordingLink:
     def __init__(self):
         self.calls = []
+        self.traces = []
 
-    async def call(self, service, method, body, trace_id, timeout_ms, version):
+    async def call(self, service, method, body, trace_id, timeout_ms, version, traceparent=None):
         self.calls.append((service, method, timeout_ms))
+        self.traces.append((trace_id, traceparent))
         return codec.pack("reply")
 
+    async def emit(self, event_type, body, trace_id, delay_ms, traceparent=None):
+        self.traces.append((trace_id, traceparent))
+        return "event-id"
 
-def test_a_call_with_no_time_left_fails_at_once_without_reaching_the_daemon():
+
+TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def in_traced_request(func, *args):
+    """Runs `func(*args)` as if inside a handler of trace "t" under lymphd's span `TP`."""
+    import contextvars
+
+    from lymph import trace
+
+    context = contextvars.Context()
+    context.run(request.enter, request.CurrentRequest("t", None, traceparent=TP))
+    context.run(trace.set_id, "t")
+    return context.run(func, *args)
+
+
+def test_calls_and_emits_in_a_handler_pass_its_span_on():
     container = Container(socket="/nonexistent/lymphd.sock", send_logs=False)
     container.link = RecordingLink()
-    past = time.monotonic() - 1
-
-    started = time.monotonic()
-    with pytest.raises(Timeout, match="deadline of the request being handled has passed"):
-        in_request(past, asyncio.run, container.call_async("Echo", "echo", {"text": "x"}, timeout=5))
-    assert time.monotonic() - started < 1.0
-    assert container.link.calls == []
-
-    # A deferred call fails the same way: its Deferred holds the Timeout.
-    future = in_request(past, container.call_future, "Echo", "echo", {"text": "x"}, 5)
-    assert isinstance(future.exception(0), Timeout)
-    assert container.link.calls == []
-
-    # With time left the call goes out with it as its timeout.
-    soon = time.monotonic() + 0.4
-    assert in_request(soon, asyncio.run, container.call_async("Echo", "echo", {}, timeout=5)) == "reply"
-    [(service, method, timeout_ms)] = container.link.calls
-    assert (service, method) == ("Echo", "echo")
-    assert 1 <= timeout_ms <= 400
+    in_traced_request(asyncio.run, container.call_async("Echo", "echo", {}))
+    in_traced_request(asyncio.run, container.emit_async("seen", {}))
+    assert container.link.traces == [("t", TP), ("t", TP)]
+    # In another trace (given explicitly), or outside a handler: none.
+    container.link.traces.clear()
+    in_traced_request(asyncio.run, container.call_async("Echo", "echo", {}, trace_id="other"))
+    asyncio.run(container.call_async("Echo", "echo", {}))
+    asyncio.run(container.emit_async("seen", {}))
+    assert container.link.traces == [("other", None), (None, None), (None, None)]
 
 
-def test_the_daemons_cancel_flags_the_request_and_cancels_its_task():
-    from lymph.link import Link
+def test_a_blocking_call_from_a_handlers_thread_passes_its_span_on():
+    container = Container(socket="/nonexistent/lymphd.sock", send_logs=False)
+    container.link = RecordingLink()
+    loop = asyncio.new_event_loop()
+    container.loop = loop
+    import threading
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        container._running_loop = lambda: loop
+        assert in_traced_request(container.call, "Echo", "echo", {}) == "reply"
+        assert in_traced_request(container.emit, "seen", {}) == "event-id"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+    assert container.link.traces == [("t", TP), ("t", TP)]
 
-    async def scenario():
-        link = Link(container=None, socket="/nonexistent/lymphd.sock")
-        current = request.CurrentRequest("t", None)
-        started = asyncio.Event()
 
-        async def handler():
-            started.set()
-            await asyncio.sleep(30)
-            return pb.AppMessage()
-
-        link._spawn(handler(), lambda reason: pb.AppMessage(), 5, current)
-        await asyncio.wait_for(started.wait(), 5)
-        [task] = link.in_flight
-        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=5, reason="deadline exceeded")))
-        assert current.cancelled
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        assert link.requests == {} and link.in_flight == set()
-        # Another Cancel of that id, or of one never seen, is ignored.
-        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=5)))
-        await link._on_message(pb.DaemonMessage(cancel=pb.Cancel(id=99)))
-
-    asyncio.run(scenario())
+def test_handlers_run_under_the_span_the_daemon_sent(run):
+    message = pb.Request(id=1, interface="Service", method="span", body=codec.pack({}),
+                         trace_id="t-r", traceparent=TP)
+    assert codec.unpack(run(handlers.rpc, Service(), message).body) == TP
+    service = Service()
+    delivery = pb.Delivery(delivery_id=2, event_type="spanned", body=codec.pack({}), trace_id="t-e",
+                           interface="Service", traceparent=TP)
+    assert run(handlers.deliver, service, delivery).WhichOneof("kind") == "ack"
+    assert service.span_seen == TP
+    # A message without one (spans off) gives None, not "".
+    message = pb.Request(id=3, interface="Service", method="span", body=codec.pack({}), trace_id="t")
+    assert codec.unpack(run(handlers.rpc, Service(), message).body) is None

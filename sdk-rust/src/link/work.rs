@@ -147,7 +147,9 @@ impl Link {
         let trace_id = request.trace_id.clone();
         // The time left counts from now, when the request arrived.
         let deadline = Instant::now() + Duration::from_millis(u64::from(request.deadline_ms));
-        let ctx = Context::new(client, request.trace_id).with_deadline(deadline);
+        let ctx = Context::new(client, request.trace_id)
+            .with_traceparent(request.traceparent)
+            .with_deadline(deadline);
         let v1::Request {
             id, method, body, ..
         } = request;
@@ -203,7 +205,8 @@ impl Link {
         let trace_id = request.trace_id.clone();
         let what = format!("{} {} ({})", request.method, request.path, request.endpoint);
         let span = info_span!("http", trace_id = %request.trace_id);
-        let ctx = Context::new(client, request.trace_id.clone());
+        let ctx = Context::new(client, request.trace_id.clone())
+            .with_traceparent(request.traceparent.clone());
         let request = crate::http::Request::from_proto(request);
         let handle = self
             .handlers
@@ -226,7 +229,8 @@ impl Link {
         let what = format!("{} on {}", delivery.event_type, iface.spec().name);
         let delivery_id = delivery.delivery_id;
         let trace_id = delivery.trace_id.clone();
-        let ctx = Context::new(client, delivery.trace_id.clone());
+        let ctx =
+            Context::new(client, delivery.trace_id.clone()).with_traceparent(delivery.traceparent);
         let event = Event {
             event_type: delivery.event_type,
             body: delivery.body,

@@ -65,6 +65,7 @@ fn start(session: &AppSession, deadline: Instant, done: Completion) {
         method: "echo".to_owned(),
         body: Bytes::from_static(b"hi"),
         trace_id: "trace".to_owned(),
+        traceparent: None,
         deadline: Deadline {
             at: deadline,
             timeout: Duration::from_secs(1),

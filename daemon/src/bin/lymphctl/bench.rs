@@ -128,6 +128,7 @@ fn call(plan: &Plan, id: u64) -> AppMessage {
             trace_id: plan.trace_id.clone(),
             timeout_ms: millis(plan.timeout),
             version: plan.subject.version.clone(),
+            traceparent: String::new(),
         })),
     }
 }

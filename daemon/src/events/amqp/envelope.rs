@@ -1,5 +1,5 @@
 //! lymph's event envelope (`docs/wire.md` §4.5), pure: `{type, headers:
-//! {trace_id, retry_count?}, body, source}` plus our `id`. We write every
+//! {trace_id, retry_count?, traceparent?}, body, source}` plus our `id`. We write every
 //! string as msgpack str; we read str or bin (Python 2 sends bin). The body
 //! is one msgpack value, spliced in and sliced out as raw bytes, never
 //! re-encoded. Read in place, value by value (no tree of `rmpv` values: that
@@ -11,9 +11,13 @@ use rmpv::decode::read_value_ref;
 
 use crate::events::Event;
 use crate::rpc::frame::skip::{check_one_value, map_header, skip_value, text_bytes};
+use crate::spans::{TraceParent, traceparent};
 
 pub(crate) const CONTENT_TYPE: &str = "application/lymph+x-msgpack";
 pub(crate) const CONTENT_ENCODING: &str = "binary";
+/// The `headers` key of the span that emitted the event (lymphd's; W3C's
+/// `traceparent` form).
+pub(crate) const TRACEPARENT: &str = "traceparent";
 
 /// An envelope as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,12 +62,19 @@ pub(crate) fn encode(
     put(&mut out, &ValueRef::from("type"));
     put(&mut out, &ValueRef::from(event.event_type.as_str()));
     put(&mut out, &ValueRef::from("headers"));
+    let traceparent = event.traceparent.map(traceparent::format);
     write_map_header(
         &mut out,
-        1 + usize::from(retry_count.is_some()) + other_headers.len(),
+        1 + usize::from(retry_count.is_some())
+            + usize::from(traceparent.is_some())
+            + other_headers.len(),
     );
     put(&mut out, &ValueRef::from("trace_id"));
     put(&mut out, &ValueRef::from(event.trace_id.as_str()));
+    if let Some(traceparent) = &traceparent {
+        put(&mut out, &ValueRef::from(TRACEPARENT));
+        put(&mut out, &ValueRef::from(traceparent.as_str()));
+    }
     if let Some(n) = retry_count {
         put(&mut out, &ValueRef::from("retry_count"));
         put(&mut out, &ValueRef::from(n));
@@ -111,6 +122,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Incoming, EnvelopeError> {
     let Headers {
         trace_id,
         retry_count,
+        traceparent,
         other: other_headers,
     } = headers;
     let id = id.unwrap_or_else(|| made_up_id(&event_type, trace_id.as_deref(), &source, body));
@@ -122,6 +134,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Incoming, EnvelopeError> {
             event_type,
             body: Bytes::copy_from_slice(body),
             trace_id,
+            traceparent,
         },
         retry_count,
         source,
@@ -134,6 +147,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Incoming, EnvelopeError> {
 struct Headers {
     trace_id: Option<String>,
     retry_count: Option<i64>,
+    traceparent: Option<TraceParent>,
     other: Vec<(String, Bytes)>,
 }
 
@@ -151,6 +165,10 @@ impl Headers {
             match text(map, pos).as_deref() {
                 Some("trace_id") => self.trace_id = text(map, value),
                 Some("retry_count") => self.retry_count = integer(raw),
+                // One that is not valid is ignored, as W3C says.
+                Some(TRACEPARENT) => {
+                    self.traceparent = text_bytes(map, value).and_then(traceparent::parse);
+                }
                 Some(other) => self
                     .other
                     .push((other.to_owned(), Bytes::copy_from_slice(raw))),

@@ -71,7 +71,40 @@ fn ours() -> Event {
         // A nested map with a bin and an ext value: must come back byte for byte.
         body: Bytes::from(hex("82a46e616d65a34a6f65a162c403010203")),
         trace_id: "tv-trace".to_owned(),
+        traceparent: None,
     }
+}
+
+#[test]
+fn the_emitters_span_rides_in_the_headers_and_survives_a_retry() {
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let event = Event {
+        traceparent: crate::spans::traceparent::parse(tp.as_bytes()),
+        ..ours()
+    };
+    let raw = encode(&event, "me", None, &[]);
+    let value = rmpv::decode::read_value(&mut raw.as_slice()).expect("one value");
+    assert_eq!(value["headers"]["traceparent"].as_str(), Some(tp));
+    let incoming = decode(&raw).expect("decodes");
+    assert_eq!(incoming.event, event);
+    assert!(
+        incoming.other_headers.is_empty(),
+        "read, not kept as another"
+    );
+    let retried = encode(&incoming.event, "me", Some(1), &incoming.other_headers);
+    assert_eq!(decode(&retried).expect("decodes").event, event);
+    // One that is not valid is ignored.
+    let mut bad = Vec::new();
+    let headers = Value::Map(vec![
+        (Value::from("trace_id"), Value::from("t")),
+        (Value::from("traceparent"), Value::from("00-zz-yy-01")),
+    ]);
+    let envelope = Value::Map(vec![
+        (Value::from("type"), Value::from("greeted")),
+        (Value::from("headers"), headers),
+    ]);
+    rmpv::encode::write_value(&mut bad, &envelope).expect("encode");
+    assert_eq!(decode(&bad).expect("decodes").event.traceparent, None);
 }
 
 #[test]
@@ -137,6 +170,7 @@ fn wire_md_worked_example() {
         event_type: "greeted".to_owned(),
         body: Bytes::from(hex(JOE)),
         trace_id: "71db3ed9dd534ddbb8ecc21e72114d75".to_owned(),
+        traceparent: None,
     };
     let source = "4bf1a3c2d5e64f708192a3b4c5d6e7f8";
     let type_and_trace = "85a474797065a767726565746564a76865616465727381a874726163655f6964d920\

@@ -7,7 +7,8 @@ use rmpv::Value;
 
 use super::FrameError;
 use super::skip::{check_one_value, map_header, skip_value, text_bytes};
-use crate::rpc::{DEADLINE_HEADER, IDENTITY_HEADER, NackReason, REASON_HEADER};
+use crate::rpc::{DEADLINE_HEADER, IDENTITY_HEADER, NackReason, REASON_HEADER, TRACEPARENT_HEADER};
+use crate::spans::TraceParent;
 
 /// MessagePack nil: the body of NACK and ACK replies.
 pub const NIL: &[u8] = &[0xc0];
@@ -30,6 +31,9 @@ pub struct Headers {
     /// On a REQ from a lymphd: the request's time left in milliseconds (the
     /// `lymphd_deadline_ms` key).
     pub deadline_ms: Option<u64>,
+    /// On a REQ from a lymphd: the caller's span (the `lymphd_traceparent`
+    /// key, W3C's `traceparent` form; one not valid is ignored).
+    pub traceparent: Option<TraceParent>,
 }
 
 impl Headers {
@@ -43,11 +47,12 @@ impl Headers {
             self.reason.is_some(),
             self.identity.is_some(),
             self.deadline_ms.is_some(),
+            self.traceparent.is_some(),
         ]
         .into_iter()
         .filter(|present| *present)
         .count();
-        // At most 5 entries: a fixmap.
+        // At most 6 entries: a fixmap.
         out.push(0x80 | entries as u8);
         if let Some(trace_id) = &self.trace_id {
             write_str(&mut out, "trace_id");
@@ -67,6 +72,10 @@ impl Headers {
         if let Some(ms) = self.deadline_ms {
             write_str(&mut out, DEADLINE_HEADER);
             write_uint(&mut out, ms);
+        }
+        if let Some(context) = self.traceparent {
+            write_str(&mut out, TRACEPARENT_HEADER);
+            write_str(&mut out, &crate::spans::traceparent::format(context));
         }
         if let Some(reason) = &self.reason {
             write_str(&mut out, REASON_HEADER);
@@ -105,6 +114,10 @@ impl Headers {
                 }
                 Some(key) if key == DEADLINE_HEADER.as_bytes() => {
                     headers.deadline_ms = uint_at(frame, value);
+                }
+                Some(key) if key == TRACEPARENT_HEADER.as_bytes() => {
+                    headers.traceparent =
+                        text_bytes(frame, value).and_then(crate::spans::traceparent::parse);
                 }
                 Some(key) if key == REASON_HEADER.as_bytes() => {
                     headers.reason = reason_at(frame, value);

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::rpc::NackReason;
+use crate::spans::TraceParent;
 
 const LIMITS: Limits = Limits {
     max_frame_bytes: 1 << 20,
@@ -490,6 +491,7 @@ proptest! {
         trace_id in proptest::option::of(text()), version in proptest::option::of(text()),
         nil_version in any::<bool>(), identity in proptest::option::of(text()),
         deadline_ms in proptest::option::of(any::<u64>()),
+        traceparent in proptest::option::of((any::<[u8; 16]>(), any::<[u8; 8]>(), any::<bool>())),
         reason in proptest::option::of((0..crate::error::KINDS.len(), text())), body in msgpack_value(),
     ) {
         let mut encoded_body = Vec::new();
@@ -502,6 +504,10 @@ proptest! {
                 reason: reason.map(|(kind, message)| NackReason { kind: crate::error::KINDS[kind], message }),
                 identity,
                 deadline_ms,
+                // What a valid `traceparent` can say: non-zero ids.
+                traceparent: traceparent
+                    .filter(|(trace, span, _)| *trace != [0; 16] && *span != [0; 8])
+                    .map(|(trace_id, span_id, sampled)| TraceParent { trace_id, span_id, sampled }),
             },
             body: Bytes::from(encoded_body),
         };

@@ -111,6 +111,7 @@ fn on_request(
         version: message.headers.version,
         identity: message.headers.identity,
         deadline: message.headers.deadline_ms.map(Duration::from_millis),
+        traceparent: message.headers.traceparent,
         responder: Responder::with(move |response| reply_to.send(response)),
     };
     // try_send: the receive loop never waits for the daemon; a full queue is

@@ -52,6 +52,7 @@ pub(super) fn call(subject: &str, body: &[u8], wait: Duration) -> OutgoingReques
         version: Some("1.2.3".to_owned()),
         identity: None,
         deadline: crate::deadline::Deadline::after(wait),
+        traceparent: None,
     }
 }
 
