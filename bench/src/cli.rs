@@ -46,6 +46,11 @@ pub struct Args {
     /// [default: floor,local,fleet,lapin,lymph; A/B: fleet-rpc]
     #[arg(long, value_delimiter = ',')]
     pub only: Option<Vec<String>>,
+    /// Runs an OTLP/gRPC span receiver on ADDR for the whole run (it counts
+    /// and drops spans, on the CPUs the run is not pinned to), for daemons
+    /// given `--ab-env LYMPHD_TRACING_OTLP_ENDPOINT=http://ADDR`
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_sink: Option<std::net::SocketAddr>,
     /// Where to write the figures as JSON
     /// [default: target/bench/lymphd-bench.json; A/B: target/bench/lymphd-ab.json]
     #[arg(long)]

@@ -13,6 +13,7 @@ mod cli;
 mod daemon;
 mod load;
 mod measure;
+mod otlp_sink;
 mod procs;
 mod report;
 mod scenario;
@@ -46,6 +47,10 @@ fn main() -> anyhow::Result<()> {
     };
     // Before pinning: afterwards the process sees only its own CPUs.
     let cpus_online = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let sink = match args.otlp_sink {
+        Some(addr) => Some((addr, otlp_sink::Sink::start(addr, off(&placement, cpus_online)?)?)),
+        None => None,
+    };
     pin_self(&placement)?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -60,6 +65,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = runtime.enable_all().build().context("tokio runtime")?;
     let output = runtime.block_on(run(&args, &only, placement, cpus_online))?;
     print!("{}", output.text);
+    if let Some((addr, sink)) = &sink {
+        println!("\n{}", sink.summary(*addr));
+    }
     let json = args.json();
     if let Some(parent) = json.parent() {
         std::fs::create_dir_all(parent)?;
@@ -75,16 +83,39 @@ fn pin_self(placement: &Placement) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut set = nix::sched::CpuSet::new();
-    for part in cpus.split(',') {
-        let (first, last) = part.split_once('-').unwrap_or((part, part));
-        let (first, last): (usize, usize) = (first.trim().parse()?, last.trim().parse()?);
-        for cpu in first..=last {
-            set.set(cpu)?;
-        }
+    for cpu in cpu_list(cpus)? {
+        set.set(cpu)?;
     }
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
         .with_context(|| format!("cannot pin to CPUs {cpus}"))?;
     Ok(())
+}
+
+/// The CPUs of a `--cpus` list such as `0` or `0-1,3`.
+fn cpu_list(cpus: &str) -> anyhow::Result<Vec<usize>> {
+    let mut list = Vec::new();
+    for part in cpus.split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (usize, usize) = (first.trim().parse()?, last.trim().parse()?);
+        list.extend(first..=last);
+    }
+    Ok(list)
+}
+
+/// The online CPUs the run is not pinned to; `None` when it is not pinned
+/// or uses them all.
+fn off(placement: &Placement, cpus_online: usize) -> anyhow::Result<Option<nix::sched::CpuSet>> {
+    let Some(cpus) = &placement.cpus else {
+        return Ok(None);
+    };
+    let pinned = cpu_list(cpus)?;
+    let mut set = nix::sched::CpuSet::new();
+    let mut any = false;
+    for cpu in (0..cpus_online).filter(|c| !pinned.contains(c)) {
+        set.set(cpu)?;
+        any = true;
+    }
+    Ok(any.then_some(set))
 }
 
 async fn run(
