@@ -48,7 +48,10 @@ fn main() -> anyhow::Result<()> {
     // Before pinning: afterwards the process sees only its own CPUs.
     let cpus_online = std::thread::available_parallelism().map_or(0, |n| n.get());
     let sink = match args.otlp_sink {
-        Some(addr) => Some((addr, otlp_sink::Sink::start(addr, off(&placement, cpus_online)?)?)),
+        Some(addr) => Some((
+            addr,
+            otlp_sink::Sink::start(addr, off(&placement, cpus_online)?)?,
+        )),
         None => None,
     };
     pin_self(&placement)?;

@@ -102,11 +102,14 @@ impl Emitter {
 }
 
 /// An event span's attributes (semantic conventions v1.40.0).
-pub fn messaging_attributes(event_type: &str, operation: &str) -> Vec<(&'static str, String)> {
+pub fn messaging_attributes(
+    event_type: &str,
+    operation: &'static str,
+) -> Vec<crate::spans::Attribute> {
     vec![
-        ("messaging.system", "lymph".to_owned()),
-        ("messaging.destination.name", event_type.to_owned()),
-        ("messaging.operation.name", operation.to_owned()),
+        ("messaging.system", "lymph".into()),
+        ("messaging.destination.name", event_type.to_owned().into()),
+        ("messaging.operation.name", operation.into()),
     ]
 }
 

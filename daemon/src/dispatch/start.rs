@@ -345,10 +345,10 @@ impl Finish {
 
 /// A call span's attributes (semantic conventions v1.40.0): the RPC system,
 /// the fully qualified method, and the peer it went to.
-pub(super) fn rpc_attributes(subject: &str, peer: &str) -> Vec<(&'static str, String)> {
+pub(super) fn rpc_attributes(subject: &str, peer: &str) -> Vec<crate::spans::Attribute> {
     vec![
-        ("rpc.system.name", "lymph".to_owned()),
-        ("rpc.method", subject.to_owned()),
-        ("network.peer.address", peer.to_owned()),
+        ("rpc.system.name", "lymph".into()),
+        ("rpc.method", subject.to_owned().into()),
+        ("network.peer.address", peer.to_owned().into()),
     ]
 }

@@ -1,12 +1,14 @@
 //! The OTLP/gRPC exporter: a bounded queue of finished spans, drained by one
 //! task in batches (up to `BATCH` spans, or what came within `LINGER` of the
 //! first) sent to the collector's `TraceService/Export` with a deadline. A
+//! hop pays a lock and a push; the task is woken by a batch's first span and
+//! by a full batch, not per span. A
 //! batch the collector does not take is dropped and counted: spans are never
 //! retried past their batch, so a collector that is down costs a warning a
 //! minute and the queue's memory, nothing more.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,7 +18,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span, Status, span, status,
 };
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use super::{Kind, Record};
@@ -32,16 +34,38 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 static FAILED: WarnLimit = WarnLimit::new(Duration::from_secs(60));
 
-/// The sending side of the queue.
+/// The hops' side of the queue.
 pub struct Exporter {
-    tx: mpsc::Sender<Record>,
+    queue: Arc<Queue>,
     failed: Arc<AtomicU64>,
+}
+
+/// Finished spans waiting for the task, at most `capacity`.
+struct Queue {
+    spans: Mutex<Vec<Record>>,
+    capacity: usize,
+    /// Told of a batch's first span and of a full batch.
+    wake: Notify,
+}
+
+impl Queue {
+    fn new(capacity: usize) -> Arc<Queue> {
+        Arc::new(Queue {
+            spans: Mutex::new(Vec::new()),
+            capacity: capacity.max(1),
+            wake: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
+        self.spans.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Exporter {
     /// Spawns the exporting task for `endpoint` (`http://host:port`).
     pub fn spawn(endpoint: &str, queue: usize, service_name: &str) -> Exporter {
-        let (tx, rx) = mpsc::channel(queue.max(1));
+        let queue = Queue::new(queue);
         let failed = Arc::new(AtomicU64::new(0));
         let resource = Resource {
             attributes: vec![text("service.name", service_name.to_owned())],
@@ -56,7 +80,7 @@ impl Exporter {
             Ok(channel) => {
                 let client = TraceServiceClient::new(channel);
                 tokio::spawn(run(
-                    rx,
+                    queue.clone(),
                     client,
                     resource,
                     failed.clone(),
@@ -68,22 +92,31 @@ impl Exporter {
                 warn!(%endpoint, %error, "tracing.otlp_endpoint unusable; no spans are exported")
             }
         }
-        Exporter { tx, failed }
+        Exporter { queue, failed }
     }
 
     /// An exporter whose queue nobody drains (tests).
     #[cfg(test)]
     pub fn closed() -> Exporter {
-        let (tx, _) = mpsc::channel(1);
         Exporter {
-            tx,
+            queue: Queue::new(1),
             failed: Arc::default(),
         }
     }
 
-    /// Queues a span; `false` when the queue is full (or the task is gone).
+    /// Queues a span; `false` when the queue is full.
     pub fn offer(&self, record: Record) -> bool {
-        self.tx.try_send(record).is_ok()
+        let mut spans = self.queue.lock();
+        if spans.len() >= self.queue.capacity {
+            return false;
+        }
+        spans.push(record);
+        let queued = spans.len();
+        drop(spans);
+        if queued == 1 || queued == BATCH {
+            self.queue.wake.notify_one();
+        }
+        true
     }
 
     /// Spans of batches the collector did not take.
@@ -93,50 +126,64 @@ impl Exporter {
 }
 
 async fn run(
-    mut rx: mpsc::Receiver<Record>,
+    queue: Arc<Queue>,
     mut client: TraceServiceClient<tonic::transport::Channel>,
     resource: Resource,
     failed: Arc<AtomicU64>,
     endpoint: String,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(span_of(first));
-        let until = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(record)) => batch.push(span_of(record)),
-                Ok(None) | Err(_) => break,
-            }
+    loop {
+        // A batch's first span, then what comes within the linger (or
+        // until a batch is full), taken off the queue at once.
+        queue.wake.notified().await;
+        tokio::select! {
+            () = tokio::time::sleep(LINGER) => {}
+            () = queue.wake.notified() => {}
         }
-        let n = batch.len() as u64;
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(resource.clone()),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "lymphd".to_owned(),
-                        version: crate::VERSION.to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
-                    spans: std::mem::take(&mut batch),
-                    schema_url: String::new(),
-                }],
+        let taken = std::mem::take(&mut *queue.lock());
+        let mut taken = taken.into_iter().peekable();
+        while taken.peek().is_some() {
+            let batch: Vec<Span> = taken.by_ref().take(BATCH).map(span_of).collect();
+            export(&mut client, &resource, batch, &failed, &endpoint).await;
+        }
+    }
+}
+
+/// Sends one batch; one the collector does not take is counted in `failed`.
+async fn export(
+    client: &mut TraceServiceClient<tonic::transport::Channel>,
+    resource: &Resource,
+    batch: Vec<Span>,
+    failed: &AtomicU64,
+    endpoint: &str,
+) {
+    let n = batch.len() as u64;
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource.clone()),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "lymphd".to_owned(),
+                    version: crate::VERSION.to_owned(),
+                    ..InstrumentationScope::default()
+                }),
+                spans: batch,
                 schema_url: String::new(),
             }],
-        };
-        match tokio::time::timeout(EXPORT_TIMEOUT, client.export(request)).await {
-            Ok(Ok(_)) => debug!(spans = n, "spans exported"),
-            Ok(Err(status)) => {
-                failed.fetch_add(n, Ordering::Relaxed);
-                warn_limited!(FAILED, %endpoint, error = %status.message(), dropped = n,
+            schema_url: String::new(),
+        }],
+    };
+    match tokio::time::timeout(EXPORT_TIMEOUT, client.export(request)).await {
+        Ok(Ok(_)) => debug!(spans = n, "spans exported"),
+        Ok(Err(status)) => {
+            failed.fetch_add(n, Ordering::Relaxed);
+            warn_limited!(FAILED, %endpoint, error = %status.message(), dropped = n,
                     "the trace collector refused spans; dropped");
-            }
-            Err(_) => {
-                failed.fetch_add(n, Ordering::Relaxed);
-                warn_limited!(FAILED, %endpoint, dropped = n,
+        }
+        Err(_) => {
+            failed.fetch_add(n, Ordering::Relaxed);
+            warn_limited!(FAILED, %endpoint, dropped = n,
                     "the trace collector did not answer in time; spans dropped");
-            }
         }
     }
 }
@@ -167,7 +214,7 @@ fn span_of(record: Record) -> Span {
     let mut attributes: Vec<KeyValue> = record
         .attributes
         .into_iter()
-        .map(|(k, v)| text(k, v))
+        .map(|(k, v)| text(k, v.into_owned()))
         .collect();
     let status = match record.error {
         Some(kind) => {

@@ -16,6 +16,7 @@
 mod export;
 pub mod traceparent;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -38,6 +39,9 @@ pub enum Kind {
     Consumer,
 }
 
+/// A span attribute: its key and value (a constant, or text of the hop).
+pub type Attribute = (&'static str, Cow<'static, str>);
+
 /// One finished span.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -48,7 +52,7 @@ pub struct Record {
     pub kind: Kind,
     pub start: SystemTime,
     pub end: SystemTime,
-    pub attributes: Vec<(&'static str, String)>,
+    pub attributes: Vec<Attribute>,
     /// The error kind, when the hop failed (status ERROR).
     pub error: Option<&'static str>,
 }
@@ -79,11 +83,11 @@ impl Open {
         self,
         name: String,
         kind: Kind,
-        mut attributes: Vec<(&'static str, String)>,
+        mut attributes: Vec<Attribute>,
         error: Option<&'static str>,
     ) -> Record {
         if let Some(id) = self.lymph_trace_id {
-            attributes.push(("lymph.trace_id", id));
+            attributes.push(("lymph.trace_id", Cow::Owned(id)));
         }
         Record {
             trace_id: self.trace_id,
@@ -136,18 +140,21 @@ impl Spans {
     /// `trace_id`, sampled by ratio.
     pub fn open(&self, trace_id: &str, parent: Option<TraceParent>) -> Option<Open> {
         let recorder = self.0.as_ref()?;
+        if parent.is_some_and(|p| !p.sampled) {
+            return None;
+        }
+        let own = parse_trace_id(trace_id);
         let (id, parent_span) = match parent {
-            Some(p) if p.sampled => (p.trace_id, Some(p.span_id)),
-            Some(_) => return None,
+            Some(p) => (p.trace_id, Some(p.span_id)),
             None => {
-                let id = otel_trace_id(trace_id);
+                let id = own.unwrap_or_else(|| derived_trace_id(trace_id));
                 if !sampled(&id, recorder.threshold) {
                     return None;
                 }
                 (id, None)
             }
         };
-        let lymph_trace_id = (parse_trace_id(trace_id) != Some(id)).then(|| trace_id.to_owned());
+        let lymph_trace_id = (own != Some(id)).then(|| trace_id.to_owned());
         Some(Open {
             trace_id: id,
             span_id: random_span_id(),
@@ -186,12 +193,11 @@ pub fn passed_on(open: Option<&Open>, parent: Option<TraceParent>) -> Option<Tra
     open.map(Open::context).or(parent)
 }
 
-/// The OpenTelemetry trace id of lymph's trace `trace_id`: itself when it is
-/// 32 hex digits, else a name-based UUID (v5) of it, so every daemon gives
-/// one lymph trace one OpenTelemetry trace.
-fn otel_trace_id(trace_id: &str) -> [u8; 16] {
-    parse_trace_id(trace_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v5(&LYMPH_TRACE_IDS, trace_id.as_bytes()).into_bytes())
+/// The OpenTelemetry trace id of a lymph trace id that is not 32 hex
+/// digits: a name-based UUID (v5) of it, so every daemon gives one lymph
+/// trace one OpenTelemetry trace.
+fn derived_trace_id(trace_id: &str) -> [u8; 16] {
+    uuid::Uuid::new_v5(&LYMPH_TRACE_IDS, trace_id.as_bytes()).into_bytes()
 }
 
 /// The namespace of the UUIDs made from lymph trace ids: any fixed UUID, the
@@ -205,14 +211,20 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     if text.len() != 32 {
         return None;
     }
-    let n = u128::from_str_radix(text, 16).ok().filter(|n| *n != 0)?;
-    Some(n.to_be_bytes())
+    // A shift per digit, not `from_str_radix`'s checked 128-bit multiply:
+    // this runs for every hop while spans are on, sampled or not.
+    let n = text.bytes().try_fold(0u128, |n, b| {
+        let digit = char::from(b).to_digit(16)?;
+        Some((n << 4) | u128::from(digit))
+    })?;
+    (n != 0).then(|| n.to_be_bytes())
 }
 
+/// A span id from a thread-local generator (seeded from the OS once per
+/// thread; a span id needs to be unique, not secret): no system call per span.
 fn random_span_id() -> [u8; 8] {
-    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
     // A span id of zeros is invalid.
-    high.max(1).to_be_bytes()
+    fastrand::u64(1..).to_be_bytes()
 }
 
 /// Random bits of a trace id the sampling reads: its last 7 bytes. lymph's

@@ -76,7 +76,7 @@ fn a_span_keeps_a_foreign_trace_id_as_an_attribute() {
     let record = open.end("x".to_owned(), Kind::Server, Vec::new(), Some("internal"));
     assert_eq!(
         record.attributes,
-        vec![("lymph.trace_id", "request-42".to_owned())]
+        vec![("lymph.trace_id", Cow::from("request-42"))]
     );
     assert_ne!(record.trace_id, [0; 16]);
     assert_eq!(record.error, Some("internal"));
@@ -111,7 +111,7 @@ fn a_hop_with_a_parent_is_its_child_and_follows_its_decision() {
     let record = open.end("x".to_owned(), Kind::Client, Vec::new(), None);
     assert_eq!(
         record.attributes,
-        vec![("lymph.trace_id", "request-42".to_owned())]
+        vec![("lymph.trace_id", Cow::from("request-42"))]
     );
     // A parent not sampled: no span, even at ratio 1, and the parent goes on.
     let unsampled = TraceParent {

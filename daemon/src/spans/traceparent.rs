@@ -13,39 +13,46 @@ pub struct TraceParent {
 /// Reads a `traceparent` value; `None` unless it is version 00 with
 /// non-zero ids (what the spec says to ignore, ignored).
 pub fn parse(value: &[u8]) -> Option<TraceParent> {
-    let text = std::str::from_utf8(value).ok()?.trim();
-    let mut parts = text.split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || version != "00" || flags.len() != 2 {
+    // Byte by byte at fixed places (it is read on every traced hop): 55
+    // bytes, `00-` + 32 + `-` + 16 + `-` + 2, lowercase hex.
+    let value = value.trim_ascii();
+    if value.len() != 55 || &value[..3] != b"00-" || value[35] != b'-' || value[52] != b'-' {
         return None;
     }
-    let lower_hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    if !lower_hex(trace, 32) || !lower_hex(span, 16) || !lower_hex(flags, 2) {
+    let trace_id = lower_hex(&value[3..35])?;
+    let span_id = lower_hex(&value[36..52])?;
+    let flags = lower_hex(&value[53..55])?;
+    if trace_id == 0 || span_id == 0 {
         return None;
     }
-    let trace_id = u128::from_str_radix(trace, 16).ok().filter(|n| *n != 0)?;
-    let span_id = u64::from_str_radix(span, 16).ok().filter(|n| *n != 0)?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
     Some(TraceParent {
         trace_id: trace_id.to_be_bytes(),
-        span_id: span_id.to_be_bytes(),
+        span_id: u64::try_from(span_id).ok()?.to_be_bytes(),
         sampled: flags & 1 == 1,
+    })
+}
+
+/// The number `digits` (at most 32 lowercase hex digits) stand for.
+fn lower_hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |n, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some((n << 4) | u128::from(digit))
     })
 }
 
 /// The `traceparent` value of `context`.
 pub fn format(context: TraceParent) -> String {
-    format!(
-        "00-{}-{}-{}",
-        hex(&context.trace_id),
-        hex(&context.span_id),
-        if context.sampled { "01" } else { "00" }
-    )
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    push_hex(&mut out, &context.trace_id);
+    out.push('-');
+    push_hex(&mut out, &context.span_id);
+    out.push_str(if context.sampled { "-01" } else { "-00" });
+    out
 }
 
 /// A `traceparent` an app or a peer passed on: `None` when empty or not
@@ -59,7 +66,31 @@ pub fn parse_given(value: &str) -> Option<TraceParent> {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `context`'s `traceparent` value (its 55 ASCII bytes) to `out`.
+pub fn write(out: &mut Vec<u8>, context: TraceParent) {
+    out.extend_from_slice(b"00-");
+    for b in &context.trace_id {
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+    }
+    out.push(b'-');
+    for b in &context.span_id {
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+    }
+    out.extend_from_slice(if context.sampled { b"-01" } else { b"-00" });
 }
 
 #[cfg(test)]
@@ -73,6 +104,23 @@ mod tests {
         assert!(tp.sampled);
         assert_eq!(hex(&tp.trace_id), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(format(tp), value);
+    }
+
+    #[test]
+    fn written_bytes_are_the_formatted_value() {
+        let value = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let tp = parse(value.as_bytes()).expect("valid");
+        assert!(!tp.sampled);
+        let mut out = b"x".to_vec();
+        write(&mut out, tp);
+        assert_eq!(&out[1..], value.as_bytes());
+        assert_eq!(
+            parse(b" 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03\t"),
+            Some(TraceParent {
+                sampled: true,
+                ..tp
+            })
+        );
     }
 
     #[test]

@@ -87,10 +87,10 @@ pub(super) async fn handle(
     }
     if let Some(open) = span {
         let attributes = vec![
-            ("http.request.method", method.clone()),
-            ("http.route", route.to_owned()),
-            ("http.response.status_code", status.to_string()),
-            ("url.scheme", "http".to_owned()),
+            ("http.request.method", method.clone().into()),
+            ("http.route", route.to_owned().into()),
+            ("http.response.status_code", status.to_string().into()),
+            ("url.scheme", "http".into()),
         ];
         let error = (status >= 500).then(|| server_error(status));
         let name = format!("{method} {route}");

@@ -75,7 +75,9 @@ impl Headers {
         }
         if let Some(context) = self.traceparent {
             write_str(&mut out, TRACEPARENT_HEADER);
-            write_str(&mut out, &crate::spans::traceparent::format(context));
+            // A str of 55 bytes (str8), written in place.
+            out.extend_from_slice(&[0xd9, 55]);
+            crate::spans::traceparent::write(&mut out, context);
         }
         if let Some(reason) = &self.reason {
             write_str(&mut out, REASON_HEADER);
