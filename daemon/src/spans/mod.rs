@@ -143,6 +143,14 @@ impl Spans {
         if parent.is_some_and(|p| !p.sampled) {
             return None;
         }
+        // Most roots are not sampled at a low ratio: decided from the id's
+        // last 14 digits before the whole id is read.
+        if parent.is_none()
+            && let Some(low) = sampled_digits(trace_id)
+            && low >= recorder.threshold
+        {
+            return None;
+        }
         let own = parse_trace_id(trace_id);
         let (id, parent_span) = match parent {
             Some(p) => (p.trace_id, Some(p.span_id)),
@@ -242,6 +250,19 @@ fn threshold(ratio: f64) -> u64 {
     } else {
         (ratio * (1u64 << SAMPLED_BITS) as f64) as u64
     }
+}
+
+/// The value `sampled` compares of lymph's trace id, when it is 32 hex
+/// digits: its last 14 digits (7 bytes), read without reading the rest.
+fn sampled_digits(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 32 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    bytes[18..].iter().try_fold(0u64, |n, b| {
+        let digit = char::from(*b).to_digit(16)?;
+        Some((n << 4) | u64::from(digit))
+    })
 }
 
 /// Whether the trace `id` is sampled under `threshold` (a trace-id ratio

@@ -135,3 +135,18 @@ fn a_foreign_trace_id_gives_one_trace_on_every_daemon() {
     let c = one.open("request-43", None).expect("sampled");
     assert_ne!(a.trace_id, c.trace_id);
 }
+
+#[test]
+fn the_quick_look_at_an_ids_last_digits_decides_as_the_whole_id_does() {
+    for _ in 0..1000 {
+        let text = uuid::Uuid::new_v4().simple().to_string();
+        let id = parse_trace_id(&text).expect("hex");
+        for ratio in [0.001, 0.01, 0.5] {
+            let t = threshold(ratio);
+            let quick = sampled_digits(&text).expect("hex");
+            assert_eq!(quick < t, sampled(&id, t), "{text} at {ratio}");
+        }
+    }
+    assert_eq!(sampled_digits("request-42"), None);
+    assert_eq!(sampled_digits("zzzz2f3577b34da6a3ce929d0e0e4736"), None);
+}
