@@ -1,5 +1,5 @@
 //! The OTLP/gRPC exporter: a bounded queue of finished spans, drained by one
-//! task in batches (up to `BATCH` spans, or what came within `LINGER` of the
+//! task (on a thread and runtime of its own) in batches (up to `BATCH` spans, or what came within `LINGER` of the
 //! first) sent to the collector's `TraceService/Export` with a deadline. A
 //! hop pays a lock and a push; the task is woken by a batch's first span and
 //! by a full batch, not per span. A
@@ -63,7 +63,10 @@ impl Queue {
 }
 
 impl Exporter {
-    /// Spawns the exporting task for `endpoint` (`http://host:port`).
+    /// Starts exporting to `endpoint` (`http://host:port`) in a thread of
+    /// its own with its own runtime: the batches' timers, encoding and
+    /// connection stay off the runtime that carries the calls (a timer
+    /// there measurably slowed every call, sampled or not).
     pub fn spawn(endpoint: &str, queue: usize, service_name: &str) -> Exporter {
         let queue = Queue::new(queue);
         let failed = Arc::new(AtomicU64::new(0));
@@ -71,26 +74,41 @@ impl Exporter {
             attributes: vec![text("service.name", service_name.to_owned())],
             ..Resource::default()
         };
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned()).map(|e| {
-            e.connect_timeout(EXPORT_TIMEOUT)
-                .timeout(EXPORT_TIMEOUT)
-                .connect_lazy()
-        });
-        match channel {
-            Ok(channel) => {
-                let client = TraceServiceClient::new(channel);
-                tokio::spawn(run(
-                    queue.clone(),
-                    client,
-                    resource,
-                    failed.clone(),
-                    endpoint.to_owned(),
-                ));
-            }
-            // Validated with the config; a queue nobody drains drops every span.
-            Err(error) => {
-                warn!(%endpoint, %error, "tracing.otlp_endpoint unusable; no spans are exported")
-            }
+        let exporting = (queue.clone(), failed.clone(), endpoint.to_owned());
+        let started = std::thread::Builder::new()
+            .name("lymphd-spans".to_owned())
+            .spawn(move || {
+                let (queue, failed, endpoint) = exporting;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        return warn!(%error, "cannot start the span exporter; no spans are exported");
+                    }
+                };
+                runtime.block_on(async move {
+                    let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
+                        .map(|e| {
+                            e.connect_timeout(EXPORT_TIMEOUT)
+                                .timeout(EXPORT_TIMEOUT)
+                                .connect_lazy()
+                        });
+                    match channel {
+                        Ok(channel) => {
+                            let client = TraceServiceClient::new(channel);
+                            run(queue, client, resource, failed, endpoint).await;
+                        }
+                        // Validated with the config; a queue nobody drains
+                        // drops every span.
+                        Err(error) => warn!(%endpoint, %error,
+                            "tracing.otlp_endpoint unusable; no spans are exported"),
+                    }
+                });
+            });
+        if let Err(error) = started {
+            warn!(%error, "cannot start the span exporter's thread; no spans are exported");
         }
         Exporter { queue, failed }
     }

@@ -120,8 +120,8 @@ impl Spans {
         Spans(None)
     }
 
-    /// From the config: off without an endpoint; else the exporter's task
-    /// is spawned (it connects lazily, and retries per batch).
+    /// From the config: off without an endpoint; else the exporter's
+    /// thread is started (it connects lazily, and retries per batch).
     pub fn start(config: &TracingConfig, service_name: &str) -> Spans {
         let Some(endpoint) = &config.otlp_endpoint else {
             return Spans::off();
