@@ -219,12 +219,7 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     if text.len() != 32 {
         return None;
     }
-    // A shift per digit, not `from_str_radix`'s checked 128-bit multiply:
-    // this runs for every hop while spans are on, sampled or not.
-    let n = text.bytes().try_fold(0u128, |n, b| {
-        let digit = char::from(b).to_digit(16)?;
-        Some((n << 4) | u128::from(digit))
-    })?;
+    let n = hex_value(text.as_bytes())?;
     (n != 0).then(|| n.to_be_bytes())
 }
 
@@ -252,18 +247,51 @@ fn threshold(ratio: f64) -> u64 {
     }
 }
 
-/// The value `sampled` compares of lymph's trace id, when it is 32 hex
-/// digits: its last 14 digits (7 bytes), read without reading the rest.
+/// The value `sampled` compares of a 32-character trace id whose last 14
+/// characters are hex digits: those digits (7 bytes), read without reading
+/// the rest. For an id that is 32 hex digits it decides as `sampled` of the
+/// whole id does; an id that is not must also pass `sampled` of the id
+/// derived from it (`open`), alike on every daemon.
 fn sampled_digits(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
-    if bytes.len() != 32 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+    if bytes.len() != 32 {
         return None;
     }
-    bytes[18..].iter().try_fold(0u64, |n, b| {
-        let digit = char::from(*b).to_digit(16)?;
-        Some((n << 4) | u64::from(digit))
-    })
+    u64::try_from(hex_value(&bytes[18..])?).ok()
 }
+
+/// The number of up to 32 hex digits (either case), by a table lookup per
+/// digit: this runs for every hop while spans are on, sampled or not.
+fn hex_value(digits: &[u8]) -> Option<u128> {
+    let mut n = 0u128;
+    let mut bad = 0u8;
+    for b in digits {
+        let v = HEX_VALUES[usize::from(*b)];
+        bad |= v;
+        n = (n << 4) | u128::from(v & 0x0f);
+    }
+    (bad & NOT_HEX == 0).then_some(n)
+}
+
+/// Marks a byte that is not a hex digit in `HEX_VALUES`.
+const NOT_HEX: u8 = 0x80;
+
+/// Each byte's value as a hex digit, or `NOT_HEX`.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Whether the trace `id` is sampled under `threshold` (a trace-id ratio
 /// rule: every daemon decides alike for one trace).

@@ -148,5 +148,10 @@ fn the_quick_look_at_an_ids_last_digits_decides_as_the_whole_id_does() {
         }
     }
     assert_eq!(sampled_digits("request-42"), None);
-    assert_eq!(sampled_digits("zzzz2f3577b34da6a3ce929d0e0e4736"), None);
+    assert_eq!(sampled_digits("4bf92f3577b34da6a3ce929d0e0e473z"), None);
+    // Only the last 14 are read: such an id also passes the derived id's rule.
+    assert_eq!(
+        sampled_digits("zzzz2f3577b34da6a3ce929d0e0e4736"),
+        Some(0x00ce_929d_0e0e_4736)
+    );
 }
