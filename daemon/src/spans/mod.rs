@@ -23,6 +23,7 @@ use std::time::SystemTime;
 
 pub use export::Exporter;
 pub use traceparent::TraceParent;
+use traceparent::{ANY_HEX, hex_value};
 
 use crate::config::TracingConfig;
 
@@ -219,7 +220,7 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     if text.len() != 32 {
         return None;
     }
-    let n = hex_value(text.as_bytes())?;
+    let n = hex_value(text.as_bytes(), &ANY_HEX)?;
     (n != 0).then(|| n.to_be_bytes())
 }
 
@@ -257,41 +258,8 @@ fn sampled_digits(text: &str) -> Option<u64> {
     if bytes.len() != 32 {
         return None;
     }
-    u64::try_from(hex_value(&bytes[18..])?).ok()
+    u64::try_from(hex_value(&bytes[18..], &ANY_HEX)?).ok()
 }
-
-/// The number of up to 32 hex digits (either case), by a table lookup per
-/// digit: this runs for every hop while spans are on, sampled or not.
-fn hex_value(digits: &[u8]) -> Option<u128> {
-    let mut n = 0u128;
-    let mut bad = 0u8;
-    for b in digits {
-        let v = HEX_VALUES[usize::from(*b)];
-        bad |= v;
-        n = (n << 4) | u128::from(v & 0x0f);
-    }
-    (bad & NOT_HEX == 0).then_some(n)
-}
-
-/// Marks a byte that is not a hex digit in `HEX_VALUES`.
-const NOT_HEX: u8 = 0x80;
-
-/// Each byte's value as a hex digit, or `NOT_HEX`.
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 /// Whether the trace `id` is sampled under `threshold` (a trace-id ratio
 /// rule: every daemon decides alike for one trace).

@@ -19,9 +19,9 @@ pub fn parse(value: &[u8]) -> Option<TraceParent> {
     if value.len() != 55 || &value[..3] != b"00-" || value[35] != b'-' || value[52] != b'-' {
         return None;
     }
-    let trace_id = lower_hex(&value[3..35])?;
-    let span_id = lower_hex(&value[36..52])?;
-    let flags = lower_hex(&value[53..55])?;
+    let trace_id = hex_value(&value[3..35], &LOWER_HEX)?;
+    let span_id = hex_value(&value[36..52], &LOWER_HEX)?;
+    let flags = hex_value(&value[53..55], &LOWER_HEX)?;
     if trace_id == 0 || span_id == 0 {
         return None;
     }
@@ -32,27 +32,47 @@ pub fn parse(value: &[u8]) -> Option<TraceParent> {
     })
 }
 
-/// The number `digits` (at most 32 lowercase hex digits) stand for.
-fn lower_hex(digits: &[u8]) -> Option<u128> {
-    digits.iter().try_fold(0u128, |n, b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        Some((n << 4) | u128::from(digit))
-    })
+/// The number of up to 32 hex digits, each read through `table`
+/// (`LOWER_HEX` or `ANY_HEX`): a lookup per digit, no branch, since it runs
+/// on every hop while spans are on.
+pub(super) fn hex_value(digits: &[u8], table: &[u8; 256]) -> Option<u128> {
+    let mut n = 0u128;
+    let mut bad = 0u8;
+    for b in digits {
+        let v = table[usize::from(*b)];
+        bad |= v;
+        n = (n << 4) | u128::from(v & 0x0f);
+    }
+    (bad & NOT_HEX == 0).then_some(n)
+}
+
+/// Marks a byte that is not a hex digit in a table of `hex_table`'s.
+const NOT_HEX: u8 = 0x80;
+
+/// Lowercase hex digits only, as W3C writes them.
+const LOWER_HEX: [u8; 256] = hex_table(false);
+/// Hex digits of either case (lymph's trace ids).
+pub(super) const ANY_HEX: [u8; 256] = hex_table(true);
+
+/// Each byte's value as a hex digit, or `NOT_HEX`.
+const fn hex_table(upper_too: bool) -> [u8; 256] {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX[i] as usize] = i as u8;
+        if upper_too {
+            table[HEX[i].to_ascii_uppercase() as usize] = i as u8;
+        }
+        i += 1;
+    }
+    table
 }
 
 /// The `traceparent` value of `context`.
 pub fn format(context: TraceParent) -> String {
-    let mut out = String::with_capacity(55);
-    out.push_str("00-");
-    push_hex(&mut out, &context.trace_id);
-    out.push('-');
-    push_hex(&mut out, &context.span_id);
-    out.push_str(if context.sampled { "-01" } else { "-00" });
-    out
+    let mut out = Vec::with_capacity(55);
+    write(&mut out, context);
+    ascii(out)
 }
 
 /// A `traceparent` an app or a peer passed on: `None` when empty or not
@@ -66,16 +86,20 @@ pub fn parse_given(value: &str) -> Option<TraceParent> {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     push_hex(&mut out, bytes);
-    out
+    ascii(out)
 }
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
     }
+}
+
+/// Bytes this module wrote (ASCII) as a `String`.
+fn ascii(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -83,13 +107,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Appends `context`'s `traceparent` value (its 55 ASCII bytes) to `out`.
 pub fn write(out: &mut Vec<u8>, context: TraceParent) {
     out.extend_from_slice(b"00-");
-    for b in &context.trace_id {
-        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
+    push_hex(out, &context.trace_id);
     out.push(b'-');
-    for b in &context.span_id {
-        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
+    push_hex(out, &context.span_id);
     out.extend_from_slice(if context.sampled { b"-01" } else { b"-00" });
 }
 
