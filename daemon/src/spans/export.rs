@@ -1,16 +1,18 @@
 //! The OTLP/gRPC exporter: a bounded queue of finished spans, drained by one
-//! task (on a thread and runtime of its own) in batches (up to `BATCH` spans, or what came within `LINGER` of the
-//! first) sent to the collector's `TraceService/Export` with a deadline. A
-//! hop pays a lock and a push; the task is woken by a batch's first span and
-//! by a full batch, not per span. A
-//! batch the collector does not take is dropped and counted: spans are never
-//! retried past their batch, so a collector that is down costs a warning a
-//! minute and the queue's memory, nothing more.
+//! task (on a thread and runtime of its own) in batches (up to `BATCH` spans,
+//! or what came within `LINGER` of the first) sent to the collector's
+//! `TraceService/Export` with a deadline, `IN_FLIGHT` at once. A hop pays a lock and a push; the
+//! task is woken by a batch's first span and by a full batch, not per span,
+//! and takes a queue that filled while it sent at once. A batch the
+//! collector does not take is dropped and counted: spans are never retried
+//! past their batch, so a collector that is down costs a warning a minute
+//! and the queue's memory, nothing more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -27,6 +29,8 @@ use crate::warn_limited;
 
 /// Spans sent in one request, at most.
 const BATCH: usize = 512;
+/// Batches sent at once, at most.
+const IN_FLIGHT: usize = 4;
 /// How long a batch waits for more spans after its first.
 const LINGER: Duration = Duration::from_millis(500);
 /// One export's deadline, connecting included.
@@ -68,6 +72,16 @@ impl Exporter {
     /// connection stay off the runtime that carries the calls (a timer
     /// there measurably slowed every call, sampled or not).
     pub fn spawn(endpoint: &str, queue: usize, service_name: &str) -> Exporter {
+        Exporter::spawn_lingering(endpoint, queue, service_name, LINGER)
+    }
+
+    /// `spawn`, with how long a batch waits for more spans after its first.
+    fn spawn_lingering(
+        endpoint: &str,
+        queue: usize,
+        service_name: &str,
+        linger: Duration,
+    ) -> Exporter {
         let queue = Queue::new(queue);
         let failed = Arc::new(AtomicU64::new(0));
         let resource = Resource {
@@ -98,7 +112,13 @@ impl Exporter {
                     match channel {
                         Ok(channel) => {
                             let client = TraceServiceClient::new(channel);
-                            run(queue, client, resource, failed, endpoint).await;
+                            let exporting = Exporting {
+                                resource,
+                                failed,
+                                endpoint,
+                                linger,
+                            };
+                            run(queue, client, exporting).await;
                         }
                         // Validated with the config; a queue nobody drains
                         // drops every span.
@@ -143,33 +163,62 @@ impl Exporter {
     }
 }
 
-async fn run(
-    queue: Arc<Queue>,
-    mut client: TraceServiceClient<tonic::transport::Channel>,
+/// What the export task keeps besides the queue and the client.
+struct Exporting {
     resource: Resource,
     failed: Arc<AtomicU64>,
     endpoint: String,
+    linger: Duration,
+}
+
+async fn run(
+    queue: Arc<Queue>,
+    client: TraceServiceClient<tonic::transport::Channel>,
+    exporting: Exporting,
 ) {
+    let Exporting {
+        resource,
+        failed,
+        endpoint,
+        linger,
+    } = exporting;
     loop {
         // A batch's first span, then what comes within the linger (or
-        // until a batch is full), taken off the queue at once.
+        // until a batch is full), taken off the queue at once. Wakes told
+        // while a batch was being sent are one: a queue that filled
+        // meanwhile is taken now, not after another linger.
         queue.wake.notified().await;
-        tokio::select! {
-            () = tokio::time::sleep(LINGER) => {}
-            () = queue.wake.notified() => {}
+        if queue.lock().len() < BATCH {
+            tokio::select! {
+                () = tokio::time::sleep(linger) => {}
+                () = queue.wake.notified() => {}
+            }
         }
         let taken = std::mem::take(&mut *queue.lock());
         let mut taken = taken.into_iter().peekable();
+        let mut batches = Vec::new();
         while taken.peek().is_some() {
-            let batch: Vec<Span> = taken.by_ref().take(BATCH).map(span_of).collect();
-            export(&mut client, &resource, batch, &failed, &endpoint).await;
+            batches.push(
+                taken
+                    .by_ref()
+                    .take(BATCH)
+                    .map(span_of)
+                    .collect::<Vec<Span>>(),
+            );
         }
+        // Sent side by side over the one connection: the queue drains at
+        // the collector's pace, not at one round trip per batch.
+        futures::stream::iter(batches)
+            .for_each_concurrent(IN_FLIGHT, |batch| {
+                export(client.clone(), &resource, batch, &failed, &endpoint)
+            })
+            .await;
     }
 }
 
 /// Sends one batch; one the collector does not take is counted in `failed`.
 async fn export(
-    client: &mut TraceServiceClient<tonic::transport::Channel>,
+    mut client: TraceServiceClient<tonic::transport::Channel>,
     resource: &Resource,
     batch: Vec<Span>,
     failed: &AtomicU64,
@@ -257,3 +306,6 @@ fn span_of(record: Record) -> Span {
         ..Span::default()
     }
 }
+
+#[cfg(test)]
+mod tests;
