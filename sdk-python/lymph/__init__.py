@@ -14,8 +14,8 @@ Run it with `python -m lymph instance --config conf/greeting.yml`.
 from lymph import trace
 from lymph.decorators import event, rpc
 from lymph.core.events import Event
-from lymph.exceptions import (LookupFailure, Nack, NotConnected, RemoteError, RpcError,
-                              Timeout)
+from lymph.exceptions import (DaemonUnavailable, LookupFailure, Nack, NotConnected, RemoteError,
+                              RpcError, Timeout)
 from lymph.interface import Interface
 from lymph.request import NoCurrentRequest, current_request
 
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Interface", "rpc", "event", "Event", "Client", "trace", "current_request", "NoCurrentRequest",
-    "RpcError", "RemoteError", "Timeout", "Nack", "LookupFailure", "NotConnected",
+    "RpcError", "RemoteError", "Timeout", "Nack", "LookupFailure", "NotConnected", "DaemonUnavailable",
 ]
 
 

@@ -5,17 +5,31 @@ from lymph.container import Container
 
 
 class Client:
-    """`Client(socket=None)`: attaches at once (waits up to `timeout`
-    seconds), reconnects later by itself; `close()` (or `with`) detaches."""
+    """`Client(socket=None, *, wait=0)` attaches to lymphd before it returns.
 
-    def __init__(self, socket=None, timeout=10.0, app_name="lymph-client"):
+    With no daemon on the socket it raises `lymph.exceptions.DaemonUnavailable`
+    at once (naming the socket it tried and how to start lymphd); `wait=SECONDS`
+    keeps trying that long first (for a daemon that is starting). A socket that
+    fails the trust check raises `Untrusted` the same way. Once attached it
+    reconnects by itself when the daemon restarts; `close()` (or `with`)
+    detaches. `socket` defaults to the socket rule's ($LYMPH_SOCKET, ...)."""
+
+    def __init__(self, socket=None, *, wait=0, app_name="lymph-client"):
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+            raise ValueError("wait must be a number of seconds (0 or more), not %r" % (wait,))
         self.container = Container(socket=socket, app_name=app_name, send_logs=False)
+        self.container.caller_waits = True  # from the first attempt: this raises, not logs
         self.container.start()
         try:
-            self.container.wait_ready(timeout)
+            self.container.wait_ready(wait)
         except BaseException:
             self.container.stop(grace=0)
             raise
+
+    @property
+    def socket(self):
+        """The socket path this client attached to."""
+        return self.container.socket
 
     def proxy(self, service, timeout=None, version=None):
         return self.container.proxy(service, timeout=timeout, version=version)

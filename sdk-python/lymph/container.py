@@ -14,7 +14,7 @@ import time
 
 from lymph import codec, logs, request, trace
 from lymph.config import ConfigView
-from lymph.exceptions import Timeout, Untrusted
+from lymph.exceptions import DaemonUnavailable, Timeout, Untrusted
 from lymph.link import Link
 from lymph.socket_rule import resolve_socket
 
@@ -53,6 +53,9 @@ class Container:
         self.log_sink = logs.daemon_handler() if send_logs else None
         self.welcome = None
         self.ready = threading.Event()
+        #: Set while a caller waits in wait_ready, which raises why attaching
+        #: failed itself: the link then logs failed attempts at INFO only.
+        self.caller_waits = False
         self.loop = None
         self.pool = None
         self.link = None
@@ -130,19 +133,40 @@ class Container:
         await self.link.run()
 
     def wait_ready(self, timeout):
-        """Waits until the interfaces are registered (Ready sent); raises the
-        link's error if it ended, TimeoutError after `timeout` seconds."""
+        """Waits until the interfaces are registered (Ready sent), for up to
+        `timeout` seconds (0: no longer than the first attempt to attach).
+        Raises the link's error if it ended; past `timeout`, why the last
+        attempt failed (DaemonUnavailable, or Untrusted for a socket that
+        failed the trust check), or TimeoutError when attached but on_start
+        is still running (with 0, on_start is waited for)."""
+        self.caller_waits = True
+        try:
+            self._wait_ready(timeout)
+        finally:
+            self.caller_waits = False
+
+    def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         while not self.ready.wait(0.02):
             if self._run_future.done():
                 self._run_future.result()
                 raise RuntimeError("the link ended before the app was ready")
-            if time.monotonic() > deadline:
-                refused = self.link.untrusted if self.link is not None else None
-                if refused is not None:
-                    # Why it never attached, rather than only that it did not.
-                    raise Untrusted(refused.socket, refused.problem, refused.fix)
-                raise TimeoutError("not attached to lymphd at %s within %ss" % (self.socket, timeout))
+            if time.monotonic() < deadline:
+                continue
+            link = self.link
+            failure = link.failure if link is not None else None
+            if isinstance(failure, Untrusted):
+                # Why it never attached, rather than only that it did not.
+                raise Untrusted(failure.socket, failure.problem, failure.fix)
+            if failure is not None:
+                raise DaemonUnavailable(self.socket, str(failure), self.socket_source, timeout)
+            if not timeout:
+                continue  # 0: the first attempt (bounded) and on_start are under way
+            if link is not None and link.conn is not None:
+                raise TimeoutError("attached to lymphd at %s, but not ready within %ss (on_start still running)"
+                                   % (self.socket, timeout))
+            raise DaemonUnavailable(self.socket, "not attached to lymphd at %s" % self.socket,
+                                    self.socket_source, timeout)
 
     def wait(self, timeout=None):
         """Waits until the link ends by itself (a fatal error: raised)."""
@@ -264,7 +288,7 @@ class Container:
         from lymph.exceptions import NotConnected
 
         if self.link is None:
-            raise NotConnected("not connected to lymphd")
+            raise NotConnected("not connected to lymphd at %s (not running, or restarting)" % self.socket)
         return self.link
 
 

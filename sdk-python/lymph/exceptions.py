@@ -1,6 +1,7 @@
 """What calls and emits fail with, named as in lymph (`RemoteError`,
 `Timeout`, `Nack`, `LookupFailure`, `NotConnected`) with one exception per
-kind of the proto's `ErrorKind`, and the one mapping between the two.
+kind of the proto's `ErrorKind`, and the one mapping between the two; and
+what attaching fails with (`DaemonUnavailable`, `Rejected`, `Untrusted`).
 
     try:
         proxy.greet(name='')
@@ -76,6 +77,37 @@ class Unavailable(RpcError):
 
 class NotConnected(Unavailable):
     """This process is not attached to lymphd right now."""
+
+
+#: How each `socket_rule.resolve_socket` source reads in a message.
+_SOCKET_SOURCES = {
+    "flag": "given as socket=",
+    "env": "from $LYMPH_SOCKET",
+    "config": "from the config file's socket:",
+    "xdg": "the default under $XDG_RUNTIME_DIR",
+    "tmp": "the default",
+}
+
+
+class DaemonUnavailable(NotConnected):
+    """No lymphd answered on the socket: nothing listens there, or the
+    daemon did not welcome the app. `lymph.Client` raises it at once, or
+    after its `wait=` seconds. `socket` is the path tried, `reason` what
+    went wrong, `source` where the path came from (the socket rule's
+    "flag", "env", "config", "xdg" or "tmp")."""
+
+    def __init__(self, socket, reason, source=None, waited=0):
+        where = _SOCKET_SOURCES.get(source)
+        text = reason
+        if where:
+            text += " (%s)" % where
+        if waited:
+            text += " after waiting %ss" % waited
+        text += ": start lymphd with `lymphd --socket %s` (or point LYMPH_SOCKET at a running one's socket)" % socket
+        if not waited:
+            text += ", or pass wait=SECONDS to wait for it"
+        super().__init__(text)
+        self.socket, self.reason, self.source, self.waited = socket, reason, source, waited
 
 
 class TooLarge(RpcError):

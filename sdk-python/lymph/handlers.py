@@ -2,7 +2,8 @@
 (on the container's bounded thread pool) or a coroutine (on its loop), in a
 context carrying the request's trace id and its `lymph.current_request()`;
 and turning its outcome into the proto's answer (Reply, Ack/Fail,
-HttpResponse). Knows nothing of the stream."""
+HttpResponse), a failure logged with its traceback from the user's frame
+down (lymph.tracebacks). Knows nothing of the stream."""
 
 import asyncio
 import contextvars
@@ -16,6 +17,7 @@ from lymph._wire import pb
 from lymph.core.events import Event
 from lymph.exceptions import BadRequest, HandlerFailed, RemoteError, RpcError, UnknownMethod, to_call_error
 from lymph.request import CurrentRequest, enter as enter_request
+from lymph.tracebacks import user_exc_info
 
 rpc_logger = logging.getLogger("lymph.rpc")
 events_logger = logging.getLogger("lymph.events")
@@ -79,7 +81,7 @@ async def rpc(container, iface, request, current=None):
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            log_in_trace(request.trace_id, rpc_logger, logging.WARNING, "%s failed", what, exc_info=True)
+            log_in_trace(request.trace_id, rpc_logger, logging.WARNING, "%s failed", what, exc_info=user_exc_info(e))
             raise HandlerFailed(describe(e)) from None
         try:
             body = codec.pack(value, "the reply of %s" % what)
@@ -152,7 +154,7 @@ async def deliver(container, iface, delivery, current=None):
         raise
     except Exception as e:
         log_in_trace(delivery.trace_id, events_logger, logging.WARNING,
-                     "%s failed (attempt %d)", what, delivery.attempt or 1, exc_info=True)
+                     "%s failed (attempt %d)", what, delivery.attempt or 1, exc_info=user_exc_info(e))
         return fail(describe(e))
     return pb.AppMessage(ack=pb.Ack(delivery_id=delivery.delivery_id))
 

@@ -54,7 +54,11 @@ class Backoff:
 
 
 class OpenError(Exception):
-    pass
+    """One attempt to attach failed; `nobody` when nothing listens on the socket."""
+
+    def __init__(self, message, nobody=False):
+        super().__init__(message)
+        self.nobody = nobody
 
 
 class Conn:
@@ -102,8 +106,9 @@ class Link:
         self.started = False
         self.start_task = None
         self.fatal = None
-        #: The last trust refusal, while the link keeps being refused.
-        self.untrusted = None
+        #: Why the last attempt to attach failed (an OpenError or
+        #: Untrusted), until an attempt succeeds.
+        self.failure = None
         self.wake = asyncio.Event()
         self.records = None
 
@@ -119,21 +124,26 @@ class Link:
                     conn = await self._open()
                 except (OpenError, Untrusted) as e:
                     failures += 1
+                    self.failure = e
                     delay = backoff.next_delay()
                     # Loud once per outage, then quiet; but a refused socket
                     # stays loud: someone may be impersonating lymphd, and an
                     # admin may fix the directory, so it is retried.
+                    hint = ""
                     if isinstance(e, Untrusted):
-                        self.untrusted = e
                         log = logger.error
+                    elif self.container.caller_waits:
+                        log = logger.info  # the waiting caller raises it
                     else:
                         log = logger.warning if failures == 1 else logger.info
-                    log("%s; retrying in %s", e, _show(delay))
+                        if failures == 1 and e.nobody:
+                            hint = " (start it with `lymphd --socket %s`)" % self.socket
+                    log("%s; retrying in %s%s", e, _show(delay), hint)
                     await self._sleep(delay)
                     continue
                 backoff.reset()
                 failures = 0
-                self.untrusted = None
+                self.failure = None
                 await self._serve(conn)
             if self.fatal is not None:
                 raise self.fatal
@@ -155,7 +165,7 @@ class Link:
         try:
             await asyncio.get_running_loop().run_in_executor(None, trust.check, self.socket)
         except OSError:
-            raise OpenError("no lymphd is listening on %s" % self.socket) from None
+            raise OpenError("no lymphd is listening on %s" % self.socket, nobody=True) from None
         channel = grpc.aio.insecure_channel("unix:" + os.path.abspath(self.socket), options=CHANNEL_OPTIONS)
         outbox = asyncio.Queue(OUTBOX)
         outbox.put_nowait(pb.AppMessage(hello=self.container.hello()))
@@ -168,7 +178,7 @@ class Link:
         except grpc.aio.AioRpcError as e:
             await _close(call, outbox, channel)
             if e.code() == grpc.StatusCode.UNAVAILABLE:
-                raise OpenError("no lymphd is listening on %s" % self.socket) from None
+                raise OpenError("no lymphd is listening on %s" % self.socket, nobody=True) from None
             raise OpenError("cannot attach to lymphd at %s: %s" % (self.socket, e.details())) from None
         kind = None if first is grpc.aio.EOF else first.WhichOneof("kind")
         if kind == "welcome":
@@ -279,12 +289,16 @@ class Link:
             return
         self.stopping = True
         self.wake.set()
-        logger.info("stopping: saying goodbye to lymphd (%d in flight)", len(self.in_flight))
+        if self.conn is None:
+            logger.info("stopping (no connection to lymphd)")
+        else:
+            logger.info("stopping: saying goodbye to lymphd (%d in flight)", len(self.in_flight))
         await self.send(pb.AppMessage(goodbye=pb.Goodbye()))
         if self.in_flight:
             _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
             if pending:
-                logger.warning("%d handlers did not finish within %ss; abandoning them", len(pending), grace)
+                logger.warning("%s did not finish within %ss; abandoning %s", _count(len(pending), "handler"),
+                               grace, "it" if len(pending) == 1 else "them")
                 for task in pending:
                     task.cancel()
         conn = self.conn
@@ -443,7 +457,7 @@ class Link:
     async def call(self, service, method, body, trace_id, timeout_ms, version, traceparent=None):
         """Sends one call; returns the raw MessagePack reply."""
         if self.conn is None:
-            raise NotConnected("not connected to lymphd")
+            raise NotConnected("not connected to lymphd at %s (not running, or restarting)" % self.socket)
         self.next_id += 1
         call_id, conn = self.next_id, self.conn
         future = asyncio.get_running_loop().create_future()
@@ -472,7 +486,7 @@ class Link:
     async def emit(self, event_type, body, trace_id, delay_ms, traceparent=None):
         """Sends one emit; returns the event's id once the daemon accepted it."""
         if self.conn is None:
-            raise NotConnected("not connected to lymphd")
+            raise NotConnected("not connected to lymphd at %s (not running, or restarting)" % self.socket)
         self.next_id += 1
         future = asyncio.get_running_loop().create_future()
         self.emits[self.next_id] = future
@@ -485,6 +499,11 @@ class Link:
 def raise_rejected(socket, error):
     exc = from_call_error(error)
     raise Rejected("lymphd at %s rejected the app: %s" % (socket, exc.message or exc.kind))
+
+
+def _count(n, noun):
+    """`1 handler`, `2 handlers`."""
+    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
 
 
 def _show(delay):

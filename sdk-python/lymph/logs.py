@@ -12,7 +12,9 @@ from lymph import trace
 #: Records kept while no daemon is attached; past it, new ones are dropped.
 RECORD_QUEUE = 1024
 
-STDERR_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s - trace_id=\"%(trace_id)s\""
+#: The stderr line; `TraceFormatter` appends ` - trace_id="..."` when the
+#: record has a trace id (records logged outside a handler have none).
+STDERR_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 
 
 def proto_level(levelno):
@@ -37,6 +39,16 @@ class TraceFilter(logging.Filter):
         if not hasattr(record, "trace_id"):
             record.trace_id = trace.get_id() or ""
         return True
+
+
+class TraceFormatter(logging.Formatter):
+    """`fmt`, then ` - trace_id="..."` when the record has a trace id (after
+    the message, before any traceback)."""
+
+    def formatMessage(self, record):
+        text = super().formatMessage(record)
+        trace_id = getattr(record, "trace_id", None)
+        return '%s - trace_id="%s"' % (text, trace_id) if trace_id else text
 
 
 class DaemonHandler(logging.Handler):
@@ -104,7 +116,7 @@ def setup(level="INFO", stderr=True):
     if stderr and not any(getattr(h, "_lymph_stderr", False) for h in root.handlers):
         if not [h for h in root.handlers if h is not handler]:
             console = logging.StreamHandler(sys.stderr)
-            console.setFormatter(logging.Formatter(STDERR_FORMAT))
+            console.setFormatter(TraceFormatter(STDERR_FORMAT))
             console.addFilter(TraceFilter())
             console._lymph_stderr = True
             root.addHandler(console)

@@ -11,9 +11,9 @@ a real daemon on a temporary socket, so tests see what production sees).
 or `RPCServiceTestCase` (unittest), or the `lymph_network` pytest fixture
 (`pytest_plugins = ["lymph.testing.fixtures"]` in a conftest.py).
 
-lymphd is found as: $LYMPHD_BIN, else $LYMPH_BIN_DIR/lymphd, else `lymphd`
-on PATH, else target/debug/lymphd of the repository this package was built
-from (when run from a checkout)."""
+lymphd is found as lymph.testing.binary says: $LYMPHD_BIN, else
+$LYMPH_BIN_DIR/lymphd, else the newer of target/release and target/debug of
+the checkout the tests run in, else `lymphd` on PATH."""
 
 import os
 import shutil
@@ -25,41 +25,14 @@ import time
 import unittest
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from lymph.container import Container
+from lymph.testing.binary import find_lymphd
 
 __all__ = ["find_lymphd", "Lymphd", "LymphNetwork", "RPCServiceTestCase", "WebServiceTestCase",
            "wait_for", "free_port"]
 
 START_TIMEOUT = 20.0
-
-
-def find_lymphd():
-    """The lymphd binary to run; raises with every place looked at."""
-    tried = []
-    explicit = os.environ.get("LYMPHD_BIN")
-    if explicit:
-        if os.access(explicit, os.X_OK):
-            return explicit
-        tried.append("$LYMPHD_BIN=%s" % explicit)
-    bin_dir = os.environ.get("LYMPH_BIN_DIR")
-    if bin_dir:
-        candidate = os.path.join(bin_dir, "lymphd")
-        if os.access(candidate, os.X_OK):
-            return candidate
-        tried.append("$LYMPH_BIN_DIR/lymphd=%s" % candidate)
-    on_path = shutil.which("lymphd")
-    if on_path:
-        return on_path
-    tried.append("lymphd on PATH")
-    for base in (Path.cwd(), *Path.cwd().parents):
-        candidate = base / "target" / "debug" / "lymphd"
-        if (base / "sdk-python").is_dir() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    tried.append("<repository>/target/debug/lymphd (from the current directory up)")
-    raise RuntimeError("cannot find lymphd: tried %s; build it with `cargo build --workspace --bins` "
-                       "or set LYMPHD_BIN" % ", ".join(tried))
 
 
 def wait_for(condition, timeout=10.0, every=0.02, message=None):

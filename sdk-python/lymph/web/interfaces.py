@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request as BaseRequest
 from werkzeug.wrappers import Response
 
 from lymph.interface import Interface
+from lymph.tracebacks import user_exc_info
 
 logger = logging.getLogger("lymph.web")
 
@@ -106,7 +107,7 @@ class WebServiceInterface(Interface):
         if hasattr(error, "to_http_response"):
             return error.to_http_response(request.environ)
         logger.error("uncaught exception in %s %s", request.method, request.path,
-                     exc_info=(type(error), error, error.__traceback__))
+                     exc_info=user_exc_info(error))
         return Response("", status=500)
 
     def handle(self, request, handler, kwargs):

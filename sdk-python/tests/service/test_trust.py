@@ -72,7 +72,7 @@ def test_another_users_lymphd_is_refused_at_every_attempt(mallorys_lymphd, caplo
     monkeypatch.delenv("LYMPH_DAEMON_USER", raising=False)
     caplog.set_level(logging.INFO, logger="lymph.link")
     with pytest.raises(Untrusted) as refused:
-        lymph.Client(socket=socket, timeout=1.5)
+        lymph.Client(socket=socket, wait=1.5)
     text = str(refused.value)
     owner = "its directory %s/evil (owner uid %d (%s), mode 0755) belongs to another user" % (
         base, mallory.pw_uid, MALLORY)
@@ -87,7 +87,7 @@ def test_the_daemon_user_is_trusted_by_name_or_uid(mallorys_lymphd, monkeypatch)
     socket, _, mallory, _ = mallorys_lymphd
     for value in (MALLORY, str(mallory.pw_uid)):
         monkeypatch.setenv("LYMPH_DAEMON_USER", value)
-        with lymph.Client(socket=socket, timeout=10) as client:
+        with lymph.Client(socket=socket, wait=10) as client:
             assert client.container.welcome.identity
 
 
@@ -102,7 +102,7 @@ def test_a_root_socket_served_by_another_uid_is_refused(mallorys_lymphd, monkeyp
     os.link(socket, linked)
     os.chown(linked, 0, 0)
     with pytest.raises(Untrusted) as refused:
-        lymph.Client(socket=linked, timeout=1.0)
+        lymph.Client(socket=linked, wait=1.0)
     assert ("the process serving it (pid %d) runs as uid %d (%s), but the socket belongs to uid 0 (root)"
             % (process.pid, mallory.pw_uid, MALLORY)) in str(refused.value)
 
@@ -111,9 +111,11 @@ def test_a_group_writable_directory_is_refused_until_fixed(monkeypatch):
     monkeypatch.delenv("LYMPH_DAEMON_USER", raising=False)
     with Lymphd() as daemon:
         os.chmod(daemon.directory, 0o770)
+        started = time.monotonic()
         with pytest.raises(Untrusted, match="is writable by its group or others") as refused:
-            lymph.Client(socket=daemon.socket, timeout=1.0)
+            lymph.Client(socket=daemon.socket)  # no wait=: at once
+        assert time.monotonic() - started < 1.0
         assert "chmod go-w %s" % daemon.directory in str(refused.value)
         os.chmod(daemon.directory, 0o700)
-        with lymph.Client(socket=daemon.socket, timeout=10) as client:
+        with lymph.Client(socket=daemon.socket, wait=10) as client:
             assert client.container.welcome.identity
