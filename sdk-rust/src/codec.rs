@@ -1,11 +1,15 @@
 //! MessagePack at the edge: RPC arguments (a map of parameter name to value,
 //! lymph's kwargs) and return values. Bytes become typed values here and only
-//! here; errors name the method and are worded for the caller.
+//! here; errors name the method and the argument, and are worded for the
+//! caller the same way whatever the value's MessagePack type (see `path`).
+
+mod path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CallError, Error, ErrorKind};
+pub(crate) use path::KeyPath;
 
 /// An empty MessagePack map, what "no arguments" is on the wire.
 const EMPTY_MAP: u8 = 0x80;
@@ -28,14 +32,46 @@ pub fn decode_args<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, 
             )));
         }
     };
-    rmp_serde::from_slice(body).map_err(|e| {
-        let reason = e
-            .to_string()
-            .replace("missing field", "missing argument")
-            .replace("unknown field", "unexpected argument")
-            .replace(", expected one of", ", the parameters are")
-            .replace(", there are no fields", ", the method takes no arguments");
-        Error::bad_request(format!("{method}: {reason}"))
+    match rmp_serde::from_slice(body) {
+        Ok(args) => Ok(args),
+        Err(first) => {
+            let (reason, path) = path::diagnose::<T>(body)
+                .unwrap_or_else(|| (first.to_string(), KeyPath::default()));
+            Err(Error::bad_request(args_message(method, &path, &reason)))
+        }
+    }
+}
+
+/// "Shop.order: argument `qty`: invalid type: string "2", expected u32";
+/// a failure at the top level (a missing or unexpected argument) names no
+/// argument of its own, the reason does.
+fn args_message(method: &str, path: &KeyPath, reason: &str) -> String {
+    if !path.is_empty() {
+        return format!("{method}: argument `{path}`: {reason}");
+    }
+    let reason = reason
+        .replace("missing field", "missing argument")
+        .replace("unknown field", "unexpected argument")
+        .replace(", expected one of", ", the parameters are")
+        .replace(", there are no fields", ", the method takes no arguments");
+    format!("{method}: {reason}")
+}
+
+/// Decodes a self-describing value (a config section, an event's field)
+/// into `T`; on failure, the reason and the key path of the failing value.
+pub(crate) fn decode_value<'de, T, D>(de: D) -> Result<T, (String, KeyPath)>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    path::deserialize(de).map_err(|(error, path)| (error.to_string(), path))
+}
+
+/// Decodes a MessagePack body that is not an RPC's arguments (an event's);
+/// on failure, the reason worded as `decode_args` words it and the key path.
+pub(crate) fn decode_msgpack<T: DeserializeOwned>(body: &[u8]) -> Result<T, (String, KeyPath)> {
+    rmp_serde::from_slice(body).map_err(|first| {
+        path::diagnose::<T>(body).unwrap_or_else(|| (first.to_string(), KeyPath::default()))
     })
 }
 
@@ -133,11 +169,85 @@ mod tests {
     #[test]
     fn wrong_type_and_non_map_bodies_are_bad_requests() {
         let got = message(decode_args("G.greet", &body(json!({"name": 3}))));
-        assert!(got.starts_with("G.greet: invalid type"), "{got}");
+        assert_eq!(
+            got,
+            "G.greet: argument `name`: invalid type: integer `3`, expected a string"
+        );
         let got = message(decode_args("G.greet", &body(json!(["Joe"]))));
         assert!(got.contains("must be a map"), "{got}");
         let got = message(decode_args("G.greet", &body(json!("Joe"))));
         assert!(got.contains("must be a map"), "{got}");
+    }
+
+    /// Issue 19: `"2"` for a `u32` said `wrong msgpack marker FixStr(1)`,
+    /// `1.5` said `invalid type: floating point ...`; both now read alike
+    /// and name the argument.
+    #[test]
+    fn wrong_types_read_alike_whatever_the_msgpack_type() {
+        let got = message(decode_args(
+            "G.greet",
+            &body(json!({"name": "J", "times": "2"})),
+        ));
+        assert_eq!(
+            got,
+            "G.greet: argument `times`: invalid type: string \"2\", expected u32"
+        );
+        let got = message(decode_args(
+            "G.greet",
+            &body(json!({"name": "J", "times": 1.5})),
+        ));
+        assert_eq!(
+            got,
+            "G.greet: argument `times`: invalid type: floating point `1.5`, expected u32"
+        );
+        let got = message(decode_args(
+            "G.greet",
+            &body(json!({"name": "J", "times": [2]})),
+        ));
+        assert_eq!(
+            got,
+            "G.greet: argument `times`: invalid type: sequence, expected u32"
+        );
+        let got = message(decode_args(
+            "G.greet",
+            &body(json!({"name": "J", "times": -2})),
+        ));
+        assert_eq!(
+            got,
+            "G.greet: argument `times`: invalid value: integer `-2`, expected u32"
+        );
+        let got = message(decode_args("G.greet", &body(json!({"name": ["J"]}))));
+        assert_eq!(
+            got,
+            "G.greet: argument `name`: invalid type: sequence, expected a string"
+        );
+    }
+
+    #[test]
+    fn nested_argument_values_name_their_path() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Line {
+            sku: String,
+            qty: u32,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Order {
+            lines: Vec<Line>,
+        }
+        let bad = body(json!({"lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": "2"}]}));
+        let error = decode_args::<Order>("Shop.order", &bad).expect_err("bad qty");
+        assert_eq!(
+            error.message(),
+            "Shop.order: argument `lines[1].qty`: invalid type: string \"2\", expected u32"
+        );
+        let short = body(json!({"lines": [{"sku": "a"}]}));
+        let error = decode_args::<Order>("Shop.order", &short).expect_err("no qty");
+        assert_eq!(
+            error.message(),
+            "Shop.order: argument `lines[0]`: missing field `qty`"
+        );
     }
 
     #[test]

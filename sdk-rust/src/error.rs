@@ -36,7 +36,8 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// A short lowercase name, used in `Display`.
+    /// A short lowercase name, used in `Display`; the words `lymphctl` uses
+    /// (the proto's `ERROR_KIND_DEADLINE_EXCEEDED` is `deadline exceeded`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::UnknownService => "unknown service",
@@ -152,10 +153,13 @@ impl CallError {
     }
 }
 
+/// Reads as `lymphctl` prints a failed call: the kind in words, for a typed
+/// error its type too, then the message: `remote error OutOfStock: only 3
+/// left`, `unavailable: not connected to lymphd`, `deadline exceeded: ...`.
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == ErrorKind::RemoteError && !self.error_type.is_empty() {
-            write!(f, "{}: {}", self.error_type, self.message)
+            write!(f, "{} {}: {}", self.kind, self.error_type, self.message)
         } else {
             write!(f, "{}: {}", self.kind, self.message)
         }
@@ -274,7 +278,62 @@ mod tests {
         assert_eq!(wire.r#type, "ValueError");
         let back = CallError::from_proto(wire);
         assert!(back.is_remote("ValueError"));
-        assert_eq!(back.to_string(), "ValueError: name must not be empty");
+        assert_eq!(
+            back.to_string(),
+            "remote error ValueError: name must not be empty"
+        );
+        assert_eq!(
+            error.to_string(),
+            "remote error ValueError: name must not be empty"
+        );
+    }
+
+    #[test]
+    fn display_reads_as_lymphctl_prints_it() {
+        let typed = CallError {
+            kind: ErrorKind::RemoteError,
+            error_type: "OutOfStock".into(),
+            message: "only 3 left".into(),
+        };
+        assert_eq!(typed.to_string(), "remote error OutOfStock: only 3 left");
+        let untyped = CallError::new(ErrorKind::RemoteError, "boom");
+        assert_eq!(untyped.to_string(), "remote error: boom");
+        assert_eq!(
+            CallError::not_connected().to_string(),
+            "unavailable: not connected to lymphd"
+        );
+        let cases = [
+            (ErrorKind::UnknownService, "unknown service: x"),
+            (ErrorKind::UnknownMethod, "unknown method: x"),
+            (ErrorKind::BadRequest, "bad request: x"),
+            (ErrorKind::HandlerFailed, "handler failed: x"),
+            (ErrorKind::DeadlineExceeded, "deadline exceeded: x"),
+            (ErrorKind::Overloaded, "overloaded: x"),
+            (ErrorKind::Unavailable, "unavailable: x"),
+            (ErrorKind::TooLarge, "too large: x"),
+            (ErrorKind::Invalid, "invalid: x"),
+            (ErrorKind::ShuttingDown, "shutting down: x"),
+            (ErrorKind::Internal, "internal: x"),
+        ];
+        for (kind, text) in cases {
+            assert_eq!(CallError::new(kind, "x").to_string(), text);
+        }
+    }
+
+    /// The words are lymphctl's: the proto name without `ERROR_KIND_`,
+    /// lowercased, `_` as a space.
+    #[test]
+    fn kind_words_follow_the_proto_names() {
+        for raw in 1..=12 {
+            let kind = ErrorKind::from_proto(raw);
+            let name = kind.to_proto().as_str_name();
+            let words = name
+                .strip_prefix("ERROR_KIND_")
+                .unwrap_or(name)
+                .to_lowercase()
+                .replace('_', " ");
+            assert_eq!(kind.as_str(), words);
+        }
     }
 
     #[test]

@@ -21,10 +21,17 @@ pub struct Event {
 
 impl Event {
     /// Decodes the whole body, e.g. into a struct with the event's fields.
+    /// A field of the wrong type is named: `cannot decode the body of event
+    /// placed: field `qty`: invalid type: string "2", expected u32`.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        rmp_serde::from_slice(&self.body).map_err(|e| {
+        crate::codec::decode_msgpack(&self.body).map_err(|(reason, path)| {
+            let field = if path.is_empty() {
+                String::new()
+            } else {
+                format!("field `{path}`: ")
+            };
             Error::internal(format!(
-                "cannot decode the body of event {}: {e}",
+                "cannot decode the body of event {}: {field}{reason}",
                 self.event_type
             ))
         })
@@ -36,9 +43,10 @@ impl Event {
         let value = map.remove(field).ok_or_else(|| {
             Error::internal(format!("event {} has no field `{field}`", self.event_type))
         })?;
-        serde_json::from_value(value).map_err(|e| {
+        crate::codec::decode_value(value).map_err(|(reason, path)| {
             Error::internal(format!(
-                "field `{field}` of event {} has the wrong type: {e}",
+                "field `{}` of event {} has the wrong type: {reason}",
+                path.under(field),
                 self.event_type
             ))
         })
@@ -64,7 +72,11 @@ mod tests {
         assert_eq!(greeted().get::<String>("name").expect("ok"), "Joe");
         let missing = greeted().get::<String>("age").expect_err("no such field");
         assert_eq!(missing.message(), "event greeted has no field `age`");
-        assert!(greeted().get::<u32>("name").is_err());
+        let wrong = greeted().get::<u32>("name").expect_err("not a number");
+        assert_eq!(
+            wrong.message(),
+            "field `name` of event greeted has the wrong type: invalid type: string \"Joe\", expected u32"
+        );
     }
 
     #[test]
@@ -74,5 +86,15 @@ mod tests {
             name: String,
         }
         assert_eq!(greeted().decode::<Greeted>().expect("ok").name, "Joe");
+        #[derive(Debug, serde::Deserialize)]
+        struct Counted {
+            #[allow(dead_code)]
+            name: u32,
+        }
+        let wrong = greeted().decode::<Counted>().expect_err("not a number");
+        assert_eq!(
+            wrong.message(),
+            "cannot decode the body of event greeted: field `name`: invalid type: string \"Joe\", expected u32"
+        );
     }
 }

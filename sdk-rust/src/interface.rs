@@ -20,7 +20,10 @@ pub trait Interface: Send + Sync + 'static {
     fn spec(&self) -> InterfaceSpec;
 
     /// Applies this interface's section of the config file (without `class`);
-    /// an empty map when the file has no section for it.
+    /// an empty map when the file has no section for it. An error of kind
+    /// `ErrorKind::Invalid` is taken to start with its key path in the file
+    /// (`interfaces.Shop.limits.max: ...`, as `#[apply_config]`'s decoding
+    /// words it); any other error is about the section as a whole.
     fn apply_config(&mut self, _section: serde_json::Value) -> Result<(), Error> {
         Ok(())
     }
@@ -88,12 +91,18 @@ impl<T: serde::Serialize, E: Into<Error>> Reply for Result<T, E> {
 }
 
 /// Decodes a config section into the type the `#[apply_config]` method takes.
+/// Fails with `ErrorKind::Invalid` and a message that starts with the key
+/// path in the config file: `interfaces.Shop.limits.max: invalid type: string
+/// "2", expected u32` (``interfaces.Shop: missing field `limits` `` when the
+/// section itself is short of a key).
 pub fn decode_config<T: serde::de::DeserializeOwned>(
     interface: &str,
     section: serde_json::Value,
 ) -> Result<T, Error> {
-    serde_json::from_value(section)
-        .map_err(|e| Error::internal(format!("bad config for interface {interface}: {e}")))
+    crate::codec::decode_value(section).map_err(|(reason, path)| {
+        let at = path.under(&format!("interfaces.{interface}"));
+        Error::with_kind(crate::error::ErrorKind::Invalid, format!("{at}: {reason}"))
+    })
 }
 
 /// The answer to a method the interface does not have.

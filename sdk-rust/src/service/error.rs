@@ -23,8 +23,17 @@ pub enum ServiceError {
     },
     #[error("interface {0} is added twice")]
     DuplicateInterface(String),
-    #[error("cannot apply the config of interface {interface}: {message}")]
-    ApplyConfig { interface: String, message: String },
+    /// An interface's `#[apply_config]` refused its section; `message` starts
+    /// with the key path in the file: `interfaces.Shop.limits.max: invalid
+    /// type: string "2", expected u32`.
+    #[error("bad config{}: {message}", in_file(.file.as_deref()))]
+    ApplyConfig {
+        /// The config file; `None` when the service was given none (every
+        /// section is then empty).
+        file: Option<PathBuf>,
+        interface: String,
+        message: String,
+    },
     #[error("lymphd at {} rejected the app: {error}", .socket.display())]
     Rejected { socket: PathBuf, error: CallError },
     #[error("{0}")]
@@ -33,6 +42,14 @@ pub enum ServiceError {
     Start { interface: String, message: String },
     #[error("bad command line")]
     Args(#[source] clap::Error),
+}
+
+/// " file conf/shop.yml", or a hint when there is no file.
+fn in_file(file: Option<&std::path::Path>) -> String {
+    match file {
+        Some(path) => format!(" file {}", path.display()),
+        None => " (no config file given; pass --config FILE)".to_owned(),
+    }
 }
 
 impl ServiceError {

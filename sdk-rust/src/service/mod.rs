@@ -220,8 +220,14 @@ fn configure(
         interface
             .apply_config(config.section(&name))
             .map_err(|e| ServiceError::ApplyConfig {
+                file: (!config.path.as_os_str().is_empty()).then(|| config.path.clone()),
+                // `#[apply_config]`'s decoding names the key path itself.
+                message: if e.kind() == crate::error::ErrorKind::Invalid {
+                    e.message().to_owned()
+                } else {
+                    format!("interfaces.{name}: {}", e.message())
+                },
                 interface: name,
-                message: e.message().to_owned(),
             })?;
         configured.push(Arc::from(interface));
     }
