@@ -39,8 +39,6 @@ async fn run() -> Result<(), lymph::ServiceError> {
 mod tests {
     //! Greeting's own tests: an in-process lymphd, nothing else installed.
 
-    use std::time::Duration;
-
     use lymph::testing::TestDaemon;
     use serde_json::json;
 
@@ -49,11 +47,11 @@ mod tests {
     #[tokio::test]
     async fn greet_answers_and_emits_greeted() {
         let daemon = TestDaemon::start().await.expect("daemon");
+        let greeted = daemon.record("greeted").await.expect("recorder");
         let _greeting = daemon
             .serve(daemon.service().interface(Greeting))
             .await
             .expect("greeting");
-        let mut api = lymph_proto_subscribe(&daemon).await;
         let client = daemon.client().await.expect("client");
 
         let reply: String = client
@@ -63,14 +61,24 @@ mod tests {
             .expect("greet");
         assert_eq!(reply, "Hi, Joe!");
 
-        let event = tokio::time::timeout(Duration::from_secs(10), api.message())
+        let events = greeted.wait_for(1).await.expect("greeted arrives");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].get::<String>("name").expect("name"), "Joe");
+        assert_eq!(
+            greeted.bodies::<serde_json::Value>().expect("bodies"),
+            [json!({"name": "Joe"})]
+        );
+    }
+
+    #[tokio::test]
+    async fn greet_needs_a_name_and_then_emits_nothing() {
+        let daemon = TestDaemon::start().await.expect("daemon");
+        let greeted = daemon.record("greeted").await.expect("recorder");
+        let _greeting = daemon
+            .serve(daemon.service().interface(Greeting))
             .await
-            .expect("greeted arrives")
-            .expect("stream")
-            .expect("an event");
-        assert_eq!(event.event_type, "greeted");
-        let body: serde_json::Value = rmp_serde_decode(&event.body);
-        assert_eq!(body, json!({"name": "Joe"}));
+            .expect("greeting");
+        let client = daemon.client().await.expect("client");
 
         let err = client
             .proxy("Greeting")
@@ -78,21 +86,14 @@ mod tests {
             .await
             .expect_err("name is required");
         assert_eq!(err.kind, lymph::ErrorKind::BadRequest, "{err}");
-    }
-
-    async fn lymph_proto_subscribe(
-        daemon: &TestDaemon,
-    ) -> tonic::Streaming<lymph_proto::v1::Event> {
-        let mut api = lymph_proto::connect(daemon.socket()).await.expect("api");
-        api.subscribe(lymph_proto::v1::SubscribeRequest {
-            event_types: vec!["greeted".to_owned()],
-        })
-        .await
-        .expect("subscribe")
-        .into_inner()
-    }
-
-    fn rmp_serde_decode(body: &[u8]) -> serde_json::Value {
-        rmp_serde::from_slice(body).expect("msgpack body")
+        // A good call after it: its event is the only one recorded.
+        let _: String = client
+            .proxy("Greeting")
+            .call("greet", json!({"name": "Ann"}))
+            .await
+            .expect("greet");
+        let events = greeted.wait_for(1).await.expect("greeted");
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].get::<String>("name").expect("name"), "Ann");
     }
 }

@@ -35,3 +35,79 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), lymph::ServiceError> {
     lymph::Service::from_args()?.interface(Web).run().await
 }
+
+#[cfg(test)]
+mod tests {
+    //! Web's own tests: HTTP through the daemon's gateway, Greeting stubbed.
+
+    use lymph::testing::TestDaemon;
+    use serde_json::{Value, json};
+
+    use super::Web;
+
+    #[tokio::test]
+    async fn greet_answers_with_the_greeting_of_greeting() {
+        let daemon = TestDaemon::start().await.expect("daemon");
+        let greeting = daemon
+            .stub("Greeting")
+            .method("greet", |args: Value| {
+                Ok(format!("Hello, {}!", args["name"].as_str().unwrap_or("?")))
+            })
+            .serve()
+            .await
+            .expect("greeting stub");
+        let web = daemon
+            .serve_web(daemon.service().interface(Web))
+            .await
+            .expect("web");
+
+        let response = web.http().get("/greet?name=Joe+Doe").await.expect("get");
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), "Hello, Joe Doe!");
+        assert_eq!(greeting.calls_to("greet"), [json!({"name": "Joe Doe"})]);
+    }
+
+    #[tokio::test]
+    async fn greet_without_a_name_is_a_bad_request() {
+        let daemon = TestDaemon::start().await.expect("daemon");
+        let greeting = daemon
+            .stub("Greeting")
+            .method("greet", |_| Ok("unused"))
+            .serve()
+            .await
+            .expect("greeting stub");
+        let web = daemon
+            .serve_web(daemon.service().interface(Web))
+            .await
+            .expect("web");
+
+        let response = web.http().get("/greet").await.expect("get");
+        assert_eq!(response.status, 400, "{}", response.text());
+        assert!(greeting.calls().is_empty(), "Greeting was not called");
+    }
+
+    #[tokio::test]
+    async fn greet_fails_when_greeting_does() {
+        let daemon = TestDaemon::start().await.expect("daemon");
+        let _greeting = daemon
+            .stub("Greeting")
+            .method("greet", |_| {
+                Err::<String, _>(lymph::Error::remote("Grumpy", "not today"))
+            })
+            .serve()
+            .await
+            .expect("greeting stub");
+        let web = daemon
+            .serve_web(daemon.service().interface(Web))
+            .await
+            .expect("web");
+
+        let response = web.http().get("/greet?name=Joe").await.expect("get");
+        assert!(
+            response.status >= 500,
+            "{} {}",
+            response.status,
+            response.text()
+        );
+    }
+}
