@@ -163,6 +163,7 @@ impl Daemon {
             attacher: attacher.clone(),
             metrics,
             metrics_listen,
+            default_timeout: config.rpc.default_timeout,
         });
         let api = Api {
             apps: config.apps.clone(),

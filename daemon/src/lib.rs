@@ -30,6 +30,7 @@ pub mod log_fields;
 pub mod logs;
 pub(crate) mod metrics;
 pub(crate) mod names;
+pub(crate) mod plural;
 pub(crate) mod registry;
 pub(crate) mod rpc;
 pub mod server;

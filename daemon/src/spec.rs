@@ -39,6 +39,8 @@ pub struct MethodDef {
     pub name: String,
     pub params: Vec<String>,
     pub help: String,
+    /// The typed errors the handler declares it may raise (`raises`), for inspect.
+    pub raises: Vec<String>,
     /// Requests the handler takes at once; 0: no limit of its own.
     pub concurrency: u32,
 }
@@ -102,6 +104,9 @@ impl From<names::NameError> for SpecError {
     }
 }
 
+/// Error types one method may declare in `raises`.
+const MAX_RAISES: usize = 64;
+
 /// The length of an instance id (32 hex), part of a broadcast queue's name.
 const INSTANCE_ID_LEN: usize = 32;
 
@@ -144,6 +149,23 @@ impl AppSpec {
                 check_name("method name", &m.name)?;
                 for param in &m.params {
                     names::check_version_text("parameter name", param)?;
+                }
+                if m.raises.len() > MAX_RAISES {
+                    return Err(SpecError(format!(
+                        "method {}.{} declares {} error types in raises; at most {MAX_RAISES}",
+                        iface.name,
+                        m.name,
+                        m.raises.len()
+                    )));
+                }
+                for error_type in &m.raises {
+                    if error_type.is_empty() {
+                        return Err(SpecError(format!(
+                            "method {}.{} declares an empty error type in raises",
+                            iface.name, m.name
+                        )));
+                    }
+                    names::check_version_text("error type", error_type)?;
                 }
                 if !methods.insert(m.name.as_str()) {
                     return Err(SpecError(format!(
@@ -244,6 +266,7 @@ mod tests {
                 name: "greet".to_owned(),
                 params: vec!["name".to_owned()],
                 help: String::new(),
+                raises: vec![],
                 concurrency: 0,
             }],
             subscriptions: vec![],

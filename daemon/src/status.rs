@@ -21,6 +21,8 @@ pub struct StatusBoard {
     pub metrics: Arc<Metrics>,
     /// The address `/metrics` is served on, if it is.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `rpc.default_timeout`: what a call that names no deadline gets.
+    pub default_timeout: std::time::Duration,
 }
 
 impl StatusBoard {
@@ -42,6 +44,7 @@ impl StatusBoard {
                 .metrics_listen
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
+            default_timeout_ms: u64::try_from(self.default_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

@@ -254,5 +254,6 @@ fn method_to_pb(m: MethodDesc) -> pb::MethodInfo {
         params: m.params,
         help: m.help,
         concurrency: m.concurrency,
+        raises: m.raises,
     }
 }

@@ -139,8 +139,13 @@ impl Budget {
             CallError::new(
                 ErrorKind::Overloaded,
                 format!(
-                    "{} is at its concurrency limit ({} requests and deliveries in flight)",
-                    self.app_name, self.max
+                    "{} is at its concurrency limit ({} in flight)",
+                    self.app_name,
+                    crate::plural::count(
+                        u64::from(self.max),
+                        "request or delivery",
+                        "requests and deliveries"
+                    )
                 ),
             )
         })?;

@@ -146,6 +146,7 @@ fn spec_from_hello(hello: pb::Hello) -> AppSpec {
                         name: m.name,
                         params: m.params,
                         help: m.help,
+                        raises: m.raises,
                         concurrency: m.concurrency,
                     })
                     .collect(),

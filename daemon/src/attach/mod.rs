@@ -126,7 +126,8 @@ impl Attacher {
                 "refused an Attach stream: apps.max_connections streams are open"
             );
             return Err(Status::resource_exhausted(format!(
-                "lymphd has {max} apps attached, its limit (apps.max_connections)"
+                "lymphd has {} attached, its limit (apps.max_connections)",
+                crate::plural::count(max as u64, "app", "apps")
             )));
         };
         let (tx, rx) = mpsc::channel(self.config.apps.outbox_capacity);

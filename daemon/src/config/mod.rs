@@ -528,8 +528,14 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// The file does not parse into the config; `key` is the key path the
+    /// parser was at (`rpc.default_timeout`), when it was in one.
+    #[error("invalid config file {}: {}{message}", .path.display(), key_prefix(.key))]
+    Parse {
+        path: PathBuf,
+        key: Option<String>,
+        message: String,
+    },
     #[error("invalid environment variable {name}={value:?}: {message}")]
     Env {
         name: &'static str,
@@ -538,6 +544,37 @@ pub enum ConfigError {
     },
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// A value that parsed but is refused, named with where the config came
+    /// from: the file, and the `LYMPHD_*` variables that overrode it.
+    #[error("invalid config {origin}: {message}")]
+    InvalidFrom { origin: String, message: String },
+}
+
+fn key_prefix(key: &Option<String>) -> String {
+    key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default()
+}
+
+/// Where a config came from, as `invalid config ...` says it: `file X`,
+/// `(file X, environment LYMPHD_A)`, `(environment LYMPHD_A)`.
+fn origin(path: Option<&Path>, env: &[String]) -> Option<String> {
+    match (path, env) {
+        (None, []) => None,
+        (Some(path), []) => Some(format!("file {}", path.display())),
+        (Some(path), env) => Some(format!(
+            "(file {}, environment {})",
+            path.display(),
+            env.join(", ")
+        )),
+        (None, env) => Some(format!("(environment {})", env.join(", "))),
+    }
+}
+
+/// A parse error as one line (`invalid value ... at line 2, column 3`):
+/// without the source snippet the parser appends, which says it all again.
+fn parse_message(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
 impl Config {
@@ -546,9 +583,18 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut key = None;
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
+            serde_path_to_error::deserialize(deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                key = Some(path).filter(|p| p != ".");
+                e.into_inner()
+            })
+        });
+        parsed.map_err(|e| ConfigError::Parse {
             path: origin.to_path_buf(),
-            message: e.to_string(),
+            key,
+            message: parse_message(&e),
         })
     }
 
@@ -564,9 +610,21 @@ impl Config {
             }
             None => Config::default(),
         };
-        apply_env(&mut config, |name| std::env::var(name).ok())?;
-        config.validate()?;
-        Ok(config)
+        let overrides = std::cell::RefCell::new(Vec::new());
+        apply_env(&mut config, |name| {
+            let value = std::env::var(name).ok();
+            if value.is_some() {
+                overrides.borrow_mut().push(name.to_owned());
+            }
+            value
+        })?;
+        match config.validate() {
+            Err(ConfigError::Invalid(message)) => match origin(path, &overrides.borrow()) {
+                Some(origin) => Err(ConfigError::InvalidFrom { origin, message }),
+                None => Err(ConfigError::Invalid(message)),
+            },
+            other => other.map(|()| config),
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

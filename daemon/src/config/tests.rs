@@ -281,3 +281,68 @@ fn access_lists_from_file_and_env_and_services_name_someone() {
         .expect_err("not a uid");
     assert!(err.to_string().contains("x.yml"), "{err}");
 }
+
+/// A parse error names the file and the key path, on one line, once.
+#[test]
+fn parse_errors_name_file_and_key_once() {
+    let err = Config::from_yaml("rpc:\n  default_timeout: 3x\n", Path::new("/etc/l.yml"))
+        .expect_err("not a duration");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("invalid config file /etc/l.yml: rpc.default_timeout: "),
+        "{text}"
+    );
+    assert!(text.contains("\"3x\"") && text.contains("line 2"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    assert_eq!(text.matches("expected a duration").count(), 1, "{text}");
+
+    let nested = Config::from_yaml(
+        "services:\n  Greeting:\n    uids: [x]\n",
+        Path::new("l.yml"),
+    )
+    .expect_err("not a uid");
+    assert!(
+        nested
+            .to_string()
+            .starts_with("invalid config file l.yml: services.Greeting.uids[0]: "),
+        "{nested}"
+    );
+    let typo =
+        Config::from_yaml("rpc:\n  default_timout: 3s\n", Path::new("l.yml")).expect_err("typo");
+    assert!(
+        typo.to_string()
+            .starts_with("invalid config file l.yml: rpc.default_timout: unknown field"),
+        "{typo}"
+    );
+}
+
+/// A refused value names where the config came from.
+#[test]
+fn invalid_values_name_the_file_and_the_overrides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("l.yml");
+    std::fs::write(&path, "rpc:\n  default_timeout: 10m\n").expect("write");
+    let text = Config::load(Some(&path))
+        .expect_err("over max_timeout")
+        .to_string();
+    assert_eq!(
+        text,
+        format!(
+            "invalid config file {}: rpc.default_timeout must not exceed rpc.max_timeout",
+            path.display()
+        )
+    );
+    assert_eq!(
+        origin(
+            Some(Path::new("l.yml")),
+            &["LYMPHD_RPC_DEFAULT_TIMEOUT".to_owned()]
+        )
+        .as_deref(),
+        Some("(file l.yml, environment LYMPHD_RPC_DEFAULT_TIMEOUT)")
+    );
+    assert_eq!(
+        origin(None, &["LYMPHD_LOG".to_owned()]).as_deref(),
+        Some("(environment LYMPHD_LOG)")
+    );
+    assert_eq!(origin(None, &[]), None);
+}

@@ -24,6 +24,8 @@ pub struct MethodDesc {
     pub help: String,
     /// The handler's own concurrency limit; 0: none.
     pub concurrency: u32,
+    /// The typed errors the handler declares (`raises`); empty: none declared.
+    pub raises: Vec<String>,
 }
 
 fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
@@ -33,6 +35,7 @@ fn builtin(name: &str, params: &[&str], help: &str) -> MethodDesc {
         params: params.iter().map(|p| (*p).to_owned()).collect(),
         help: help.to_owned(),
         concurrency: 0,
+        raises: Vec::new(),
     }
 }
 
@@ -75,6 +78,7 @@ pub fn describe_all<'a>(specs: impl Iterator<Item = &'a AppSpec>) -> Vec<MethodD
                 params: m.params.clone(),
                 help: m.help.clone(),
                 concurrency: m.concurrency,
+                raises: m.raises.clone(),
             });
         }
     }
@@ -250,6 +254,12 @@ fn method_value(m: MethodDesc) -> Value {
     if m.concurrency > 0 {
         fields.push(("concurrency", Value::from(m.concurrency)));
     }
+    if !m.raises.is_empty() {
+        fields.push((
+            "raises",
+            Value::Array(m.raises.into_iter().map(Value::from).collect()),
+        ));
+    }
     map(fields)
 }
 
@@ -361,12 +371,17 @@ pub fn parse_inspect(body: &[u8]) -> Result<Vec<MethodDesc>, CallError> {
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0);
+        let raises = match arg(fields, "raises") {
+            Some(Value::Array(items)) => items.iter().filter_map(as_text).collect(),
+            _ => Vec::new(),
+        };
         out.push(MethodDesc {
             name: text("name"),
             version,
             params,
             help: text("help"),
             concurrency,
+            raises,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
@@ -419,7 +434,46 @@ mod tests {
                 params: vec!["name".to_owned()],
                 help: String::new(),
                 concurrency: 0,
+                raises: vec![],
             }]
         );
+    }
+
+    /// `raises` travels as a lymphd-only key, present only when declared: a
+    /// method without it has exactly lymph's four keys.
+    #[test]
+    fn raises_is_an_extra_key_only_when_declared() {
+        let method = |raises: &[&str]| MethodDesc {
+            name: "Users.get".to_owned(),
+            version: None,
+            params: vec!["id".to_owned()],
+            help: String::new(),
+            concurrency: 0,
+            raises: raises.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let keys = |value: &Value| -> Vec<String> {
+            value
+                .as_map()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            keys(&method_value(method(&[]))),
+            ["name", "version", "params", "help"]
+        );
+        let declared = method_value(method(&["NotFound", "Forbidden"]));
+        assert_eq!(
+            keys(&declared),
+            ["name", "version", "params", "help", "raises"]
+        );
+        let mut raw = Vec::new();
+        let reply = map(vec![("methods", Value::Array(vec![declared]))]);
+        rmpv::encode::write_value(&mut raw, &reply).expect("encode");
+        let parsed = parse_inspect(&raw).expect("parse");
+        assert_eq!(parsed, vec![method(&["NotFound", "Forbidden"])]);
     }
 }

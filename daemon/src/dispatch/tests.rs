@@ -74,6 +74,7 @@ fn echo(identity: &str) -> Arc<Echo> {
                     name: "echo".to_owned(),
                     params: vec!["text".to_owned()],
                     help: "Echoes.".to_owned(),
+                    raises: vec![],
                     concurrency: 0,
                 }],
                 subscriptions: vec![],

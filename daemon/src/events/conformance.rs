@@ -104,8 +104,9 @@ async fn collect(consumers: Vec<Consumer>, total: usize) -> (HashMap<String, usi
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(Some((index, id))) = tokio::time::timeout(left, rx.recv()).await else {
             panic!(
-                "only {} of {total} deliveries arrived",
-                by_id.values().sum::<usize>()
+                "only {} of {} arrived",
+                by_id.values().sum::<usize>(),
+                crate::plural::count(total as u64, "delivery", "deliveries")
             );
         };
         *by_id.entry(id).or_insert(0) += 1;

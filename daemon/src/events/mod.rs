@@ -102,7 +102,7 @@ pub fn check_delay(delay: Duration) -> Result<(), EventError> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("queue {queue} is full ({limit} events); the subscriber is not keeping up")]
+    #[error("queue {queue} is full ({}); the subscriber is not keeping up", crate::plural::count(*.limit as u64, "event", "events"))]
     QueueFull { queue: String, limit: usize },
     #[error("too many delayed events waiting ({0}); try again later")]
     TooManyDelayed(usize),

@@ -155,8 +155,10 @@ pub fn incoming(
 /// takes it without waiting. Best effort: a gRPC client shows that text when
 /// it reads the GOAWAY before its own writes fail on the closed socket.
 fn refuse(io: UnixStream, max_connections: usize) {
-    let reason =
-        format!("lymphd has {max_connections} connections open, its limit (apps.max_connections)");
+    let reason = format!(
+        "lymphd has {} open, its limit (apps.max_connections)",
+        crate::plural::count(max_connections as u64, "connection", "connections")
+    );
     let _ = io.try_write(&goaway(reason.as_bytes()));
 }
 

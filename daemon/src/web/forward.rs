@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
+    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
 };
 use hyper::{Request, Response, StatusCode};
 use lymph_proto::v1 as pb;
@@ -162,8 +162,16 @@ async fn respond(
             };
         }
         Match::NotFound => return text(StatusCode::NOT_FOUND, "not found\n"),
-        Match::MethodNotAllowed => {
-            return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        Match::MethodNotAllowed(allowed) => {
+            let allow = allowed.join(", ");
+            let mut response = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method not allowed; this path takes {allow}\n"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            return response;
         }
     };
     let declared = request

@@ -44,7 +44,9 @@ pub struct Route {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
     Found(&'a Route, HashMap<String, String>),
-    MethodNotAllowed,
+    /// The path is known, not for this method: the methods it takes, sorted
+    /// (HEAD wherever GET is), for the 405's `Allow` header.
+    MethodNotAllowed(Vec<String>),
     NotFound,
 }
 
@@ -148,9 +150,10 @@ impl RouteTable {
         self.routes.is_empty()
     }
 
-    /// The first route matching path and method; 405 when only the method differs.
+    /// The first route matching path and method; 405 (with the methods the
+    /// path takes) when only the method differs.
     pub fn lookup(&self, method: &str, path: &str) -> Match<'_> {
-        let mut path_known = false;
+        let mut allowed: Vec<String> = Vec::new();
         for route in &self.routes {
             let Some(args) = route.matches(path) else {
                 continue;
@@ -161,13 +164,17 @@ impl RouteTable {
             if same {
                 return Match::Found(route, args);
             }
-            path_known = true;
+            allowed.push(route.method.clone());
+            if route.method == "GET" {
+                allowed.push("HEAD".to_owned());
+            }
         }
-        if path_known {
-            Match::MethodNotAllowed
-        } else {
-            Match::NotFound
+        if allowed.is_empty() {
+            return Match::NotFound;
         }
+        allowed.sort();
+        allowed.dedup();
+        Match::MethodNotAllowed(allowed)
     }
 }
 
@@ -260,7 +267,20 @@ mod tests {
             found(&t, "POST", "/users/1").map(|f| f.0),
             Some("post".into())
         );
-        assert_eq!(t.lookup("PUT", "/users/1"), Match::MethodNotAllowed);
+        assert_eq!(
+            t.lookup("PUT", "/users/1"),
+            Match::MethodNotAllowed(vec!["GET".into(), "HEAD".into(), "POST".into()])
+        );
+        // Only the routes of that path count; each method once.
+        let t = table(&[
+            ("POST", "/items", "create"),
+            ("DELETE", "/items/<id>", "delete"),
+            ("POST", "/items", "again"),
+        ]);
+        assert_eq!(
+            t.lookup("GET", "/items"),
+            Match::MethodNotAllowed(vec!["POST".into()])
+        );
     }
 
     #[test]

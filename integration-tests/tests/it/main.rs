@@ -24,6 +24,7 @@ mod logs;
 mod lymph_peer;
 mod metrics;
 mod names;
+mod newcomer;
 mod node;
 mod parity;
 mod prometheus;

@@ -12,6 +12,7 @@ fn method(name: &str, concurrency: u32) -> MethodDef {
         name: name.to_owned(),
         params: vec![],
         help: String::new(),
+        raises: vec![],
         concurrency,
     }
 }
@@ -79,7 +80,12 @@ fn a_method_over_its_limit_is_refused_naming_it_and_others_go_on() {
         .request(Some(("Echo", "echo")))
         .err()
         .expect("the app's budget is used up");
-    assert!(full.message.contains("(8 requests"), "{}", full.message);
+    assert!(
+        full.message
+            .contains("(8 requests and deliveries in flight)"),
+        "{}",
+        full.message
+    );
     drop(others);
     drop(first);
     assert!(budget.request(Some(("Echo", "slow_one"))).is_ok(), "freed");
@@ -169,4 +175,18 @@ fn a_handler_limit_bounds_its_deliveries_and_its_prefetch() {
     drop((one, two));
     assert_eq!(budget.gate("Echo", "on_b").1, 8);
     assert_eq!(Budget::new(&spec(), 1).gate("Echo", "on_c").1, 1, "share 1");
+}
+
+#[test]
+fn a_budget_of_one_says_so_in_the_singular() {
+    let budget = Budget::new(&spec(), 1);
+    let _held = budget.request(None).expect("the budget");
+    let refused = budget.request(None).err().expect("over the budget");
+    assert!(
+        refused
+            .message
+            .ends_with("is at its concurrency limit (1 request or delivery in flight)"),
+        "{}",
+        refused.message
+    );
 }

@@ -79,8 +79,8 @@ pub async fn run(wait: &Patience, plan: Plan) -> anyhow::Result<()> {
             ),
             Ok(Err(status)) => return Err(rpc_error(status)),
             Ok(Ok(None)) => bail!(
-                "lymphd closed the stream with {} calls unanswered",
-                in_flight.len()
+                "lymphd closed the stream with {} unanswered",
+                render::count(in_flight.len() as u64, "call", "calls")
             ),
             Ok(Ok(Some(message))) => message,
         };
@@ -100,7 +100,11 @@ pub async fn run(wait: &Patience, plan: Plan) -> anyhow::Result<()> {
     drop(tx);
     print_out(&summary.render(plan.concurrency, elapsed))?;
     if summary.errors() > 0 {
-        bail!("{} of {} requests failed", summary.errors(), plan.count);
+        bail!(
+            "{} of {} failed",
+            summary.errors(),
+            render::count(plan.count, "request", "requests")
+        );
     }
     Ok(())
 }

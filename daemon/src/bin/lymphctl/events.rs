@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use lymph_proto::v1::{EmitRequest, Event, SubscribeRequest};
 
-use crate::request::{millis, parse_seconds, read_params};
+use crate::request::{millis, parse_duration, read_params};
 use crate::wait::Patience;
 use crate::{Client, print_out, render, rpc_error};
 
@@ -18,8 +18,8 @@ pub struct EmitArgs {
     event_type: String,
     /// The body as a JSON object; `-` reads it from stdin.
     body: String,
-    /// Deliver no sooner than this many seconds from now.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    /// Deliver no sooner than this from now: seconds (5, 0.5) or 5s, 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     delay: Option<Duration>,
     /// Trace id to send (default: the daemon makes one).
     #[arg(long, value_name = "T")]

@@ -1,7 +1,8 @@
 //! `lymphctl inspect`: the `Inspect` RPC, laid out as lymph's `inspect`
 //! prints it. Help text is wrapped like Python's `textwrap.wrap(help, 70)`
 //! and indented by 9 spaces; a method's own concurrency limit follows its
-//! signature as `  [concurrency N]`.
+//! signature as `  [concurrency N]`, the typed errors it declares as
+//! `  raises A, B`.
 
 use lymph_proto::v1::{InspectReply, InspectRequest};
 
@@ -33,8 +34,8 @@ pub async fn run(mut client: Client, args: Args) -> anyhow::Result<()> {
 }
 
 /// `RPC interface of NAME`, a blank line, then per method sorted by name its
-/// signature (with its concurrency limit, if it has one), its wrapped help (if
-/// any) and a blank line.
+/// signature (with its concurrency limit and the errors it raises, if it
+/// declares them), its wrapped help (if any) and a blank line.
 pub fn render(name: &str, reply: &InspectReply) -> String {
     let mut methods: Vec<_> = reply.methods.iter().collect();
     methods.sort_by(|a, b| a.name.cmp(&b.name));
@@ -47,6 +48,9 @@ pub fn render(name: &str, reply: &InspectReply) -> String {
         ));
         if method.concurrency > 0 {
             out.push_str(&format!("  [concurrency {}]", method.concurrency));
+        }
+        if !method.raises.is_empty() {
+            out.push_str(&format!("  raises {}", method.raises.join(", ")));
         }
         out.push('\n');
         for line in wrap(&method.help, HELP_WIDTH) {
@@ -91,6 +95,7 @@ mod tests {
             params: params.iter().map(|p| (*p).to_owned()).collect(),
             help: help.to_owned(),
             concurrency: 0,
+            raises: vec![],
         }
     }
 
@@ -131,6 +136,27 @@ mod tests {
             rpc Echo.echo(text)\n\n\
             rpc Echo.slow(text)  [concurrency 1]\n         Echoes, one at a time.\n\n";
         assert_eq!(render("Echo", &reply), expected);
+    }
+
+    #[test]
+    fn declared_errors_follow_the_signature() {
+        let get = MethodInfo {
+            raises: vec!["NotFound".to_owned(), "Forbidden".to_owned()],
+            ..method("Users.get", &["id"], "Looks a user up.")
+        };
+        let both = MethodInfo {
+            concurrency: 2,
+            raises: vec!["Busy".to_owned()],
+            ..method("Users.put", &["user"], "")
+        };
+        let reply = InspectReply {
+            identity: "abc".to_owned(),
+            methods: vec![both, get],
+        };
+        let expected = "RPC interface of Users\n\n\
+            rpc Users.get(id)  raises NotFound, Forbidden\n         Looks a user up.\n\n\
+            rpc Users.put(user)  [concurrency 2]  raises Busy\n\n";
+        assert_eq!(render("Users", &reply), expected);
     }
 
     #[test]

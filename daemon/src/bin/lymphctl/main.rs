@@ -16,8 +16,9 @@ mod status;
 mod tail;
 mod wait;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -38,11 +39,12 @@ struct Cli {
     /// lymphd's YAML config file; only its `socket:` is read.
     #[arg(short, long, global = true, env = "LYMPHD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Seconds to wait for lymphd. Bounds all of discover, inspect, status and
-    /// emit; request waits at most its --timeout plus this; request -N,
-    /// subscribe, tail and node wait this long only while connecting.
-    #[arg(long, global = true, value_name = "SECONDS", default_value = "5",
-          value_parser = request::parse_seconds)]
+    /// How long to wait for lymphd: 5, 1.5, 500ms, 2s. Bounds all of discover,
+    /// inspect, status and emit; request waits at most its timeout plus this
+    /// for the reply; request -N, subscribe, tail and node wait this long only
+    /// while connecting.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5",
+          value_parser = request::parse_duration)]
     connect_timeout: Duration,
     #[command(subcommand)]
     command: Command,
@@ -112,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let (socket, _source) = lymph_proto::resolve_socket(cli.socket, config_socket);
+    let _ = SOCKET.set(socket.clone());
     let patience = wait::Patience {
         socket,
         connect: cli.connect_timeout,
@@ -132,16 +135,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A gRPC failure as one readable line: its message, not its Debug form,
-/// and the causes of a transport failure ("transport error" says little).
+/// The socket this run talks to, for errors that have no other way to name it.
+static SOCKET: OnceLock<PathBuf> = OnceLock::new();
+
+/// A gRPC failure as one readable line: its message, not its Debug form.
+/// A status lymphd did not send (it carries a local cause: the connection
+/// broke) is `unavailable`, naming the socket and the cause.
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    let socket = SOCKET
+        .get()
+        .map_or(Path::new("its socket"), PathBuf::as_path);
+    match went_away(&status, socket) {
+        Some(text) => anyhow::anyhow!("{text}"),
+        None => anyhow::anyhow!("{}", status_text(&status)),
+    }
+}
+
+/// `unavailable: lymphd on SOCKET went away mid-call (CAUSE)` when the
+/// status was made here from a transport failure rather than sent by lymphd.
+fn went_away(status: &tonic::Status, socket: &Path) -> Option<String> {
+    std::error::Error::source(status)?;
+    Some(format!(
+        "unavailable: lymphd on {} went away mid-call ({})",
+        socket.display(),
+        status_text(status)
+    ))
+}
+
+/// A status's message (or its code's words) and the causes of a transport
+/// failure ("transport error" says little), each said once.
+fn status_text(status: &tonic::Status) -> String {
     let message = status.message();
     let mut text = if message.is_empty() {
         format!("lymphd answered {}", status.code().description())
     } else {
         message.to_owned()
     };
-    let mut cause = std::error::Error::source(&status);
+    let mut cause = std::error::Error::source(status);
     while let Some(error) = cause {
         // Layers often repeat their inner error's words; say them once.
         let said = error.to_string();
@@ -150,7 +180,7 @@ pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
         }
         cause = error.source();
     }
-    anyhow::anyhow!("{text}")
+    text
 }
 
 /// Writes command output to stdout. A closed pipe (`lymphctl list | head -1`)
@@ -166,5 +196,31 @@ pub fn print_out(text: &str) -> anyhow::Result<()> {
             Err(anyhow::Error::new(e).context("cannot write to stdout"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_unavailable_and_names_the_socket() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let broken = tonic::Status::from_error(Box::new(io));
+        let text = went_away(&broken, Path::new("/run/l.sock")).expect("went away");
+        assert!(
+            text.starts_with("unavailable: lymphd on /run/l.sock went away mid-call ("),
+            "{text}"
+        );
+        assert!(text.contains("broken pipe"), "{text}");
+    }
+
+    #[test]
+    fn what_lymphd_answered_is_said_as_it_is() {
+        let answered = tonic::Status::not_found("no service Nope");
+        assert_eq!(went_away(&answered, Path::new("/run/l.sock")), None);
+        assert_eq!(status_text(&answered), "no service Nope");
+        let bare = tonic::Status::new(tonic::Code::Internal, "");
+        assert_eq!(status_text(&bare), "lymphd answered Internal error");
     }
 }

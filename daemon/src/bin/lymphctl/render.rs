@@ -133,6 +133,11 @@ pub fn call_error(error: &lymph_proto::v1::CallError) -> String {
     }
 }
 
+/// `n` followed by `one` when `n` is 1, else by `many`: `1 process`, `2 processes`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The first `n` characters of an id, for display.
 pub fn short(id: &str, n: usize) -> &str {
     id.char_indices().nth(n).map_or(id, |(at, _)| &id[..at])

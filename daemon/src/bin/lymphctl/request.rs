@@ -1,15 +1,20 @@
 //! `lymphctl request`: the subject and params, one unary `Call`, the reply as
 //! JSON. With `-N` it hands the same call to the load generator in `bench`.
+//! Without `--timeout` a call gets the daemon's `rpc.default_timeout`, which
+//! lymphd's `Status` says.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use lymph_proto::v1::{CallRequest, call_reply::Outcome};
+use lymph_proto::v1::{CallRequest, StatusRequest, call_reply::Outcome};
 use tokio::io::AsyncReadExt;
 
 use crate::wait::Patience;
-use crate::{bench, print_out, render, rpc_error};
+use crate::{Client, bench, print_out, render, rpc_error};
+
+/// `rpc.default_timeout` of a lymphd too old to say its own in `Status`.
+const DAEMON_DEFAULT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,9 +23,10 @@ pub struct Args {
     /// The arguments as a JSON object; `-` reads them from stdin.
     #[arg(default_value = "{}")]
     params: String,
-    /// Seconds to wait for the reply.
-    #[arg(long, value_name = "SECONDS", default_value = "2.0", value_parser = parse_seconds)]
-    timeout: Duration,
+    /// How long to wait for the reply: 1.5, 1s, 500ms [default: the daemon's
+    /// rpc.default_timeout, 3s unless configured].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// Trace id to send (default: the daemon makes one).
     #[arg(long, value_name = "T")]
     trace_id: Option<String>,
@@ -64,16 +70,37 @@ pub fn parse_subject(text: &str) -> anyhow::Result<Subject> {
     }
 }
 
-/// `--timeout`: positive, finite seconds that fit the protocol's u32 milliseconds.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !seconds.is_finite() || seconds <= 0.0 || seconds * 1000.0 > f64::from(u32::MAX) {
-        return Err(format!("{text:?} must be above 0 and below 49 days"));
+/// `--timeout` and `--connect-timeout`: plain seconds (`1.5`) or a duration
+/// as lymphd's config and environment write them (`1s`, `500ms`, `1m 30s`;
+/// the same parser), above 0 and within the protocol's u32 milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let out_of_range = || format!("{text:?} must be above 0 and below 49 days");
+    let duration = match trimmed.parse::<f64>() {
+        Ok(seconds) if !seconds.is_finite() || seconds <= 0.0 => return Err(out_of_range()),
+        Ok(seconds) if seconds * 1000.0 > f64::from(u32::MAX) => return Err(out_of_range()),
+        Ok(seconds) => Duration::from_secs_f64(seconds),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| {
+            format!("{text:?} is not a duration ({e}): write seconds (1.5) or 1s, 500ms")
+        })?,
+    };
+    if duration.is_zero() || duration.as_millis() > u128::from(u32::MAX) {
+        return Err(out_of_range());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(duration)
+}
+
+/// The daemon's `rpc.default_timeout`, as its `Status` says.
+async fn daemon_default(client: &mut Client) -> anyhow::Result<Duration> {
+    let reply = client
+        .status(StatusRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    Ok(match reply.default_timeout_ms {
+        0 => DAEMON_DEFAULT,
+        ms => Duration::from_millis(ms),
+    })
 }
 
 /// A deadline in the protocol's milliseconds, never 0 (which means "the daemon's default").
@@ -104,21 +131,30 @@ pub async fn run(wait: &Patience, args: Args) -> anyhow::Result<()> {
         &read_params(&args.params).await?,
     )?);
     let trace_id = args.trace_id.unwrap_or_default();
+    let mut client = wait.connect().await?;
+    let (timeout, source) = match args.timeout {
+        Some(timeout) => (timeout, "--timeout"),
+        None => {
+            let asked = wait.whole("Status", daemon_default(&mut client)).await?;
+            (asked, "rpc.default_timeout")
+        }
+    };
     if let Some(count) = args.count {
+        drop(client);
         let plan = bench::Plan {
             subject,
             body,
             trace_id,
-            timeout: args.timeout,
+            timeout,
             count,
             concurrency: args.concurrency,
         };
         return bench::run(wait, plan).await;
     }
-    let limit = args.timeout + wait.connect;
+    let limit = timeout + wait.connect;
     let why = format!(
-        "--timeout {} + --connect-timeout {}",
-        humantime::format_duration(args.timeout),
+        "{source} {} + --connect-timeout {}",
+        humantime::format_duration(timeout),
         humantime::format_duration(wait.connect)
     );
     let request = CallRequest {
@@ -126,10 +162,11 @@ pub async fn run(wait: &Patience, args: Args) -> anyhow::Result<()> {
         method: subject.method,
         body,
         trace_id,
-        timeout_ms: millis(args.timeout),
+        // 0: the daemon's own default, the one it said.
+        timeout_ms: args.timeout.map_or(0, millis),
         version: subject.version,
     };
-    let call = async { wait.connect().await?.call(request).await.map_err(rpc_error) };
+    let call = async { client.call(request).await.map_err(rpc_error) };
     let reply = wait
         .within(limit, "the request", &why, call)
         .await?
@@ -198,12 +235,19 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_are_positive_seconds() {
-        assert_eq!(parse_seconds("2.0"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_seconds("0.25").map(millis), Ok(250));
-        for bad in ["0", "-1", "nan", "inf", "x", "1e10"] {
-            assert!(parse_seconds(bad).is_err(), "{bad:?}");
+    fn timeouts_are_seconds_or_durations() {
+        assert_eq!(parse_duration("2.0"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0.25").map(millis), Ok(250));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(" 1m 30s "), Ok(Duration::from_secs(90)));
+        for bad in ["0", "0s", "-1", "nan", "inf", "x", "1e10", "50d", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+        let said = parse_duration("3x").expect_err("not a duration");
+        assert!(said.contains("1s, 500ms"), "{said}");
         assert_eq!(millis(Duration::from_micros(10)), 1);
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Publisher {
     /// Slots for unconfirmed publishes; `acquire` waits (bounded by the
     /// deadline) when the broker lags, which is the backpressure.
     window: Arc<Semaphore>,
+    /// The window's size (`events.confirm_window`).
+    window_size: usize,
     timeout: Duration,
 }
 
@@ -56,6 +58,7 @@ impl Publisher {
             link,
             topology,
             window: Arc::new(Semaphore::new(window)),
+            window_size: window,
             timeout,
         }
     }
@@ -69,10 +72,13 @@ impl Publisher {
     ) -> Result<(), EventError> {
         let deadline = Instant::now() + self.timeout;
         let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline, self.window.acquire()).await else {
+            let waiting = self
+                .window_size
+                .saturating_sub(self.window.available_permits());
             return Err(unavailable(&format!(
-                "no publish confirmed within {:?} ({} in flight)",
-                self.timeout,
-                self.window.available_permits()
+                "no publish confirmed within {} ({} the broker's confirm, events.confirm_window)",
+                humantime::format_duration(self.timeout),
+                crate::plural::count(waiting as u64, "publish awaits", "publishes await")
             )));
         };
         let (exchange, routing_key) = self.route(&target)?;

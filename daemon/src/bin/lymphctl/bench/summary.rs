@@ -33,7 +33,8 @@ impl Summary {
         let count = self.latencies.len();
         let rate = count as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
         let mut out = format!(
-            "{count} requests, {concurrency} concurrent: {rate:.1} requests/s; errors: {}",
+            "{}, {concurrency} concurrent: {rate:.1} requests/s; errors: {}",
+            crate::render::count(count as u64, "request", "requests"),
             self.errors()
         );
         if !self.errors.is_empty() {
@@ -87,6 +88,17 @@ mod tests {
             text,
             "7 requests, 4 concurrent: 7.0 requests/s; errors: 3 (deadline exceeded: 1, overloaded: 2)\n\
              latency ms: min 1.000 .. p50 4.000 .. p90 7.000 .. p99 7.000 .. max 7.000\n"
+        );
+    }
+
+    #[test]
+    fn one_request_is_singular() {
+        let mut summary = Summary::default();
+        summary.record(Duration::from_millis(2), None);
+        let text = summary.render(1, Duration::from_secs(1));
+        assert!(
+            text.starts_with("1 request, 1 concurrent: 1.0 requests/s; errors: 0\n"),
+            "{text}"
         );
     }
 }

@@ -69,6 +69,9 @@ pub struct Process {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where the command is written (`instances.greeting.command`); empty
+    /// when the node chose it (the default lymphd).
+    pub command_key: String,
 }
 
 /// A validated node file.
@@ -110,13 +113,26 @@ pub fn load(path: &Path) -> anyhow::Result<NodeFile> {
         .map_err(|reason| anyhow::anyhow!("bad node file {}: {reason}", path.display()))
 }
 
-/// Node file text to processes; `dir` anchors relative program paths. The error is one line.
+/// Node file text to processes; `dir` anchors relative program paths. The
+/// error is one line and starts with the key path it is about
+/// (`instances.greeting.command: ...`), when it is about one.
 pub fn parse(text: &str, dir: &Path) -> Result<NodeFile, String> {
-    let raw: RawNodeFile = serde_saphyr::from_str(text).map_err(|e| {
-        // The parser's message carries a source snippet over several lines; the first says it all.
-        let reason = e.to_string();
+    let mut key = None;
+    let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            key = Some(e.path().to_string()).filter(|p| p != ".");
+            e.into_inner()
+        })
+    });
+    let raw: RawNodeFile = parsed.map_err(|e| {
+        // Without the source snippet the parser appends: it says it all again.
+        let reason = e.without_snippet().to_string();
         let first = reason.lines().next().unwrap_or_default();
-        first.strip_prefix("error: ").unwrap_or(first).to_owned()
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        match &key {
+            Some(key) => format!("{key}: {first}"),
+            None => first.to_owned(),
+        }
     })?;
     if raw.instances.is_empty() {
         return Err("it names no instances".to_owned());
@@ -151,6 +167,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<NodeFile, String> {
                 program: program.clone(),
                 args: args.clone(),
                 env: env.clone(),
+                command_key: format!("instances.{name}.command"),
             });
         }
     }
@@ -159,6 +176,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<NodeFile, String> {
         program: anchored(&l.command, dir),
         args: l.args,
         env: Vec::new(),
+        command_key: "lymphd.command".to_owned(),
     });
     Ok(NodeFile {
         dir: dir.to_path_buf(),

@@ -44,6 +44,7 @@ fn seed_shape_gives_named_processes_anchored_at_the_file() {
             program: PathBuf::from("/repo/target/release/greeting"),
             args: vec!["--config".to_owned(), "conf/greeting.yml".to_owned()],
             env: Vec::new(),
+            command_key: "instances.greeting.command".to_owned(),
         }
     );
     assert_eq!(node.ignored_sockets, 1);
@@ -134,4 +135,19 @@ fn env_names_must_be_variable_names() {
     let text = "instances:\n  a:\n    command: a\n    env:\n      \"X=Y\": z\n";
     let err = parse(text, Path::new("/repo")).expect_err("refused");
     assert!(err.contains("instances.a.env"), "{err}");
+}
+
+#[test]
+fn a_parse_error_starts_with_its_key_path_and_says_it_once() {
+    let err = parse(
+        "instances:\n  greeting:\n    command: greeting\n    numprocesses: many\n",
+        Path::new("/d"),
+    )
+    .expect_err("not a number");
+    assert!(
+        err.starts_with("instances.greeting.numprocesses: "),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+    assert!(err.contains("line 4"), "{err}");
 }

@@ -41,6 +41,7 @@ pub fn spec(from_file: Option<Process>, socket: &Path, config: Option<&Path>, cw
         program: default_binary(),
         args: Vec::new(),
         env: Vec::new(),
+        command_key: String::new(),
     });
     process.args.push("--socket".to_owned());
     process.args.push(socket.display().to_string());

@@ -17,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::render::count;
 use output::Output;
 use supervise::{Ended, Spec, Stop};
 
@@ -73,18 +74,23 @@ pub async fn run(
     let mut signalled = false;
     if ours {
         let spec = lymphd::spec(node.lymphd.clone(), &socket, config.as_deref(), &node.dir);
-        lymphd_task = Some(tokio::spawn(supervise::run(
-            spec,
-            out.clone(),
-            lymphd_stop.clone(),
-        )));
+        let mut task = tokio::spawn(supervise::run(spec, out.clone(), lymphd_stop.clone()));
+        let mut gave_up = false;
         tokio::select! {
             up = lymphd::wait_listening(&socket, wait.connect) => if up {
                 out.note(&format!("started lymphd on {}", socket.display())).await;
             } else {
                 result = Err(anyhow::anyhow!("lymphd did not listen on {} within {:?}", socket.display(), lymphd::STARTUP));
             },
+            // Its supervisor only returns unasked when it gave up starting it.
+            _ = &mut task => {
+                gave_up = true;
+                result = Err(anyhow::anyhow!("lymphd could not be started (see above)"));
+            }
             () = signals.next() => signalled = true,
+        }
+        if !gave_up {
+            lymphd_task = Some(task);
         }
     } else {
         out.note(&format!("using the lymphd already on {}", socket.display()))
@@ -102,7 +108,23 @@ pub async fn run(
             };
             apps.spawn(supervise::run(spec, out.clone(), apps_stop.clone()));
         }
-        signals.next().await;
+        // Until a signal, or until no process is left: each gave up starting.
+        let mut gave_up = 0;
+        loop {
+            tokio::select! {
+                () = signals.next() => break,
+                Some(ended) = apps.join_next() => {
+                    gave_up += usize::from(matches!(ended, Ok(Ended::GaveUp)));
+                    if apps.is_empty() {
+                        result = Err(anyhow::anyhow!(
+                            "nothing left to run: {} could not be started",
+                            count(gave_up as u64, "process", "processes")
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
     }
     out.note("stopping").await;
     // A second signal while stopping: kill everything at once.
@@ -118,7 +140,8 @@ pub async fn run(
     }
     if killed > 0 {
         out.note(&format!(
-            "{killed} process(es) {}",
+            "{} {}",
+            count(killed as u64, "process", "processes"),
             killed_how(&hurry, APP_GRACE)
         ))
         .await;

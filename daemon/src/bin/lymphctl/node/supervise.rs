@@ -1,6 +1,8 @@
 //! One supervised child: start it in its own process group, pipe its output,
 //! restart it with backoff when it exits, stop it (SIGTERM to its group, then
-//! SIGKILL) when told. Knows nothing of the other children.
+//! SIGKILL) when told. A program that cannot be started at all (missing, not
+//! executable) is tried [`START_TRIES`] times, then given up, saying so.
+//! Knows nothing of the other children.
 
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
@@ -19,6 +21,9 @@ use super::output::Output;
 
 /// How long a dead child's pipes may take to drain (a grandchild may hold them).
 const DRAIN: Duration = Duration::from_secs(1);
+
+/// Starts that fail in a row (the program cannot be executed) before giving up.
+pub const START_TRIES: u32 = 3;
 
 /// What to run and how.
 pub struct Spec {
@@ -41,16 +46,20 @@ pub struct Stop {
 pub enum Ended {
     Exited,
     Killed,
+    /// It could not be started [`START_TRIES`] times in a row.
+    GaveUp,
 }
 
 /// The task body: runs the child until told to stop. Returns how it ended.
 pub async fn run(spec: Spec, out: Output, stop: Stop) -> Ended {
     let name = spec.process.name.clone();
     let mut backoff = RestartDelay::default();
+    let mut failed_starts = 0;
     loop {
         let started = Instant::now();
         let problem = match start(&spec, &out) {
             Ok((mut child, pipes)) => {
+                failed_starts = 0;
                 let status = tokio::select! {
                     status = child.wait() => status,
                     () = stop.graceful.cancelled() => return terminate(child, &spec, &stop).await,
@@ -64,14 +73,29 @@ pub async fn run(spec: Spec, out: Output, stop: Stop) -> Ended {
                     Err(e) => format!("cannot be waited for ({e})"),
                 }
             }
-            Err(e) => format!("cannot start ({e})"),
+            Err(e) => {
+                failed_starts += 1;
+                format!("cannot start: {}", cannot_start(&spec.process, &e))
+            }
         };
         if stop.graceful.is_cancelled() {
             return Ended::Exited;
         }
+        if failed_starts >= START_TRIES {
+            out.note(&format!(
+                "{name} {problem}; gave up after {START_TRIES} tries"
+            ))
+            .await;
+            return Ended::GaveUp;
+        }
         let delay = backoff.after_exit(started.elapsed());
+        let again = if failed_starts > 0 {
+            "retrying"
+        } else {
+            "restarting"
+        };
         out.note(&format!(
-            "{name} {problem}; restarting in {}s",
+            "{name} {problem}; {again} in {}s",
             delay.as_secs()
         ))
         .await;
@@ -79,6 +103,27 @@ pub async fn run(spec: Spec, out: Output, stop: Stop) -> Ended {
             () = tokio::time::sleep(delay) => {}
             () = stop.graceful.cancelled() => return Ended::Exited,
         }
+    }
+}
+
+/// Why `process` could not be executed, naming the program's path and
+/// where its command is written.
+fn cannot_start(process: &Process, error: &std::io::Error) -> String {
+    let program = process.program.display();
+    let why = match error.kind() {
+        std::io::ErrorKind::NotFound if process.program.components().count() == 1 => {
+            format!("{program} is not on PATH")
+        }
+        std::io::ErrorKind::NotFound if !process.program.exists() => {
+            format!("{program} does not exist")
+        }
+        std::io::ErrorKind::PermissionDenied => format!("{program} is not executable ({error})"),
+        _ => format!("{program}: {error}"),
+    };
+    if process.command_key.is_empty() {
+        why
+    } else {
+        format!("{why} (see {})", process.command_key)
     }
 }
 
@@ -138,4 +183,39 @@ fn code(status: ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(program: &str) -> Process {
+        Process {
+            name: "greeting.1".to_owned(),
+            program: PathBuf::from(program),
+            args: Vec::new(),
+            env: Vec::new(),
+            command_key: "instances.greeting.command".to_owned(),
+        }
+    }
+
+    fn spawn_error(process: &Process) -> std::io::Error {
+        std::process::Command::new(&process.program)
+            .spawn()
+            .expect_err("cannot be started")
+    }
+
+    #[test]
+    fn a_missing_program_is_named_with_its_key() {
+        let missing = process("/nonexistent/dir/greting");
+        assert_eq!(
+            cannot_start(&missing, &spawn_error(&missing)),
+            "/nonexistent/dir/greting does not exist (see instances.greeting.command)"
+        );
+        let bare = process("lymph-no-such-program-19");
+        assert_eq!(
+            cannot_start(&bare, &spawn_error(&bare)),
+            "lymph-no-such-program-19 is not on PATH (see instances.greeting.command)"
+        );
+    }
 }
