@@ -153,8 +153,11 @@ impl Link {
         let v1::Request {
             id, method, body, ..
         } = request;
-        let handler =
-            async move { Done::Reply(iface.call(&ctx, &method, &body).await) }.instrument(span);
+        let handler = async move {
+            let outcome = iface.call(&ctx, &method, &body).await;
+            Done::Reply(outcome.map_err(|e| failed_in_time(e, deadline)))
+        }
+        .instrument(span);
         if !self.inline_first_poll {
             return self.spawn_request(id, what, trace_id, handler);
         }
@@ -492,4 +495,50 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_owned())
+}
+
+/// A handler that failed once its request's time was up failed for want of
+/// it (a call it made inherited the deadline and ran out): its caller hears
+/// `deadline exceeded`, as from the daemon's own clock, whichever of the two
+/// answers first. A failure within the time stands.
+fn failed_in_time(error: Error, deadline: Instant) -> Error {
+    if error.kind() != ErrorKind::HandlerFailed || Instant::now() < deadline {
+        return error;
+    }
+    Error::with_kind(
+        ErrorKind::DeadlineExceeded,
+        format!(
+            "the request's time ran out in its handler ({})",
+            error.message()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::failed_in_time;
+    use crate::error::{Error, ErrorKind};
+
+    #[test]
+    fn a_failure_past_the_requests_deadline_is_deadline_exceeded() {
+        let past = Instant::now() - Duration::from_millis(1);
+        let nested = Error::internal("deadline exceeded: no reply within 696ms");
+        let error = failed_in_time(nested, past);
+        assert_eq!(error.kind(), ErrorKind::DeadlineExceeded);
+        assert!(error.message().contains("no reply within 696ms"), "{error}");
+    }
+
+    #[test]
+    fn a_failure_in_time_or_of_another_kind_stands() {
+        let future = Instant::now() + Duration::from_secs(60);
+        let error = failed_in_time(Error::internal("boom"), future);
+        assert_eq!(error.kind(), ErrorKind::HandlerFailed);
+        let past = Instant::now() - Duration::from_millis(1);
+        let typed = failed_in_time(Error::remote("OutOfStock", "none"), past);
+        assert_eq!(typed.kind(), ErrorKind::RemoteError);
+        let bad = failed_in_time(Error::bad_request("qty"), past);
+        assert_eq!(bad.kind(), ErrorKind::BadRequest);
+    }
 }
