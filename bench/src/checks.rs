@@ -1,5 +1,5 @@
 //! The targets, checked against a finished report: lymphd across
-//! two daemons against the floor prototype and against real lymph 0.15,
+//! two daemons against the floor (app → sidecar → ZeroMQ → sidecar → app) and against real lymph 0.15,
 //! RabbitMQ events against the bare lapin loop, idle memory.
 
 use crate::report::{Check, Report};
@@ -12,14 +12,14 @@ pub fn check_all(report: &Report) -> Vec<Check> {
             ("rpc.fleet", "floor.e2e"),
             64,
             0.70,
-            "of the floor prototype",
+            "of the floor chain's",
         ),
         p50_at_most(
             report,
             ("rpc.fleet", "floor.e2e"),
             1,
             1.5,
-            "the floor prototype's",
+            "the floor chain's",
         ),
         rate_at_least(
             report,

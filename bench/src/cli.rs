@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::bins::parse_env;
 use crate::scenario::SCENARIOS;
+use crate::scenario::floor::FloorSet;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,7 +33,13 @@ pub struct Args {
     /// Requests in flight, comma-separated [default: 1,16,64; A/B: 1,64]
     #[arg(long, value_delimiter = ',')]
     pub inflight: Option<Vec<usize>>,
-    /// Where floor-bench's release binaries are
+    /// Floor sets to measure, comma-separated: own (this package's floor-*
+    /// binaries), shared (the floor-bench prototype in --floor-dir). The
+    /// first is what other rows are divided by; with both, the first's rows
+    /// are also divided by the second's
+    #[arg(long, value_delimiter = ',', default_value = "own", value_parser = FloorSet::parse)]
+    pub floors: Vec<FloorSet>,
+    /// Where the floor-bench prototype's release binaries are (--floors shared)
     #[arg(long, default_value = "/tmp/floor-bench-target/release")]
     pub floor_dir: PathBuf,
     /// Where scripts/lymph-peer installed real lymph 0.15

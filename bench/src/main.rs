@@ -144,7 +144,7 @@ async fn run(
     );
     let blank = Report {
         placement: format!(
-            "{}: load generator, every lymphd, every app, floor-bench and Python lymph",
+            "{}: load generator, every lymphd, every app, every floor process and Python lymph",
             placement.describe()
         ),
         cpus_online,
@@ -155,6 +155,8 @@ async fn run(
         facts: Vec::new(),
         checks: Vec::new(),
     };
+    // The own floors are built beside this harness, whichever side's daemons run.
+    let own_floors = here.dir.clone();
     let env = |bins: Binaries| -> anyhow::Result<Env> {
         let programs = programs_for(only);
         let missing = bins.missing(&programs);
@@ -168,7 +170,11 @@ async fn run(
             bins,
             dir: tempfile::Builder::new().prefix("lymphd-bench").tempdir()?,
             plan: plan.clone(),
-            floor_dir: args.floor_dir.clone(),
+            floors: args.floors.clone(),
+            floor_dirs: scenario::floor::FloorDirs {
+                own: own_floors.clone(),
+                shared: args.floor_dir.clone(),
+            },
             lymph_peer_dir: args.lymph_peer.clone(),
             lymph_requests: args.lymph_requests.max(80),
             placement: placement.clone(),

@@ -15,6 +15,8 @@ pub mod sink;
 use std::future::Future;
 use std::path::PathBuf;
 
+use floor::{FloorDirs, FloorSet};
+
 use crate::bins::Binaries;
 use crate::load::OpResult;
 use crate::measure::{Plan, measure};
@@ -29,7 +31,9 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub placement: Placement,
     pub plan: Plan,
-    pub floor_dir: PathBuf,
+    /// The floor sets to measure, the first the one other rows are divided by.
+    pub floors: Vec<FloorSet>,
+    pub floor_dirs: FloorDirs,
     pub lymph_peer_dir: PathBuf,
     pub lymph_requests: u32,
 }
