@@ -455,12 +455,12 @@ fn app_counts(apps: &[v1::AppStatus]) -> BTreeMap<(String, Vec<String>), usize> 
     counts
 }
 
+/// Runs `config` (its metrics port already made the test's own) on `socket`.
 fn spawn_daemon(
-    mut config: lymphd::Config,
+    config: lymphd::Config,
     socket: PathBuf,
     stop: &CancellationToken,
 ) -> JoinHandle<Result<(), String>> {
-    own_metrics_port(&mut config);
     let shutdown = stop.clone().cancelled_owned();
     tokio::spawn(async move {
         lymphd::serve(config, Some(socket), shutdown)
