@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::open_fds;
+use super::{open_fds, settled_fds};
 use crate::harness::{TestDaemon, wait_until};
 use crate::prometheus::{metrics_listen, port_of};
 use crate::web::get;
@@ -39,22 +39,6 @@ fn closed_within(mut stream: TcpStream, limit: Duration) -> Option<Duration> {
             Err(_) => return None,
         }
     }
-}
-
-/// The daemon's open descriptors once they stop changing (three equal
-/// counts 100 ms apart; at most 10 s): a connection just closed by its
-/// client is not counted.
-fn settled_fds(pid: nix::unistd::Pid) -> usize {
-    let started = Instant::now();
-    let mut last = open_fds(pid);
-    let mut same = 0;
-    while same < 2 && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = open_fds(pid);
-        same = if now == last { same + 1 } else { 0 };
-        last = now;
-    }
-    last
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ mod rpc_frames;
 mod rpc_port;
 mod web;
 
+use std::time::{Duration, Instant};
+
 use nix::unistd::Pid;
 
 /// A process's resident memory in bytes, from /proc/<pid>/status (VmRSS).
@@ -32,4 +34,20 @@ pub fn open_fds(pid: Pid) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("/proc fd")
         .count()
+}
+
+/// A process's open descriptors once their count stops changing (three
+/// equal counts 100 ms apart; at most 10 s): a baseline that leaves out a
+/// connection its client just closed (`lymphctl status`'s, a scrape's).
+pub fn settled_fds(pid: Pid) -> usize {
+    let started = Instant::now();
+    let mut last = open_fds(pid);
+    let mut same = 0;
+    while same < 2 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = open_fds(pid);
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
 }
