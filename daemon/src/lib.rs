@@ -26,6 +26,7 @@ pub(crate) mod fleet;
 #[doc(hidden)]
 pub mod fuzz;
 pub(crate) mod gauges;
+pub(crate) mod hex;
 pub mod log_fields;
 pub mod logs;
 pub(crate) mod metrics;

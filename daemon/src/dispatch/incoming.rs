@@ -55,12 +55,7 @@ pub(super) fn request_key(id: &str) -> Option<u128> {
     if id.len() != 32 {
         return None;
     }
-    // Per request: a shift per digit (32 digits cannot overflow 128 bits),
-    // not `from_str_radix`'s checked 128-bit multiply.
-    id.bytes().try_fold(0u128, |n, b| {
-        let digit = char::from(b).to_digit(16)?;
-        Some((n << 4) | u128::from(digit))
-    })
+    crate::hex::value(id.as_bytes(), &crate::hex::ANY)
 }
 
 /// The one response to an incoming request, with its metrics.

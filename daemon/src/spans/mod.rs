@@ -23,9 +23,9 @@ use std::time::SystemTime;
 
 pub use export::Exporter;
 pub use traceparent::TraceParent;
-use traceparent::{ANY_HEX, hex_value};
 
 use crate::config::TracingConfig;
+use crate::hex;
 
 /// What a span stands for (OpenTelemetry's span kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub fn parse_trace_id(text: &str) -> Option<[u8; 16]> {
     if text.len() != 32 {
         return None;
     }
-    let n = hex_value(text.as_bytes(), &ANY_HEX)?;
+    let n = hex::value(text.as_bytes(), &hex::ANY)?;
     (n != 0).then(|| n.to_be_bytes())
 }
 
@@ -258,7 +258,7 @@ fn sampled_digits(text: &str) -> Option<u64> {
     if bytes.len() != 32 {
         return None;
     }
-    u64::try_from(hex_value(&bytes[18..], &ANY_HEX)?).ok()
+    u64::try_from(hex::value(&bytes[18..], &hex::ANY)?).ok()
 }
 
 /// Whether the trace `id` is sampled under `threshold` (a trace-id ratio

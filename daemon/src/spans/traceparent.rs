@@ -2,6 +2,8 @@
 //! id, 16 hex>-<flags>`. The HTTP gateway reads and answers it; apps and
 //! daemons pass it to each other in the same form (`docs/wire.md` §3.5).
 
+use crate::hex::{LOWER, push as push_hex, value as hex_value};
+
 /// A valid `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
@@ -19,9 +21,9 @@ pub fn parse(value: &[u8]) -> Option<TraceParent> {
     if value.len() != 55 || &value[..3] != b"00-" || value[35] != b'-' || value[52] != b'-' {
         return None;
     }
-    let trace_id = hex_value(&value[3..35], &LOWER_HEX)?;
-    let span_id = hex_value(&value[36..52], &LOWER_HEX)?;
-    let flags = hex_value(&value[53..55], &LOWER_HEX)?;
+    let trace_id = hex_value(&value[3..35], &LOWER)?;
+    let span_id = hex_value(&value[36..52], &LOWER)?;
+    let flags = hex_value(&value[53..55], &LOWER)?;
     if trace_id == 0 || span_id == 0 {
         return None;
     }
@@ -30,42 +32,6 @@ pub fn parse(value: &[u8]) -> Option<TraceParent> {
         span_id: u64::try_from(span_id).ok()?.to_be_bytes(),
         sampled: flags & 1 == 1,
     })
-}
-
-/// The number of up to 32 hex digits, each read through `table`
-/// (`LOWER_HEX` or `ANY_HEX`): a lookup per digit, no branch, since it runs
-/// on every hop while spans are on.
-pub(super) fn hex_value(digits: &[u8], table: &[u8; 256]) -> Option<u128> {
-    let mut n = 0u128;
-    let mut bad = 0u8;
-    for b in digits {
-        let v = table[usize::from(*b)];
-        bad |= v;
-        n = (n << 4) | u128::from(v & 0x0f);
-    }
-    (bad & NOT_HEX == 0).then_some(n)
-}
-
-/// Marks a byte that is not a hex digit in a table of `hex_table`'s.
-const NOT_HEX: u8 = 0x80;
-
-/// Lowercase hex digits only, as W3C writes them.
-const LOWER_HEX: [u8; 256] = hex_table(false);
-/// Hex digits of either case (lymph's trace ids).
-pub(super) const ANY_HEX: [u8; 256] = hex_table(true);
-
-/// Each byte's value as a hex digit, or `NOT_HEX`.
-const fn hex_table(upper_too: bool) -> [u8; 256] {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[HEX[i] as usize] = i as u8;
-        if upper_too {
-            table[HEX[i].to_ascii_uppercase() as usize] = i as u8;
-        }
-        i += 1;
-    }
-    table
 }
 
 /// The `traceparent` value of `context`.
@@ -91,18 +57,10 @@ pub fn hex(bytes: &[u8]) -> String {
     ascii(out)
 }
 
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    for b in bytes {
-        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
-}
-
 /// Bytes this module wrote (ASCII) as a `String`.
 fn ascii(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `context`'s `traceparent` value (its 55 ASCII bytes) to `out`.
 pub fn write(out: &mut Vec<u8>, context: TraceParent) {
